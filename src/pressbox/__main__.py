@@ -1,0 +1,7 @@
+"""Entry point for ``python -m pressbox``."""
+
+from __future__ import annotations
+
+from pressbox.cli import main
+
+main()

@@ -1,0 +1,3 @@
+"""api package."""
+
+from __future__ import annotations

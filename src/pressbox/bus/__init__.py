@@ -1,0 +1,3 @@
+"""bus package."""
+
+from __future__ import annotations

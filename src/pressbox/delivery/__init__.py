@@ -1,0 +1,3 @@
+"""delivery package."""
+
+from __future__ import annotations

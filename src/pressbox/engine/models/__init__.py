@@ -1,0 +1,3 @@
+"""models package."""
+
+from __future__ import annotations

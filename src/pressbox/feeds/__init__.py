@@ -1,0 +1,3 @@
+"""feeds package."""
+
+from __future__ import annotations

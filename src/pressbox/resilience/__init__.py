@@ -1,0 +1,3 @@
+"""resilience package."""
+
+from __future__ import annotations

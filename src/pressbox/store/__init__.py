@@ -1,0 +1,3 @@
+"""store package."""
+
+from __future__ import annotations
