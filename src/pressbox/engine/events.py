@@ -204,6 +204,9 @@ class Update(msgspec.Struct, frozen=True, kw_only=True):
     sport: Sport
     game_id: str
     seq: int
+    """Position in the game's update stream, 1-based without gaps; SSE ids use it."""
+    event_seq: int = 0
+    """Sequence of the event (in the game's event log) that caused the update."""
     event_id: str
     kind: EventKind = "play"
     correction: bool = False
