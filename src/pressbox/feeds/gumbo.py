@@ -1,0 +1,928 @@
+"""The MLB GUMBO live feed (``/api/v1.1/game/{gamePk}/feed/live``) as normalized events.
+
+:func:`read_document` turns one full live-feed document into the ordered
+:class:`~pressbox.engine.events.PlayEvent` list of the event contract: ``game_start``, one
+``play`` per completed at-bat (``liveData.plays.allPlays[]``, in ``atBatIndex`` order), and
+``game_end`` once the game is final. Runner movement comes from ``runners[].movement``
+(``start``/``end``/``isOut``/``outBase``; the batter starts from 0), the score after each play
+from ``result.homeScore``/``result.awayScore``, which must agree with the runs of the moves.
+
+:class:`GumboGame` follows one game live: feed it full documents or ``feed/live/diffPatch``
+responses (RFC 6902 patches, applied in order) and it returns only what is new since the
+last call: new plays (by ``atBatIndex``; with ``split_runner_events`` also the steals, wild
+pitches and pickoffs inside an at-bat, by ``playEvents`` index), and corrections, when the
+normalized content of an already emitted play changes (the new event ``corrects`` the
+earlier event id). A document or patch that cannot be read raises
+:class:`~pressbox.errors.FeedParseError` and leaves the game at its last good document.
+
+Event ids are ``"{gamePk}:{atBatIndex}"`` for an at-bat, ``"{gamePk}:{atBatIndex}.{index}"``
+for an event inside one (a runner placed by rule, or a runner event when they are split),
+``"{gamePk}:start"``/``"{gamePk}:end"``, and ``"<id>~<n>"`` for the n-th correction of ``<id>``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import jsonpatch
+import jsonpointer
+import msgspec
+
+from pressbox.engine.events import (
+    BATTER,
+    HOME_PLATE,
+    BaseballPlay,
+    BaseballSituation,
+    GameInfo,
+    PlayEvent,
+    RunnerMove,
+)
+from pressbox.errors import FeedParseError
+from pressbox.feeds.parse import Reader, decode_json, join
+from pressbox.types import JSON, Half
+
+__all__ = [
+    "EVENT_TYPES",
+    "GumboDocument",
+    "GumboGame",
+    "read_document",
+]
+
+_BASES: Final = {"1B": 1, "2B": 2, "3B": 3, "4B": HOME_PLATE, "score": HOME_PLATE, "HM": 4}
+
+EVENT_TYPES: Final[dict[str, str]] = {
+    "single": "single",
+    "double": "double",
+    "triple": "triple",
+    "home_run": "home_run",
+    "walk": "walk",
+    "intent_walk": "intentional_walk",
+    "hit_by_pitch": "hit_by_pitch",
+    "strikeout": "strikeout",
+    "strike_out": "strikeout",
+    "strikeout_double_play": "strikeout",
+    "strikeout_triple_play": "strikeout",
+    "field_out": "out",
+    "force_out": "out",
+    "grounded_into_double_play": "out",
+    "grounded_into_triple_play": "out",
+    "double_play": "out",
+    "triple_play": "out",
+    "sac_fly": "out",
+    "sac_bunt": "out",
+    "sac_fly_double_play": "out",
+    "sac_bunt_double_play": "out",
+    "other_out": "out",
+    "runner_double_play": "out",
+    "fielders_choice": "fielders_choice",
+    "fielders_choice_out": "fielders_choice",
+    "field_error": "error",
+    "error": "error",
+    "catcher_interf": "interference",
+    "batter_interference": "interference",
+    "fan_interference": "interference",
+    "stolen_base": "stolen_base",
+    "stolen_base_2b": "stolen_base",
+    "stolen_base_3b": "stolen_base",
+    "stolen_base_home": "stolen_base",
+    "caught_stealing": "caught_stealing",
+    "caught_stealing_2b": "caught_stealing",
+    "caught_stealing_3b": "caught_stealing",
+    "caught_stealing_home": "caught_stealing",
+    "pickoff_caught_stealing_2b": "caught_stealing",
+    "pickoff_caught_stealing_3b": "caught_stealing",
+    "pickoff_caught_stealing_home": "caught_stealing",
+    "pickoff_1b": "pickoff",
+    "pickoff_2b": "pickoff",
+    "pickoff_3b": "pickoff",
+    "pickoff_error_1b": "error",
+    "pickoff_error_2b": "error",
+    "pickoff_error_3b": "error",
+    "wild_pitch": "wild_pitch",
+    "passed_ball": "passed_ball",
+    "balk": "balk",
+    "defensive_indiff": "defensive_indifference",
+    "other_advance": "other_advance",
+    "runner_placed": "runner_placed",
+}
+"""GUMBO ``eventType`` → the contract's coarse family (anything else is ``"other"``)."""
+
+_POST_ON_BASES: Final = ("postOnFirst", "postOnSecond", "postOnThird")
+
+_FINAL_STATES: Final = frozenset({"Final"})
+
+# metaData.gameEvents / logicalEvents are emptied in the full documents the server sends
+# ("fullUpdate"), while the diffs that follow were computed against the server's own copy
+# where they were filled: ops on these two lists cannot apply and carry nothing we use.
+_VOLATILE_PATCH_PATHS: Final = ("/metaData/gameEvents", "/metaData/logicalEvents")
+
+
+@dataclass(frozen=True, slots=True)
+class GumboDocument:
+    """What one full GUMBO document says, normalized.
+
+    Attributes:
+        game_id: The ``gamePk`` as a string.
+        timestamp: ``metaData.timeStamp`` (``"20230413_194828"``), ordered as text.
+        events: ``game_start``, the plays and, if final, ``game_end``, numbered from 1.
+        at_bats: Completed at-bats (``allPlays`` entries) among the events.
+        final: The game is over and ``game_end`` is among the events.
+        issues: Inconsistencies that did not stop the reading (a trimmed document...).
+    """
+
+    game_id: str
+    timestamp: str | None
+    events: tuple[PlayEvent, ...]
+    at_bats: int
+    final: bool
+    issues: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Move:
+    runner: str
+    start: int
+    end: int
+    out: bool
+
+
+@dataclass(slots=True)
+class _Tracker:
+    """The situation and score as the plays so far leave them."""
+
+    inning: int = 1
+    half: Half = "top"
+    outs: int = 0
+    bases: list[str | None] = field(default_factory=lambda: [None, None, None])
+    home: int = 0
+    away: int = 0
+
+    def situation(self, balls: int = 0, strikes: int = 0) -> BaseballSituation:
+        return BaseballSituation(
+            inning=self.inning,
+            half=self.half,
+            outs=self.outs,
+            bases=(self.bases[0], self.bases[1], self.bases[2]),
+            balls=min(balls, 3),
+            strikes=min(strikes, 2),
+        )
+
+    @property
+    def clock(self) -> str:
+        return f"{'T' if self.half == 'top' else 'B'}{self.inning}"
+
+
+def read_document(
+    doc: JSON, *, source: str = "gumbo", split_runner_events: bool = False
+) -> GumboDocument:
+    """Normalize one full GUMBO live-feed document.
+
+    Args:
+        doc: The decoded document.
+        source: Its name in errors (a file name or URL).
+        split_runner_events: Emit steals, wild pitches, pickoffs... inside an at-bat as
+            plays of their own (``pa_end=False``) instead of folding them into the at-bat.
+
+    Returns:
+        The normalized document; only completed at-bats (and, when split, runner events
+        already over in the at-bat in progress) become plays.
+
+    Raises:
+        FeedParseError: The document is not a GUMBO live feed, misses a field the events
+            need, or contradicts itself (a score the runners' moves do not make...).
+    """
+    return _DocumentReader(Reader(source), split_runner_events).read(doc)
+
+
+class _DocumentReader:
+    __slots__ = ("post_on_bases", "r", "split")
+
+    def __init__(self, reader: Reader, split: bool) -> None:
+        self.r = reader
+        self.split = split
+        self.post_on_bases = False
+
+    def read(self, doc: JSON) -> GumboDocument:
+        r = self.r
+        root = r.obj(doc, "")
+        game_pk = r.get_int(root, "gamePk", "")
+        game_id = str(game_pk)
+        meta = root.get("metaData")
+        timestamp = r.opt_str(meta, "timeStamp", "metaData") if isinstance(meta, dict) else None
+        game_data = r.get_obj(root, "gameData", "")
+        live = r.get_obj(root, "liveData", "")
+        status = r.get_obj(game_data, "status", "gameData")
+        abstract = r.get_str(status, "abstractGameState", "gameData.status")
+        info = self._info(game_data, live)
+        all_plays = r.get_list(r.get_obj(live, "plays", "liveData"), "allPlays", "liveData.plays")
+
+        # Feeds before about 2020 do not name the runners left on base after a play.
+        self.post_on_bases = any(
+            isinstance(play, dict)
+            and isinstance(play.get("matchup"), dict)
+            and any(key in play["matchup"] for key in _POST_ON_BASES)
+            for play in all_plays
+        )
+        tracker = _Tracker()
+        events: list[PlayEvent] = [
+            PlayEvent(
+                sport="mlb",
+                game_id=game_id,
+                seq=1,
+                event_id=f"{game_id}:start",
+                kind="game_start",
+                period=1,
+                clock="T1",
+                text=f"{info.away} at {info.home}",
+                info=info,
+                after=BaseballSituation(inning=1, half="top", outs=0),
+            )
+        ]
+        issues: list[str] = []
+        at_bats = 0
+        last_complete = True
+        play: JSON
+        for position, play in enumerate(all_plays):
+            path = join("liveData.plays.allPlays", position)
+            if not last_complete:
+                raise r.error(path, "an at-bat follows one that is not complete")
+            complete, new = self._play(game_id, play, path, position, tracker)
+            events.extend(new)
+            at_bats += complete
+            last_complete = complete
+
+        final = abstract in _FINAL_STATES and last_complete
+        if final:
+            home, away = self._final_score(live)
+            if (home, away) != (tracker.home, tracker.away):
+                final = False
+                issues.append(
+                    f"the game is final at {away}-{home} (away-home) but its plays reach "
+                    f"{tracker.away}-{tracker.home}; no game_end (a trimmed document?)"
+                )
+        if final:
+            events.append(
+                PlayEvent(
+                    sport="mlb",
+                    game_id=game_id,
+                    seq=0,
+                    event_id=f"{game_id}:end",
+                    kind="game_end",
+                    period=tracker.inning,
+                    clock=tracker.clock,
+                    text="Final",
+                    home_score=tracker.home,
+                    away_score=tracker.away,
+                    after=tracker.situation(),
+                )
+            )
+        numbered = tuple(
+            msgspec.structs.replace(event, seq=number) for number, event in enumerate(events, 1)
+        )
+        return GumboDocument(
+            game_id=game_id,
+            timestamp=timestamp,
+            events=numbered,
+            at_bats=at_bats,
+            final=final,
+            issues=tuple(issues),
+        )
+
+    def _info(self, game_data: dict[str, JSON], live: dict[str, JSON]) -> GameInfo:
+        r = self.r
+        teams = r.get_obj(game_data, "teams", "gameData")
+        names: dict[str, tuple[str, str | None]] = {}
+        for side in ("home", "away"):
+            path = f"gameData.teams.{side}"
+            team = r.get_obj(teams, side, "gameData.teams")
+            code = r.opt_str(team, "abbreviation", path) or r.opt_str(team, "teamCode", path)
+            name = r.opt_str(team, "name", path)
+            if code is None and name is None:
+                raise r.error(path, "missing field 'abbreviation' (and no 'name')")
+            names[side] = (code or name or "", name)
+        when = r.get_obj(game_data, "datetime", "gameData")
+        date = r.opt_str(when, "officialDate", "gameData.datetime") or r.opt_str(
+            when, "originalDate", "gameData.datetime"
+        )
+        start_time = r.opt_str(when, "dateTime", "gameData.datetime")
+        if date is None:
+            if start_time is None:
+                raise r.error("gameData.datetime", "missing field 'officialDate'")
+            date = start_time[:10]
+        game = r.get_obj(game_data, "game", "gameData")
+        venue = game_data.get("venue")
+        site = r.opt_str(venue, "name", "gameData.venue") if isinstance(venue, dict) else None
+        double_header = r.opt_str(game, "doubleHeader", "gameData.game") or "N"
+        game_number = 0
+        if double_header != "N":
+            game_number = r.opt_int(game, "gameNumber", "gameData.game") or 0
+        linescore = live.get("linescore")
+        innings = 9
+        if isinstance(linescore, dict):
+            innings = r.opt_int(linescore, "scheduledInnings", "liveData.linescore") or 9
+        season = r.opt_int(game, "season", "gameData.game") or int(date[:4])
+        # The runner on second in extra innings: regular seasons from 2020, and the 2020-2021
+        # postseasons did without it; a placed runner is read from the feed either way.
+        game_type = r.opt_str(game, "type", "gameData.game")
+        extra_runner = season >= 2020 and game_type == "R"
+        return GameInfo(
+            home=names["home"][0],
+            away=names["away"][0],
+            date=date,
+            start_time=start_time,
+            site=site,
+            game_number=game_number,
+            innings=innings,
+            extra_runner=extra_runner,
+            home_name=names["home"][1],
+            away_name=names["away"][1],
+        )
+
+    def _final_score(self, live: dict[str, JSON]) -> tuple[int, int]:
+        r = self.r
+        teams = r.get_obj(r.get_obj(live, "linescore", "liveData"), "teams", "liveData.linescore")
+        home = r.get_int(r.get_obj(teams, "home", "liveData.linescore.teams"), "runs", "home")
+        away = r.get_int(r.get_obj(teams, "away", "liveData.linescore.teams"), "runs", "away")
+        return home, away
+
+    def _play(
+        self,
+        game_id: str,
+        play: JSON,
+        path: str,
+        position: int,
+        tracker: _Tracker,
+    ) -> tuple[bool, list[PlayEvent]]:
+        """The events of one ``allPlays`` entry; whether the at-bat is complete."""
+        r = self.r
+        play = r.obj(play, path)
+        about = r.get_obj(play, "about", path)
+        about_path = join(path, "about")
+        at_bat = r.get_int(about, "atBatIndex", about_path)
+        if at_bat != position:
+            raise r.error(about_path, f"atBatIndex {at_bat} at position {position}")
+        inning = r.get_int(about, "inning", about_path)
+        half = r.get_str(about, "halfInning", about_path)
+        if half not in ("top", "bottom"):
+            raise r.error(join(about_path, "halfInning"), f"unknown half {half!r}")
+        complete = r.opt_bool(about, "isComplete", about_path)
+        if complete is None:
+            raise r.error(about_path, "missing field 'isComplete'")
+        if (inning, half) != (tracker.inning, tracker.half):
+            raise r.error(
+                path,
+                f"at-bat {at_bat} is in {'T' if half == 'top' else 'B'}{inning} but the plays "
+                f"before it leave the game at {tracker.clock} with {tracker.outs} out",
+            )
+        matchup = r.get_obj(play, "matchup", path)
+        batter = str(r.get_int(r.get_obj(matchup, "batter", join(path, "matchup")), "id", "batter"))
+        pitcher = str(
+            r.get_int(r.get_obj(matchup, "pitcher", join(path, "matchup")), "id", "pitcher")
+        )
+        play_events = r.get_list(play, "playEvents", path)
+        groups = self._runner_groups(play, path, batter)
+
+        events: list[PlayEvent] = []
+        placed = self._placed_runners(play_events, path, groups)
+        final_index = max(groups) if groups and complete else None
+        for index in sorted(groups):
+            if index == final_index:
+                break
+            kind = self._event_type_at(play_events, index, path)
+            if index in placed:
+                moves = groups[index]
+            elif not self.split:
+                continue
+            elif not complete and index >= len(play_events) - 1:
+                # The at-bat in progress may still attach more moves to its latest event.
+                continue
+            else:
+                moves = groups[index]
+            events.append(
+                self._apply(
+                    tracker,
+                    game_id=game_id,
+                    event_id=f"{game_id}:{at_bat}.{index}",
+                    moves=moves,
+                    count=self._count_before(play_events, index),
+                    batter=None if kind == "runner_placed" else batter,
+                    pitcher=pitcher,
+                    code=kind,
+                    text=self._description_at(play_events, index),
+                    pa_end=False,
+                    rbi=0,
+                    score=None,
+                    ts=self._time_at(play_events, index),
+                    path=join(join(path, "playEvents"), index),
+                )
+            )
+            del groups[index]
+        if not complete:
+            return False, events
+
+        result = r.get_obj(play, "result", path)
+        result_path = join(path, "result")
+        code = r.get_str(result, "eventType", result_path)
+        remaining: list[_Move] = []
+        for index in sorted(groups):
+            remaining.extend(groups[index])
+        merged = _merge(remaining)
+        home = r.get_int(result, "homeScore", result_path)
+        away = r.get_int(result, "awayScore", result_path)
+        last_index = final_index if final_index is not None else len(play_events)
+        events.append(
+            self._apply(
+                tracker,
+                game_id=game_id,
+                event_id=f"{game_id}:{at_bat}",
+                moves=merged,
+                count=self._count_before(play_events, last_index),
+                batter=batter,
+                pitcher=pitcher,
+                code=code,
+                text=" ".join((r.opt_str(result, "description", result_path) or "").split()),
+                pa_end=any(m.start == BATTER and m.runner == batter for m in merged),
+                rbi=r.opt_int(result, "rbi", result_path) or 0,
+                score=(home, away),
+                ts=_timestamp(r.opt_str(about, "endTime", about_path)),
+                path=path,
+            )
+        )
+        self._check_after(play, path, tracker)
+        return True, events
+
+    def _runner_groups(
+        self, play: dict[str, JSON], path: str, batter: str
+    ) -> dict[int, list[_Move]]:
+        """``runners[]`` grouped by the ``playEvents`` index they happened on, merged per runner."""
+        r = self.r
+        runners = r.get_list(play, "runners", path)
+        groups: dict[int, list[_Move]] = {}
+        entry: JSON
+        for number, entry in enumerate(runners):
+            entry_path = join(join(path, "runners"), number)
+            movement = r.get_obj(entry, "movement", entry_path)
+            details = r.get_obj(entry, "details", entry_path)
+            move_path = join(entry_path, "movement")
+            runner = str(
+                r.get_int(r.get_obj(details, "runner", join(entry_path, "details")), "id", "runner")
+            )
+            start = self._base(r.opt_str(movement, "start", move_path), move_path, "start")
+            end_name = r.opt_str(movement, "end", move_path)
+            out_base = r.opt_str(movement, "outBase", move_path)
+            is_out = r.opt_bool(movement, "isOut", move_path)
+            # Older feeds leave isOut null; an out is then a movement that ends nowhere but
+            # names the base where it was made.
+            out = bool(is_out) or (is_out is None and end_name is None and out_base is not None)
+            if out:
+                end = (
+                    self._base(out_base, move_path, "outBase")
+                    if out_base is not None
+                    else min(start + 1, HOME_PLATE)
+                )
+            elif end_name is None:
+                raise r.error(move_path, f"runner {runner} neither reaches a base nor is out")
+            else:
+                end = self._base(end_name, move_path, "end")
+            if not out and end == start and start != BATTER:
+                continue
+            index = r.opt_int(details, "playIndex", join(entry_path, "details"))
+            groups.setdefault(-1 if index is None else index, []).append(
+                _Move(runner=runner, start=start, end=end, out=out)
+            )
+        if -1 in groups:
+            # Without playIndex (old feeds) every move belongs to the at-bat's result.
+            loose = groups.pop(-1)
+            last = max(groups, default=0)
+            groups.setdefault(last, []).extend(loose)
+        return {index: _merge(moves) for index, moves in groups.items()}
+
+    def _placed_runners(
+        self, play_events: list[JSON], path: str, groups: dict[int, list[_Move]]
+    ) -> set[int]:
+        """Indexes of ``runner_placed`` actions (the extra-inning runner), with their moves."""
+        r = self.r
+        placed: set[int] = set()
+        for index, event in enumerate(play_events):
+            if not isinstance(event, dict) or not isinstance(event.get("details"), dict):
+                continue
+            if event["details"].get("eventType") != "runner_placed":
+                continue
+            event_path = join(join(path, "playEvents"), index)
+            if index not in groups:
+                player = r.get_obj(event, "player", event_path)
+                runner = str(r.get_int(player, "id", join(event_path, "player")))
+                base = r.opt_int(event, "base", event_path) or 2
+                groups[index] = [_Move(runner=runner, start=BATTER, end=base, out=False)]
+            placed.add(index)
+        return placed
+
+    def _base(self, name: str | None, path: str, key: str) -> int:
+        if name is None:
+            return BATTER
+        base = _BASES.get(name)
+        if base is None:
+            raise self.r.error(join(path, key), f"unknown base {name!r}")
+        return base
+
+    def _event_type_at(self, play_events: list[JSON], index: int, path: str) -> str:
+        if not 0 <= index < len(play_events):
+            raise self.r.error(
+                join(path, "runners"), f"a runner moves on playEvents[{index}], which is missing"
+            )
+        details = (
+            play_events[index].get("details") if isinstance(play_events[index], dict) else None
+        )
+        kind = details.get("eventType") if isinstance(details, dict) else None
+        return kind if isinstance(kind, str) else "other_advance"
+
+    @staticmethod
+    def _description_at(play_events: list[JSON], index: int) -> str:
+        event = play_events[index] if 0 <= index < len(play_events) else None
+        details = event.get("details") if isinstance(event, dict) else None
+        text = details.get("description") if isinstance(details, dict) else None
+        return " ".join(text.split()) if isinstance(text, str) else ""
+
+    @staticmethod
+    def _time_at(play_events: list[JSON], index: int) -> float | None:
+        event = play_events[index] if 0 <= index < len(play_events) else None
+        when = event.get("endTime") or event.get("startTime") if isinstance(event, dict) else None
+        return _timestamp(when if isinstance(when, str) else None)
+
+    @staticmethod
+    def _count_before(play_events: list[JSON], index: int) -> tuple[int, int]:
+        """The count when ``playEvents[index]`` happened: the count after the one before it."""
+        for event in reversed(play_events[: max(index, 0)]):
+            count = event.get("count") if isinstance(event, dict) else None
+            if isinstance(count, dict):
+                balls, strikes = count.get("balls"), count.get("strikes")
+                if isinstance(balls, int) and isinstance(strikes, int):
+                    return balls, strikes
+        return 0, 0
+
+    def _apply(
+        self,
+        tracker: _Tracker,
+        *,
+        game_id: str,
+        event_id: str,
+        moves: list[_Move],
+        count: tuple[int, int],
+        batter: str | None,
+        pitcher: str,
+        code: str,
+        text: str,
+        pa_end: bool,
+        rbi: int,
+        score: tuple[int, int] | None,
+        ts: float | None,
+        path: str,
+    ) -> PlayEvent:
+        """Move ``tracker`` through one play and return its event (``seq`` set later)."""
+        r = self.r
+        bases = list(tracker.bases)
+        for move in moves:
+            # A pinch runner takes the base under a new id; 'before' carries it, which the
+            # state machine adopts because the occupancy is the same.
+            if move.start != BATTER:
+                if bases[move.start - 1] is None:
+                    raise r.error(
+                        path,
+                        f"runner {move.runner} moves from base {move.start}, which is empty "
+                        f"at {tracker.clock} with {tracker.outs} out",
+                    )
+                bases[move.start - 1] = move.runner
+        tracker.bases = bases
+        before = tracker.situation(*count)
+        new_bases: list[str | None] = list(bases)
+        for move in moves:
+            if move.start != BATTER:
+                new_bases[move.start - 1] = None
+        outs = runs = 0
+        for move in moves:
+            if move.out:
+                outs += 1
+            elif move.end == HOME_PLATE:
+                runs += 1
+            else:
+                if new_bases[move.end - 1] is not None:
+                    raise r.error(path, f"two runners end on base {move.end}")
+                new_bases[move.end - 1] = move.runner
+            if not move.out and move.end < move.start:
+                raise r.error(path, f"runner {move.runner} goes back from {move.start}")
+        home, away = tracker.home, tracker.away
+        if tracker.half == "bottom":
+            home += runs
+        else:
+            away += runs
+        if score is not None and score != (home, away):
+            raise r.error(
+                path,
+                f"result says {score[1]}-{score[0]} (away-home) but the runners' moves make "
+                f"{away}-{home}",
+            )
+        total_outs = tracker.outs + outs
+        if total_outs > 3:
+            raise r.error(path, f"{total_outs} outs in a half-inning")
+        period, clock = tracker.inning, tracker.clock
+        tracker.home, tracker.away = home, away
+        if total_outs == 3:
+            if tracker.half == "top":
+                tracker.half = "bottom"
+            else:
+                tracker.half, tracker.inning = "top", tracker.inning + 1
+            tracker.outs, tracker.bases = 0, [None, None, None]
+        else:
+            tracker.outs, tracker.bases = total_outs, new_bases
+        family = "runner_placed" if code == "runner_placed" else EVENT_TYPES.get(code, "other")
+        return PlayEvent(
+            sport="mlb",
+            game_id=game_id,
+            seq=0,
+            event_id=event_id,
+            kind="play",
+            period=period,
+            clock=clock,
+            text=text,
+            home_score=home,
+            away_score=away,
+            before=before,
+            after=tracker.situation(),
+            detail=BaseballPlay(
+                batter=batter,
+                pitcher=pitcher,
+                code=code,
+                moves=tuple(RunnerMove(m.runner, m.start, m.end, m.out) for m in moves),
+                runs=runs,
+                outs_on_play=outs,
+                pa_end=pa_end,
+                rbi=rbi,
+                event_type=family,
+            ),
+            ts_source=ts,
+        )
+
+    def _check_after(self, play: dict[str, JSON], path: str, tracker: _Tracker) -> None:
+        """Cross-check the tracked bases with ``matchup.postOnFirst/Second/Third``."""
+        if not self.post_on_bases or (tracker.outs == 0 and tracker.bases == [None, None, None]):
+            return  # a new half-inning: the feed keeps the bases of the third out
+        matchup = play.get("matchup")
+        if not isinstance(matchup, dict):
+            return
+        for number, key in enumerate(_POST_ON_BASES):
+            occupied = isinstance(matchup.get(key), dict)
+            if occupied != (tracker.bases[number] is not None):
+                raise self.r.error(
+                    join(path, "matchup"),
+                    f"{key} says base {number + 1} is {'taken' if occupied else 'empty'} but "
+                    f"the runners' moves leave it {'empty' if occupied else 'taken'}",
+                )
+
+
+def _merge(moves: list[_Move]) -> list[_Move]:
+    """One move per runner: from the first base he left to the last he reached (or his out)."""
+    by_runner: dict[str, _Move] = {}
+    order: list[str] = []
+    for move in sorted(moves, key=lambda m: (m.start, m.end)):
+        known = by_runner.get(move.runner)
+        if known is None:
+            by_runner[move.runner] = _Move(move.runner, move.start, move.end, move.out)
+            order.append(move.runner)
+            continue
+        known.start = min(known.start, move.start)
+        if known.out:
+            continue
+        if move.out:
+            known.out, known.end = True, move.end
+        else:
+            known.end = max(known.end, move.end)
+    merged = [by_runner[runner] for runner in order]
+    merged.sort(key=lambda m: -m.start)
+    return merged
+
+
+def _timestamp(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _content(event: PlayEvent) -> PlayEvent:
+    """The event without what differs between deliveries of the same play."""
+    return msgspec.structs.replace(event, seq=0, event_id="", corrects=None, ts_ingest=None)
+
+
+class GumboGame:
+    """One MLB game followed live through its GUMBO feed.
+
+    Args:
+        source: The feed's name in errors.
+        split_runner_events: See :func:`read_document`.
+    """
+
+    __slots__ = (
+        "_current",
+        "_doc",
+        "_emitted",
+        "_events",
+        "_issues",
+        "_revisions",
+        "_timestamp",
+        "game_id",
+        "source",
+        "split_runner_events",
+    )
+
+    def __init__(self, *, source: str = "gumbo", split_runner_events: bool = False) -> None:
+        self.source = source
+        self.split_runner_events = split_runner_events
+        self.game_id: str | None = None
+        self._doc: JSON = None
+        self._timestamp: str | None = None
+        self._events: list[PlayEvent] = []
+        self._emitted: dict[str, PlayEvent] = {}
+        self._current: dict[str, str] = {}
+        self._revisions: dict[str, int] = {}
+        self._issues: tuple[str, ...] = ()
+
+    @property
+    def document(self) -> JSON:
+        """The last good full document (``None`` before the first)."""
+        return self._doc
+
+    @property
+    def timestamp(self) -> str | None:
+        """``metaData.timeStamp`` of the last good document."""
+        return self._timestamp
+
+    @property
+    def events(self) -> list[PlayEvent]:
+        """Every event returned so far, in order (corrections included)."""
+        return list(self._events)
+
+    @property
+    def issues(self) -> tuple[str, ...]:
+        """Inconsistencies noticed in the last good document that did not stop it."""
+        return self._issues
+
+    @property
+    def final(self) -> bool:
+        """``game_end`` has been emitted."""
+        return self.game_id is not None and f"{self.game_id}:end" in self._emitted
+
+    def update_bytes(self, data: bytes | str) -> list[PlayEvent]:
+        """Decode a response body (JSON, gzip accepted) and :meth:`update` with it."""
+        return self.update(decode_json(data, self.source))
+
+    def update(self, payload: JSON) -> list[PlayEvent]:
+        """Take one response: a full document (object) or a diffPatch response (array).
+
+        Returns:
+            The events new since the last call, numbered after the previous ones.
+
+        Raises:
+            FeedParseError: The response cannot be read or applied; nothing changes.
+        """
+        if isinstance(payload, dict):
+            doc = payload
+            timestamp = _doc_timestamp(doc)
+            if (
+                self._timestamp is not None
+                and timestamp is not None
+                and timestamp < self._timestamp
+            ):
+                raise FeedParseError(
+                    self.source,
+                    f"stale document: timeStamp {timestamp} is older than {self._timestamp}",
+                )
+        elif isinstance(payload, list):
+            if not payload:
+                return []
+            doc = self._patched(payload)
+            if doc is None:
+                return []
+        else:
+            raise FeedParseError(
+                self.source,
+                f"expected a live-feed document or a diffPatch array, got {type(payload).__name__}",
+            )
+        normalized = read_document(
+            doc, source=self.source, split_runner_events=self.split_runner_events
+        )
+        if self.game_id is not None and normalized.game_id != self.game_id:
+            raise FeedParseError(
+                self.source,
+                f"document is for game {normalized.game_id}, not {self.game_id}",
+            )
+        new = self._diff(normalized)
+        self.game_id = normalized.game_id
+        self._doc = doc
+        self._timestamp = normalized.timestamp or self._timestamp
+        self._issues = normalized.issues
+        return new
+
+    def _patched(self, responses: list[JSON]) -> JSON:
+        """The current document with every patch of a diffPatch response applied in order."""
+        if self._doc is None:
+            raise FeedParseError(self.source, "a diffPatch arrived before any full document")
+        doc = copy.deepcopy(self._doc)
+        current = self._timestamp
+        applied = stale = 0
+        for number, response in enumerate(responses):
+            if isinstance(response, dict) and "gamePk" in response and "liveData" in response:
+                # The server answers with a full document when the diff would be too large.
+                doc = copy.deepcopy(response)
+                current = _doc_timestamp(doc) or current
+                applied += 1
+                continue
+            ops = response.get("diff") if isinstance(response, dict) else None
+            if not isinstance(ops, list):
+                raise FeedParseError(self.source, f"diffPatch[{number}]: no 'diff' array")
+            stamp = _patch_timestamp(ops)
+            if stamp is not None and current is not None and stamp <= current:
+                stale += stamp < current
+                continue
+            for position, op in enumerate(ops):
+                self._apply_op(doc, op, f"diffPatch[{number}].diff[{position}]")
+            current = stamp or current
+            applied += 1
+        if not applied:
+            if stale:
+                raise FeedParseError(
+                    self.source,
+                    f"stale diffPatch: every patch is older than the document ({self._timestamp})",
+                )
+            return None
+        return doc
+
+    def _apply_op(self, doc: JSON, op: JSON, where: str) -> None:
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
+            raise FeedParseError(self.source, f"{where}: not a JSON Patch operation")
+        path = op.get("path")
+        if not isinstance(path, str):
+            raise FeedParseError(self.source, f"{where}: the operation has no path")
+        try:
+            jsonpatch.apply_patch(doc, [op], in_place=True)
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpointer.JsonPointerException,
+            KeyError,
+            IndexError,
+            TypeError,
+        ) as exc:
+            if path.startswith(_VOLATILE_PATCH_PATHS):
+                return
+            raise FeedParseError(self.source, f"{where}: cannot {op['op']} {path}: {exc}") from exc
+
+    def _diff(self, normalized: GumboDocument) -> list[PlayEvent]:
+        """The events of ``normalized`` not yet emitted, and corrections of changed ones."""
+        seq = len(self._events)
+        new: list[PlayEvent] = []
+        emitted = dict(self._emitted)
+        current = dict(self._current)
+        revisions = dict(self._revisions)
+        for event in normalized.events:
+            key = event.event_id
+            content = _content(event)
+            known = emitted.get(key)
+            if known is None:
+                seq += 1
+                out = msgspec.structs.replace(event, seq=seq)
+                current[key] = key
+            elif known == content or event.kind != "play":
+                continue
+            else:
+                revisions[key] = revisions.get(key, 0) + 1
+                seq += 1
+                out = msgspec.structs.replace(
+                    event,
+                    seq=seq,
+                    event_id=f"{key}~{revisions[key]}",
+                    corrects=current[key],
+                )
+                current[key] = out.event_id
+            emitted[key] = content
+            new.append(out)
+        self._emitted, self._current, self._revisions = emitted, current, revisions
+        self._events.extend(new)
+        return new
+
+
+def _doc_timestamp(doc: dict[str, JSON]) -> str | None:
+    meta = doc.get("metaData")
+    stamp = meta.get("timeStamp") if isinstance(meta, dict) else None
+    return stamp if isinstance(stamp, str) else None
+
+
+def _patch_timestamp(ops: list[JSON]) -> str | None:
+    first = ops[0] if ops else None
+    if isinstance(first, dict) and first.get("path") == "/metaData/timeStamp":
+        value = first.get("value")
+        return value if isinstance(value, str) else None
+    return None
