@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pressbox.engine.events import FootballPlay, FootballSituation, decode_event, encode
+from pressbox.engine.events import (
+    FootballPlay,
+    FootballSituation,
+    PlayEvent,
+    decode_event,
+    encode,
+)
 from pressbox.errors import FeedParseError
 from pressbox.feeds import nflgc
 from tests.conftest import shared_data
@@ -20,6 +26,16 @@ GAMES = sorted(FIXTURES.glob("*.json.gz"))
 
 def _eid(path: Path) -> str:
     return path.name.split(".")[0]
+
+
+def _before(event: PlayEvent) -> FootballSituation:
+    assert isinstance(event.before, FootballSituation)
+    return event.before
+
+
+def _after(event: PlayEvent) -> FootballSituation:
+    assert isinstance(event.after, FootballSituation)
+    return event.after
 
 
 @pytest.mark.parametrize("path", GAMES, ids=_eid)
@@ -66,10 +82,9 @@ def test_scores_never_fall() -> None:
 def test_yard_line_is_from_the_possessing_teams_goal() -> None:
     """``"GB 13"`` for GB is 13, and ``"SEA 35"`` for GB is 65."""
     events = nflgc.read_game(FIXTURES / "2014090400.json.gz")
-    first_snap = next(e for e in events if e.before and e.before.down == 1)
-    assert first_snap.before is not None
-    assert first_snap.before.possession == "away"  # GB at SEA
-    assert first_snap.before.yard_line == 13
+    first_snap = _before(next(e for e in events if e.before and _before(e).down == 1))
+    assert first_snap.possession == "away"  # GB at SEA
+    assert first_snap.yard_line == 13
     assert nflgc._yard_line("SEA 35", "GB") == 65
     assert nflgc._yard_line("50", "GB") == 50
 
@@ -77,25 +92,23 @@ def test_yard_line_is_from_the_possessing_teams_goal() -> None:
 def test_timeouts_are_counted_per_half() -> None:
     """A called timeout lowers that team's count until halftime resets it."""
     events = nflgc.read_game(FIXTURES / "2014090400.json.gz")
-    timeouts = [e for e in events if e.detail and e.detail.play_type == "timeout"]
+    timeouts = [
+        e for e in events if isinstance(e.detail, FootballPlay) and e.detail.play_type == "timeout"
+    ]
     assert timeouts
-    first = timeouts[0]
-    assert first.before is not None
-    assert first.after is not None
-    before = (first.before.home_timeouts or 0) + (first.before.away_timeouts or 0)
-    after = (first.after.home_timeouts or 0) + (first.after.away_timeouts or 0)
+    first_before, first_after = _before(timeouts[0]), _after(timeouts[0])
+    before = (first_before.home_timeouts or 0) + (first_before.away_timeouts or 0)
+    after = (first_after.home_timeouts or 0) + (first_after.away_timeouts or 0)
     assert after == before - 1
-    third = next(e for e in events if e.before and e.before.quarter == 3)
-    assert third.before is not None
-    assert (third.before.home_timeouts, third.before.away_timeouts) == (3, 3)
+    third = _before(next(e for e in events if e.before and _before(e).quarter == 3))
+    assert (third.home_timeouts, third.away_timeouts) == (3, 3)
 
 
 def test_regular_season_overtime_gives_two_timeouts() -> None:
     """In regular-season overtime each team starts with two timeouts (2014-2016 rules)."""
     events = nflgc.read_game(FIXTURES / "2014101202.json.gz", season_type="REG")
-    ot = next(e for e in events if e.before and e.before.quarter == 5)
-    assert ot.before is not None
-    assert ot.before.home_timeouts <= 2
+    ot = _before(next(e for e in events if e.before and _before(e).quarter == 5))
+    assert ot.home_timeouts == 2
     assert events[-1].home_score == events[-1].away_score == 37
 
 
