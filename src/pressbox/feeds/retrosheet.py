@@ -158,6 +158,8 @@ class _Spec:
     """Runs on this play count as RBI unless marked otherwise."""
     force_batter: bool
     """The batter was awarded first base, so runners forced by him move up if unnamed."""
+    verb: str
+    """What the batter did, for the event text (``"grounds into a double play"``)."""
 
 
 class _PlayError(ValueError):
@@ -421,7 +423,34 @@ def _parse_play(code: str) -> _Spec:
         yes_rbi=frozenset(yes_rbi),
         rbi_default=rbi_default,
         force_batter=force,
+        verb=_verb(event_type, modifiers),
     )
+
+
+_OUT_VERBS: Final = (
+    ("GTP", "grounds into a triple play"),
+    ("LTP", "lines into a triple play"),
+    ("GDP", "grounds into a double play"),
+    ("LDP", "lines into a double play"),
+    ("FDP", "flies into a double play"),
+    ("SF", "hits a sacrifice fly"),
+    ("SH", "lays down a sacrifice bunt"),
+    ("BG", "bunts out"),
+    ("BP", "bunts out"),
+    ("G", "grounds out"),
+    ("L", "lines out"),
+    ("P", "pops out"),
+    ("F", "flies out"),
+)
+
+
+def _verb(event_type: str, modifiers: str) -> str:
+    if event_type == "out":
+        mods = {m.rstrip("+-") for m in modifiers.split("/")}
+        for mod, verb in _OUT_VERBS:
+            if mod in mods:
+                return verb
+    return _VERB.get(event_type, event_type)
 
 
 # --------------------------------------------------------------------------- applying plays
@@ -438,6 +467,7 @@ class PlayResult:
     rbi: int
     event_type: str
     pa_end: bool
+    verb: str
 
 
 def apply_play(code: str, batter: str, bases: Bases) -> PlayResult:
@@ -514,6 +544,7 @@ def apply_play(code: str, batter: str, bases: Bases) -> PlayResult:
         rbi=rbi,
         event_type=spec.event_type,
         pa_end=spec.pa_end,
+        verb=spec.verb,
     )
 
 
@@ -685,11 +716,11 @@ class _GameBuilder:
             self.outs = outs
             self.bases = result.bases
         name = self.names.get(batter, batter)
-        text = f"{name} {_VERB.get(result.event_type, result.event_type)}"
+        text = f"{name} {result.verb}"
         if not result.pa_end:
-            text = f"{_VERB.get(result.event_type, result.event_type).capitalize()} ({name} up)"
+            text = f"{result.verb.capitalize()} ({name} up)"
         if result.runs:
-            text += f"; {result.runs} run{'s' if result.runs > 1 else ''} score"
+            text += "; 1 run scores" if result.runs == 1 else f"; {result.runs} runs score"
         self.push(
             before,
             self.situation(),
