@@ -313,6 +313,16 @@ async def test_long_retry_after_is_not_waited_for_and_pauses_the_budget(primary)
     assert primary.hits["/g"] == 1
 
 
+async def test_retry_after_beyond_the_total_time_left_is_not_waited_for(primary):
+    """A Retry-After longer than the retry budget's remaining time ends the retries."""
+    primary.default["/g"] = ("status", (503, 3))
+    retry = RetryPolicy(attempts=5, timeout=2.0, max_retry_after=5.0)
+    async with client_for(primary, retry=retry) as client:
+        with pytest.raises(FeedUnavailable, match="HTTP 503"):
+            await client.get_json("live", "/g")
+    assert primary.hits["/g"] == 1
+
+
 async def test_503_retry_after_is_honoured(primary):
     """A 503 with Retry-After: 0 is retried at once."""
     primary.plan("/g", ("status", (503, 0)))

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from pressbox.errors import RateLimited
-from pressbox.resilience import ManualClock, RateBudget, RateLimiter
+from pressbox.resilience import ManualClock, RateBudget, RateLimiter, parse_rate
 
 
 def limiter(clock: ManualClock, **kwargs: Any) -> RateLimiter:
@@ -178,3 +178,25 @@ def test_budget_never_spends_more_than_its_limit_in_any_window(limit, waits):
             admitted.append(clock.monotonic())
     for start in admitted:
         assert sum(1 for t in admitted if start <= t < start + window) <= limit
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("100/60s", (100, 60.0)),
+        ("100/60", (100, 60.0)),
+        (" 100 / m ", (100, 60.0)),
+        ("5/s", (5, 1.0)),
+        ("1000/1.5h", (1000, 5400.0)),
+    ],
+)
+def test_parse_rate_reads_configured_rates(spec, expected):
+    """Rates are written '<requests>/<window>' with an optional s, m or h unit."""
+    assert parse_rate(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "100", "100/", "abc/60s", "100/60d", "0/60s", "10/0s"])
+def test_parse_rate_refuses_malformed_rates(spec):
+    """Anything else, or a zero limit or window, is a ValueError."""
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pressbox.resilience.breaker import BreakerState, CircuitBreaker
 from pressbox.resilience.cache import Cached, TTLCache
 from pressbox.resilience.clock import ManualClock, MonotonicClock
-from pressbox.resilience.ratelimit import RateBudget, RateLimiter
+from pressbox.resilience.ratelimit import RateBudget, RateLimiter, parse_rate
 
 __all__ = [
     "BreakerState",
@@ -21,4 +21,5 @@ __all__ = [
     "RateBudget",
     "RateLimiter",
     "TTLCache",
+    "parse_rate",
 ]

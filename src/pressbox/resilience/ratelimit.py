@@ -16,6 +16,7 @@ structures here are a few lines and are property-tested.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 import structlog
@@ -27,6 +28,37 @@ from pressbox.resilience.clock import MonotonicClock
 from pressbox.types import Clock
 
 _log = structlog.get_logger("pressbox.resilience.ratelimit")
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|m|h)?\s*$")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_rate(spec: str) -> tuple[int, float]:
+    """Read a rate as configured, ``"<requests>/<window>"``.
+
+    The window is a number with an optional unit ``s`` (the default), ``m`` or ``h``; a
+    bare unit means one of it: ``"100/60s"``, ``"100/60"`` and ``"100/m"`` are all
+    100 requests per 60 seconds.
+
+    Args:
+        spec: The rate, as written in configuration.
+
+    Returns:
+        ``(limit, window_seconds)``, ready for :class:`RateBudget`.
+
+    Raises:
+        ValueError: ``spec`` does not have that form, or its limit or window is zero.
+    """
+    match = _RATE.match(spec)
+    if match is None:
+        raise ValueError(f"rate {spec!r} is not of the form '<requests>/<window>[s|m|h]'")
+    count, amount, unit = match.groups()
+    if amount is None and unit is None:
+        raise ValueError(f"rate {spec!r} has no window")
+    window = float(amount if amount is not None else 1) * _UNIT_SECONDS[unit]
+    if int(count) < 1 or window <= 0:
+        raise ValueError(f"rate {spec!r} must allow at least one request in a positive window")
+    return int(count), window
 
 
 class RateLimiter:
