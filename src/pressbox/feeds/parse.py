@@ -11,13 +11,20 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import msgspec
 import orjson
 
+from pressbox.engine.events import FootballPlay, FootballSituation, GameInfo, PlayEvent
 from pressbox.errors import FeedParseError
-from pressbox.types import JSON
+from pressbox.types import JSON, Side, Sport
 
 _GZIP_MAGIC = b"\x1f\x8b"
+
+QUARTER_SECONDS = 15 * 60
+"""Length of a football quarter, seconds (NFL and college alike)."""
 
 
 def gunzip_if_needed(data: bytes, source: str) -> bytes:
@@ -242,3 +249,184 @@ def parse_clock(text: str) -> int | None:
 def format_clock(seconds: int) -> str:
     """The ``"M:SS"`` display form of a number of seconds."""
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedDocument:
+    """What one captured document says, normalized.
+
+    Attributes:
+        game_id: The game's id in the source's scheme.
+        events: ``game_start``, the plays and, if the game is over, ``game_end``, numbered
+            from 1.
+        plays: How many of the source's plays are among the events.
+        final: The game is over and ``game_end`` is among the events.
+        issues: Inconsistencies that did not stop the reading (a final score the plays do
+            not reach...).
+    """
+
+    game_id: str
+    events: tuple[PlayEvent, ...]
+    plays: int
+    final: bool
+    issues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FootballRow:
+    """One football play as an adapter reads it, before it becomes a :class:`PlayEvent`.
+
+    The situation fields describe the snap; the scores are those after the play.
+    """
+
+    event_id: str
+    quarter: int
+    clock_seconds: int
+    home_score: int
+    away_score: int
+    text: str = ""
+    possession: Side | None = None
+    down: int | None = None
+    distance: int | None = None
+    yard_line: int | None = None
+    end_possession: Side | None = None
+    end_down: int | None = None
+    end_distance: int | None = None
+    end_yard_line: int | None = None
+    has_end: bool = False
+    """The source gives the situation after the play (``end_*``)."""
+    play_type: str = ""
+    yards: int | None = None
+    scoring: bool = False
+    ts_source: float | None = None
+
+
+def football_events(
+    *,
+    sport: Sport,
+    game_id: str,
+    info: GameInfo,
+    rows: Sequence[FootballRow],
+    final_score: tuple[int, int] | None,
+    start_clock: int = QUARTER_SECONDS,
+) -> NormalizedDocument:
+    """Number the football rows of one game into events of the contract.
+
+    The clock after a play is the clock of the next play in the same quarter, 0 when the
+    quarter ends before the next play, and the play's own clock for the latest play.
+
+    Args:
+        sport: ``"nfl"`` or ``"ncaaf"``.
+        game_id: The game's id.
+        info: What ``game_start`` says about the game.
+        rows: The plays in order.
+        final_score: ``(home, away)`` when the source says the game is over; ``game_end``
+            follows the plays only if they reach this score.
+        start_clock: Seconds in a quarter, the clock of ``game_start``.
+    """
+    events: list[PlayEvent] = [
+        PlayEvent(
+            sport=sport,
+            game_id=game_id,
+            seq=1,
+            event_id=f"{game_id}:start",
+            kind="game_start",
+            period=1,
+            clock=format_clock(start_clock),
+            text=f"{info.away} at {info.home}",
+            info=info,
+            after=FootballSituation(quarter=1, clock_seconds=start_clock),
+        )
+    ]
+    last_after: FootballSituation | None = None
+    issues: list[str] = []
+    home = away = 0
+    for index, row in enumerate(rows):
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        if following is None:
+            clock_after = row.clock_seconds
+        elif following.quarter == row.quarter:
+            clock_after = min(following.clock_seconds, row.clock_seconds)
+        else:
+            clock_after = 0
+        before = FootballSituation(
+            quarter=row.quarter,
+            clock_seconds=row.clock_seconds,
+            possession=row.possession,
+            down=row.down,
+            distance=row.distance,
+            yard_line=row.yard_line,
+        )
+        if row.has_end:
+            after = FootballSituation(
+                quarter=row.quarter,
+                clock_seconds=clock_after,
+                possession=row.end_possession,
+                down=row.end_down,
+                distance=row.end_distance,
+                yard_line=row.end_yard_line,
+            )
+        elif following is not None and following.quarter == row.quarter:
+            after = FootballSituation(
+                quarter=row.quarter,
+                clock_seconds=clock_after,
+                possession=following.possession,
+                down=following.down,
+                distance=following.distance,
+                yard_line=following.yard_line,
+            )
+        else:
+            after = msgspec.structs.replace(before, clock_seconds=clock_after)
+        last_after = after
+        # A score never falls in football; upstream rows that show an older score (a stale
+        # copy of the score on the play after a touchdown) keep the score reached so far.
+        if row.home_score < home or row.away_score < away:
+            issues.append(
+                f"{row.event_id}: score {row.away_score}-{row.home_score} (away-home) falls "
+                f"below {away}-{home}; kept {max(away, row.away_score)}-{max(home, row.home_score)}"
+            )
+        home, away = max(home, row.home_score), max(away, row.away_score)
+        events.append(
+            PlayEvent(
+                sport=sport,
+                game_id=game_id,
+                seq=len(events) + 1,
+                event_id=row.event_id,
+                kind="play",
+                period=row.quarter,
+                clock=format_clock(row.clock_seconds),
+                text=row.text,
+                home_score=home,
+                away_score=away,
+                before=before,
+                after=after,
+                detail=FootballPlay(play_type=row.play_type, yards=row.yards, scoring=row.scoring),
+                ts_source=row.ts_source,
+            )
+        )
+    final = final_score is not None
+    if final_score is not None and final_score != (home, away):
+        final = False
+        issues.append(
+            f"the game is final at {final_score[1]}-{final_score[0]} (away-home) but its plays "
+            f"reach {away}-{home}; no game_end"
+        )
+    if final:
+        events.append(
+            PlayEvent(
+                sport=sport,
+                game_id=game_id,
+                seq=len(events) + 1,
+                event_id=f"{game_id}:end",
+                kind="game_end",
+                period=last_after.quarter if last_after else 1,
+                clock=format_clock(last_after.clock_seconds if last_after else 0),
+                text="Final",
+                home_score=home,
+                away_score=away,
+                after=last_after,
+            )
+        )
+    return NormalizedDocument(
+        game_id=game_id, events=tuple(events), plays=len(rows), final=final, issues=tuple(issues)
+    )
