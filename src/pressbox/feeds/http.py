@@ -22,6 +22,13 @@ httpx errors are translated here, ``raise ... from exc``: callers see only
 :class:`~pressbox.errors.RateLimited`. :meth:`ResilientClient.lookup` never raises: when
 the cache, the primary and the secondary all fail it returns :class:`Unavailable`, whose
 :meth:`~Unavailable.to_json` is the ``{"available": false, "reason": ...}`` answer.
+
+Retries use stamina rather than tenacity directly or a hand-rolled loop: it retries only
+what it is told to, caps attempts and total time together, jitters its backoff, has a
+test mode, and instruments each retry (``stamina.retry_scheduled`` in structlog, a
+Prometheus counter); its backoff hook lets ``Retry-After`` set the next wait. Its total
+time is measured on the real clock, so the check that a ``Retry-After`` fits in what is
+left of the budget is done here, on the injected clock.
 """
 
 from __future__ import annotations

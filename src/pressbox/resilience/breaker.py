@@ -12,10 +12,10 @@ Every transition is logged as a structured event (``breaker.opened``,
 gauge (one series per state, 1 for the current one). The breaker knows nothing about
 what it guards.
 
-Kept by hand rather than taken from purgatory: purgatory's breakers read the wall clock,
-so tests would have to sleep through cool-downs, and its state lives behind an async
-storage layer that makes "exactly one half-open probe" hard to assert; this state machine
-is small and is property-tested against a model.
+Kept by hand rather than taken from purgatory: purgatory times its cool-down with
+``time.time()`` (the wall clock, which can jump, and which tests cannot move without
+sleeping), and its half-open state lets every concurrent call through instead of one
+probe. This state machine is small and is property-tested against a model.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ the fetch, and however many callers ask for the same key at once, only one fetch
 hand that is not older than ``max_stale`` past its TTL, that value is served with its age
 and ``stale=True`` instead of the error. The cache knows nothing about what it stores.
 
-Kept by hand rather than taken from cashews: cashews' ``failover``/``early`` decorators
-give serve-stale and its ``locked`` decorator single-flight, but they read the wall
-clock, cannot report a value's age, and key through decorated function arguments, while
-callers here need the age and ``stale`` flag of each answer and tests drive time by hand.
+Kept by hand rather than taken from cashews: its ``failover`` and ``locked`` decorators
+give serve-stale and single-flight, but they key through the decorated function's
+arguments and hand back the bare value, while callers here need each answer's age and
+``stale`` flag, and expiry there is not driven by an injectable clock. hishel caches
+whole HTTP responses by RFC 9111 headers; the TTLs here are our per-source policy, not
+the upstream's ``Cache-Control``, so it does not fit either.
 """
 
 from __future__ import annotations

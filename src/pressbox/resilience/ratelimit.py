@@ -8,10 +8,12 @@ use crosses ``warn_at`` of the limit, so the warning comes before the upstream's
 limit, and refuses with :class:`~pressbox.errors.RateLimited` at the limit, which is the
 caller's cue to back off or fail over. Both take an injectable clock.
 
-Kept by hand rather than taken from aiolimiter or throttled-py: aiolimiter reads the event
-loop's clock and only offers waiting (no "refuse now and say when"), and neither has the
-warning threshold, the pause an upstream's 429 asks for, or an injectable clock; both
-structures here are a few lines and are property-tested.
+Kept by hand rather than taken from aiolimiter or throttled-py: aiolimiter's leaky bucket
+reads the event loop's clock and can wait or say whether there is capacity, not when
+there will be; throttled-py refuses with a ``retry_after`` and has a sliding window (and a
+Redis store), but it reads its own clock, so tests would sleep through windows, and it
+has no early-warning threshold or "pause for Retry-After". Both structures here are a
+few lines and are property-tested.
 """
 
 from __future__ import annotations
