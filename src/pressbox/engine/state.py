@@ -380,7 +380,7 @@ class GameMachine:
         known = self._index.get(event.event_id)
         if known is not None:
             stored = self._events[known]
-            if event == stored or (event.seq <= state.seq and _same_play(event, stored)):
+            if event == stored or _same_play(event, stored):
                 return Outcome.DUPLICATE
             raise ImpossibleTransition(
                 state.game_id,

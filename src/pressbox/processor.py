@@ -1,0 +1,280 @@
+"""One processor per game: events in, state and its consequences out.
+
+:class:`GameScorer` is the synchronous heart: it folds each normalized event into the
+game's state machine, asks the sport's model for the win probability and leverage of the
+new state, and builds the :class:`~pressbox.engine.events.Update` (WPA against the
+previous update, key-play flag). It is what ``archive replay`` and the benchmarks run.
+
+:class:`GameProcessor` runs a scorer over a game's stream in the event log: it resumes
+from the checkpoint stored in the archive (re-folding the events before it without
+publishing them), reads the log in batches, appends each update to the game's update
+stream (idempotent on the event's sequence, so a crash between the two writes publishes
+nothing twice) and then archives the events, the updates and the new checkpoint in one
+transaction. A refused event is counted and logged with its reason; it never stops the
+game.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+import structlog
+
+from pressbox.bus.base import Envelope, EventBus, Trimmed, event_stream, update_stream
+from pressbox.engine.events import (
+    PlayEvent,
+    Update,
+    WinProbability,
+    decode_event,
+    encode,
+)
+from pressbox.engine.models.base import WinProbabilityModel
+from pressbox.engine.state import GameMachine, Outcome
+from pressbox.errors import FeedParseError, InvalidEvent
+from pressbox.store.base import Archive
+from pressbox.types import Sport
+
+_log = structlog.get_logger(__name__)
+
+DEFAULT_KEY_PLAY_WPA = 0.10
+"""A play that moves the home team's WP by at least ten points is a key play."""
+
+
+class GameScorer:
+    """Fold one game's events into updates.
+
+    Args:
+        sport: The game's sport.
+        game_id: The game's id.
+        model: The sport's win-probability model; ``None`` publishes state without WP.
+        key_play_wpa: |WPA| at or above which a play is a key play (default 0.10).
+        clock: Unix time for ``ts_emit`` (default ``time.time``).
+    """
+
+    __slots__ = ("_clock", "_key", "_last_wp", "_machine", "_model", "updates")
+
+    def __init__(
+        self,
+        sport: Sport,
+        game_id: str,
+        model: WinProbabilityModel | None,
+        *,
+        key_play_wpa: float = DEFAULT_KEY_PLAY_WPA,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._machine = GameMachine(sport, game_id)
+        self._model = model
+        self._key = key_play_wpa
+        self._clock = clock
+        self._last_wp: WinProbability | None = None
+        self.updates = 0
+        """How many updates this game has published (the last update's seq)."""
+
+    @property
+    def machine(self) -> GameMachine:
+        """The game's state machine."""
+        return self._machine
+
+    def score(self, event: PlayEvent) -> Update | None:
+        """Apply an event and build its update.
+
+        Returns:
+            The update, or ``None`` for a duplicate event (nothing changed).
+
+        Raises:
+            InvalidEvent: The state machine refused the event; nothing changed.
+        """
+        log_seq = event.seq
+        expected = self._machine.state.seq + 1
+        if log_seq != expected:
+            # The log orders the game; the machine numbers only the events it accepted, so
+            # after a refused event the next one is renumbered to follow on.
+            event = msgspec.structs.replace(event, seq=expected)
+        outcome = self._machine.apply(event)
+        if outcome is Outcome.DUPLICATE:
+            return None
+        state = self._machine.state
+        wp = wpa = leverage = None
+        key_play = False
+        if self._model is not None:
+            wp = self._model.win_probability(state)
+            leverage = self._model.leverage(state)
+            if self._last_wp is not None:
+                wpa = wp.home - self._last_wp.home
+                key_play = abs(wpa) >= self._key and event.kind == "play"
+            self._last_wp = wp
+        self.updates += 1
+        return Update(
+            sport=state.sport,
+            game_id=state.game_id,
+            seq=self.updates,
+            event_seq=log_seq,
+            event_id=event.event_id,
+            kind=event.kind,
+            correction=outcome is Outcome.CORRECTED,
+            state=state,
+            wp=wp,
+            wpa=wpa,
+            leverage=leverage,
+            key_play=key_play,
+            text=event.text,
+            ts_source=event.ts_source,
+            ts_ingest=event.ts_ingest,
+            ts_emit=self._clock(),
+        )
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    """Counters of one game's processor."""
+
+    events: int = 0
+    updates: int = 0
+    refused: int = 0
+    duplicates: int = 0
+    undecodable: int = 0
+    lost: int = 0
+    """Events trimmed from the log before they were processed."""
+
+
+class GameProcessor:
+    """Run one game's events from the log into updates, the update stream and the archive.
+
+    Args:
+        bus: The event log.
+        archive: The archive.
+        sport: The game's sport.
+        game_id: The game's id.
+        model: The sport's model (``None``: state only).
+        consumer: This processor's name; its checkpoint is stored under it.
+        batch: Events read and archived per round trip (default 500).
+        key_play_wpa: See :class:`GameScorer`.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        archive: Archive,
+        sport: Sport,
+        game_id: str,
+        model: WinProbabilityModel | None,
+        *,
+        consumer: str = "processor",
+        batch: int = 500,
+        key_play_wpa: float = DEFAULT_KEY_PLAY_WPA,
+    ) -> None:
+        self._bus = bus
+        self._archive = archive
+        self._game_id = game_id
+        self._consumer = consumer
+        self._batch = batch
+        self._events = event_stream(game_id)
+        self._updates = update_stream(game_id)
+        self._scorer = GameScorer(sport, game_id, model, key_play_wpa=key_play_wpa)
+        self._position = 0
+        self.stats = ProcessorStats()
+
+    @property
+    def position(self) -> int:
+        """The last event-log sequence processed and archived."""
+        return self._position
+
+    @property
+    def final(self) -> bool:
+        """The game is over."""
+        return self._scorer.machine.state.status == "final"
+
+    async def resume(self) -> int:
+        """Re-fold the events up to the archived checkpoint, publishing nothing.
+
+        Returns:
+            The checkpoint: the last event sequence already processed.
+        """
+        checkpoint = await self._archive.checkpoint(self._consumer, self._events)
+        if checkpoint:
+            # The archive holds every event the checkpoint covers, even those the log
+            # has trimmed since.
+            for event in await self._archive.timeline(self._game_id):
+                if event.seq > checkpoint:
+                    break
+                self._fold(event, publish=False)
+        self._position = checkpoint
+        return checkpoint
+
+    async def run(self) -> None:
+        """Process the game until its final event (or until cancelled)."""
+        await self.resume()
+        while not self.final:
+            entries = await self._bus.read(self._events, self._position + 1, limit=self._batch)
+            if not entries:
+                await self._wait()
+                continue
+            if entries[0].seq != self._position + 1:
+                # The log dropped events this game never processed; they cannot be had
+                # back, so say so loudly and go on from what the log still holds.
+                _log.error(
+                    "processor.events_trimmed",
+                    game_id=self._game_id,
+                    reason=str(Trimmed(self._events, self._position + 1, entries[0].seq)),
+                )
+                self.stats.lost += entries[0].seq - self._position - 1
+            await self.process(entries)
+
+    async def _wait(self) -> None:
+        async for _ in self._bus.tail(self._events, self._position):
+            return
+
+    async def process(self, entries: list[Envelope]) -> None:
+        """Process a batch of consecutive log entries and archive the outcome."""
+        events: list[PlayEvent] = []
+        updates: list[Update] = []
+        for entry in entries:
+            self.stats.events += 1
+            try:
+                event = decode_event(entry.payload, source=self._events)
+            except FeedParseError as exc:
+                self.stats.undecodable += 1
+                _log.warning(
+                    "processor.event_undecodable",
+                    game_id=self._game_id,
+                    seq=entry.seq,
+                    reason=exc.reason,
+                )
+                continue
+            # The log's position is the event's sequence, whatever the adapter numbered.
+            if event.seq != entry.seq:
+                event = msgspec.structs.replace(event, seq=entry.seq)
+            events.append(event)
+            update = self._fold(event, publish=True)
+            if update is not None:
+                updates.append(update)
+        if updates:
+            await self._bus.append_many(
+                self._updates, [(str(u.event_seq), encode(u)) for u in updates]
+            )
+        last = entries[-1].seq
+        await self._archive.put_events(events)
+        await self._archive.put_updates(updates, checkpoint=(self._consumer, self._events, last))
+        self._position = last
+        self.stats.updates += len(updates)
+
+    def _fold(self, event: PlayEvent, *, publish: bool) -> Update | None:
+        try:
+            update = self._scorer.score(event)
+        except InvalidEvent as exc:
+            if publish:
+                self.stats.refused += 1
+                _log.warning(
+                    "processor.event_refused",
+                    game_id=self._game_id,
+                    seq=event.seq,
+                    event_id=event.event_id,
+                    reason=exc.reason,
+                )
+            return None
+        if update is None and publish:
+            self.stats.duplicates += 1
+        return update

@@ -1,0 +1,300 @@
+"""The composition root: backends from URLs, and the roles that run on them.
+
+:class:`Service` opens the event log and the archive named by the settings (the only
+place that calls ``bus.from_url`` and ``store.from_url``), and runs the roles of the data
+flow under one task group:
+
+- **ingest**: puts games into the log. :meth:`Service.replay` replays real games from
+  Retrosheet files, paced like the real game divided by a speed-up; each game is announced
+  on the ``games`` stream and each event appended with its event id as idempotency key.
+- **process**: :class:`ProcessorPool` takes games from the ``games`` stream through a
+  consumer group, runs one :class:`~pressbox.processor.GameProcessor` per game, keeps its
+  claim fresh, and takes over the games of a processor that stopped answering.
+
+A role that runs alone (``pressbox ingest``, ``pressbox process``) uses the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import msgspec
+import orjson
+import structlog
+
+from pressbox import bus as bus_factory
+from pressbox import store as store_factory
+from pressbox.bus.base import GAMES_STREAM, EventBus, event_stream, update_stream
+from pressbox.config import Settings
+from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
+from pressbox.engine.models import WinProbabilityModel, get_model
+from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
+from pressbox.processor import GameProcessor
+from pressbox.store.base import Archive
+from pressbox.types import Sport
+
+_log = structlog.get_logger(__name__)
+
+BUNDLED_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "retrosheet"
+"""The real games that ship with pressbox (a handful, with the Retrosheet NOTICE)."""
+
+PROCESSOR_GROUP = "processors"
+
+
+def default_consumer() -> str:
+    """A consumer name unique to this process: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Service:
+    """The backends of one pressbox process and the roles that use them.
+
+    Args:
+        settings: Where the log, archive and cache are (``PRESSBOX_*`` settings).
+        bus: A ready event log instead of ``settings.log_url`` (tests, embedding).
+        archive: A ready archive instead of ``settings.archive_url``.
+        models: Models to use instead of the shipped ones, by sport.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bus: EventBus | None = None,
+        archive: Archive | None = None,
+        models: dict[Sport, WinProbabilityModel] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus: EventBus = bus_factory.from_url(settings.log_url, backend=bus)
+        self.archive: Archive = store_factory.from_url(settings.archive_url, backend=archive)
+        self._models: dict[Sport, WinProbabilityModel | None] = dict(models or {})
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        try:
+            await self._stack.enter_async_context(self.bus)
+            await self._stack.enter_async_context(self.archive)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    def model(self, sport: Sport) -> WinProbabilityModel | None:
+        """The sport's win-probability model, loaded once; ``None`` when it has none."""
+        if sport not in self._models:
+            try:
+                self._models[sport] = get_model(sport)
+            except ModuleNotFoundError:
+                _log.warning("service.no_model", sport=sport)
+                self._models[sport] = None
+        return self._models[sport]
+
+    async def ping(self) -> dict[str, bool]:
+        """Whether each backend answers (for the readiness endpoint)."""
+        return {"log": await self.bus.ping(), "archive": await self.archive.ping()}
+
+    # ----------------------------------------------------------------- reading
+
+    async def games(self) -> list[str]:
+        """Ids of every game announced on the log, in announcement order."""
+        return [entry.key for entry in await self.bus.read(GAMES_STREAM)]
+
+    async def snapshot(self, game_id: str) -> Update | None:
+        """The latest update of a game, or ``None`` before its first."""
+        stream = update_stream(game_id)
+        last = await self.bus.last_seq(stream)
+        if last == 0:
+            return None
+        entries = await self.bus.read(stream, last, limit=1)
+        return decode_update(entries[0].payload, source=stream) if entries else None
+
+    async def state(self, game_id: str) -> GameState | None:
+        """The latest state of a game, or ``None`` before its first update."""
+        update = await self.snapshot(game_id)
+        return None if update is None else update.state
+
+    # ----------------------------------------------------------------- ingest
+
+    async def announce(self, sport: Sport, game_id: str) -> None:
+        """Tell processors about a game (idempotent)."""
+        payload = orjson.dumps({"sport": sport, "game_id": game_id})
+        await self.bus.append(GAMES_STREAM, payload, key=game_id)
+
+    async def publish(self, event: PlayEvent, *, now: float | None = None) -> int:
+        """Append one normalized event to its game's log, stamped with the ingest time.
+
+        Returns:
+            The event's sequence in the log (the existing one for a duplicate id).
+        """
+        stamp = time.time() if now is None else now
+        stamped = msgspec.structs.replace(
+            event,
+            ts_ingest=stamp,
+            ts_source=event.ts_source if event.ts_source is not None else stamp,
+        )
+        return await self.bus.append(
+            event_stream(event.game_id), encode(stamped), key=event.event_id
+        )
+
+    async def replay(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        *,
+        speed: float | None = None,
+        games: int | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> int:
+        """Replay real games into the log, concurrently, each paced like the real game.
+
+        Args:
+            paths: Retrosheet event files or folders; the bundled games when ``None``.
+            speed: Divide real between-play gaps by this; 0 is as fast as possible
+                (default: ``settings.replay_speed``).
+            games: Replay at most this many games.
+            sleep: The coroutine function to wait with (tests pass a fake one).
+
+        Returns:
+            The number of events appended.
+        """
+        chosen = _load_games(paths or [self.settings.data_dir or BUNDLED_DATA], games)
+        pace = self.settings.replay_speed if speed is None else speed
+        wait = sleep or asyncio.sleep
+        counts: list[int] = []
+
+        async def one(game: RetrosheetGame) -> None:
+            await self.announce("mlb", game.game_id)
+            appended = 0
+            for gap, event in zip(play_gaps(game), game.events, strict=True):
+                if pace > 0 and gap > 0:
+                    await wait(gap / pace)  # type: ignore[misc]  # sleep returns an awaitable
+                await self.publish(event)
+                appended += 1
+            counts.append(appended)
+            _log.info("ingest.game_replayed", game_id=game.game_id, events=appended)
+
+        async with asyncio.TaskGroup() as group:
+            for game in chosen:
+                group.create_task(one(game))
+        return sum(counts)
+
+
+def _load_games(paths: Iterable[str | Path], limit: int | None) -> list[RetrosheetGame]:
+    chosen: list[RetrosheetGame] = []
+    for game in iter_games(list(paths)):
+        if limit is not None and len(chosen) >= limit:
+            break
+        chosen.append(game)
+    return chosen
+
+
+class ProcessorPool:
+    """Run the processors of every game this process owns.
+
+    Games come from the ``games`` stream through the ``processors`` consumer group, so
+    several processes share them, each game owned by one. Ownership is kept fresh with a
+    heartbeat; a game whose owner stopped heart-beating for ``takeover_s`` is claimed by
+    another pool, which resumes it from the archived checkpoint.
+
+    Args:
+        service: The service whose log, archive and models to use.
+        consumer: This pool's name in the group (default: host and pid).
+        heartbeat_s: Seconds between heartbeats (default 1).
+        takeover_s: Idle seconds after which another pool's game is taken (default 5).
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        consumer: str | None = None,
+        heartbeat_s: float = 1.0,
+        takeover_s: float = 5.0,
+    ) -> None:
+        self._service = service
+        self._bus = service.bus
+        self.consumer = consumer or default_consumer()
+        self._heartbeat = heartbeat_s
+        self._takeover = takeover_s
+        self._owned: dict[int, asyncio.Task[None]] = {}
+        self.processors: dict[str, GameProcessor] = {}
+
+    async def run(self, *, until_idle: bool = False) -> None:
+        """Take games and process them until cancelled.
+
+        Args:
+            until_idle: Return once every game taken is final and no new game arrives
+                (for batch jobs and tests).
+        """
+        async with asyncio.TaskGroup() as group:
+            while True:
+                entries = await self._bus.read_group(
+                    PROCESSOR_GROUP,
+                    self.consumer,
+                    [GAMES_STREAM],
+                    count=100,
+                    block_s=0 if until_idle else self._heartbeat,
+                )
+                entries += await self._bus.claim_pending(
+                    PROCESSOR_GROUP, self.consumer, GAMES_STREAM, min_idle_s=self._takeover
+                )
+                for entry in entries:
+                    task = self._owned.get(entry.seq)
+                    if task is not None and not task.done():
+                        continue
+                    announced = orjson.loads(entry.payload)
+                    self._owned[entry.seq] = group.create_task(
+                        self._run_game(entry.seq, announced["sport"], announced["game_id"])
+                    )
+                await self._keep_claims()
+                if until_idle and not entries and all(t.done() for t in self._owned.values()):
+                    return
+                if until_idle and not entries:
+                    await asyncio.sleep(0.01)
+
+    async def _keep_claims(self) -> None:
+        live = [seq for seq, task in self._owned.items() if not task.done()]
+        if not live:
+            return
+        still = set(await self._bus.touch(PROCESSOR_GROUP, self.consumer, GAMES_STREAM, live))
+        for seq in live:
+            if seq not in still:
+                # Another pool took this game over (we were presumed dead): stop ours.
+                self._owned[seq].cancel()
+
+    async def _run_game(self, entry_seq: int, sport: Sport, game_id: str) -> None:
+        processor = GameProcessor(
+            self._bus,
+            self._service.archive,
+            sport,
+            game_id,
+            self._service.model(sport),
+            consumer=PROCESSOR_GROUP,
+        )
+        self.processors[game_id] = processor
+        with structlog.contextvars.bound_contextvars(game_id=game_id, sport=sport):
+            try:
+                await processor.run()
+            except Exception as exc:
+                # The game stays claimed but unacknowledged: once its claim goes stale it
+                # is taken again (by this pool or another) and resumed from its checkpoint.
+                _log.exception("processor.failed", error=str(exc))
+                return
+            await self._bus.ack(PROCESSOR_GROUP, GAMES_STREAM, [entry_seq])
+            _log.info("processor.game_final", stats=str(processor.stats))
