@@ -13,11 +13,11 @@ clock at the snap. The game is over when ``header.competitions[0].status.type.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from pressbox.engine.events import GameInfo
+from pressbox.feeds.odds import BookLine, american_to_decimal
 from pressbox.feeds.parse import (
     QUARTER_SECONDS,
     FootballRow,
@@ -29,7 +29,7 @@ from pressbox.feeds.parse import (
 )
 from pressbox.types import JSON, Side, Sport
 
-__all__ = ["PLAY_TYPES", "EspnLine", "read_pickcenter", "read_summary"]
+__all__ = ["PLAY_TYPES", "read_pickcenter", "read_summary"]
 
 _LEAGUES: Final[dict[str, Sport]] = {
     "college-football": "ncaaf",
@@ -243,54 +243,44 @@ def _timestamp(text: str | None) -> float | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class EspnLine:
-    """One bookmaker's pregame line from ``pickcenter``.
-
-    Attributes:
-        provider: The bookmaker's name.
-        home_moneyline: American odds on the home team, ``None`` if not offered.
-        away_moneyline: American odds on the away team.
-        spread: Points the home team gives (negative when the home team is favoured).
-        over_under: The total points line.
-    """
-
-    provider: str
-    home_moneyline: float | None
-    away_moneyline: float | None
-    spread: float | None
-    over_under: float | None
-
-
-def read_pickcenter(doc: JSON, *, source: str = "espn") -> list[EspnLine]:
+def read_pickcenter(doc: JSON, *, source: str = "espn") -> list[BookLine]:
     """The bookmakers' lines in an ESPN summary's ``pickcenter`` (empty when there is none).
 
     ESPN's ``spread`` is the favourite's points; it is signed here from the home team's
     side: ``-9`` when the home team is a 9-point favourite, ``+9`` when it is the underdog.
+    Moneylines are American odds, turned into decimal odds.
 
     Raises:
         FeedParseError: ``pickcenter`` is there but does not have the expected shape.
     """
     r = Reader(source)
     root = r.obj(doc, "")
-    lines: list[EspnLine] = []
+    lines: list[BookLine] = []
     for number, entry in enumerate(r.array(root.get("pickcenter", []), "pickcenter")):
         path = join("pickcenter", number)
         provider = r.get_obj(entry, "provider", path)
         name = r.opt_str(provider, "name", join(path, "provider")) or "unknown"
-        home = r.get_obj(entry, "homeTeamOdds", path)
-        away = r.get_obj(entry, "awayTeamOdds", path)
+        prices: dict[str, float | None] = {}
+        favoured: dict[str, bool | None] = {}
+        for side in ("home", "away"):
+            odds_path = join(path, f"{side}TeamOdds")
+            odds = r.get_obj(entry, f"{side}TeamOdds", path)
+            favoured[side] = r.opt_bool(odds, "favorite", odds_path)
+            american = r.opt_float(odds, "moneyLine", odds_path)
+            try:
+                prices[side] = None if american is None else american_to_decimal(american)
+            except ValueError as exc:
+                raise r.error(join(odds_path, "moneyLine"), str(exc)) from exc
         spread = r.opt_float(entry, "spread", path)
         if spread is not None:
-            home_favoured = r.opt_bool(home, "favorite", join(path, "homeTeamOdds"))
-            spread = -abs(spread) if home_favoured else abs(spread)
+            spread = -abs(spread) if favoured["home"] else abs(spread)
         lines.append(
-            EspnLine(
+            BookLine(
                 provider=name,
-                home_moneyline=r.opt_float(home, "moneyLine", join(path, "homeTeamOdds")),
-                away_moneyline=r.opt_float(away, "moneyLine", join(path, "awayTeamOdds")),
+                home=prices["home"],
+                away=prices["away"],
                 spread=spread,
-                over_under=r.opt_float(entry, "overUnder", path),
+                total=r.opt_float(entry, "overUnder", path),
             )
         )
     return lines
