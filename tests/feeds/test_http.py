@@ -479,7 +479,13 @@ async def test_lookup_returns_the_document_when_it_can(primary):
     async with client_for(primary) as client:
         answer = await client.lookup("roster", "/team/1")
     assert isinstance(answer, Fetched)
-    assert answer.data["path"] == "/team/1"
+    assert answer.to_json() == {
+        "available": True,
+        "data": {"path": "/team/1", "version": 1},
+        "age": 0.0,
+        "stale": False,
+        "source": "primary",
+    }
 
 
 async def test_lookup_never_raises_even_on_a_bug():

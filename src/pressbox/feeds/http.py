@@ -195,6 +195,16 @@ class Fetched:
         """Always ``True``; lets callers test ``result.available`` on either outcome."""
         return True
 
+    def to_json(self) -> dict[str, JSON]:
+        """The document with its provenance, for an endpoint's answer."""
+        return {
+            "available": True,
+            "data": self.data,
+            "age": self.age,
+            "stale": self.stale,
+            "source": self.source,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Unavailable:
