@@ -1,0 +1,842 @@
+"""The fan-out hub: one follower per game, each update encoded once, written to every client.
+
+Design (measured on a 2-core machine, loopback, 300-byte events; see docs/benchmarks.md):
+writing pre-encoded bytes straight to each client's socket transport delivers about twice
+the messages per second of the usual "one queue and one task per client" design, at a
+fraction of the memory per connection. So a game's follower task, when an update arrives,
+builds the frames once (SSE chunk, SSE plain, WebSocket text) and walks the game's
+subscribers, calling a non-blocking ``write`` on each: for an SSE client served by
+uvicorn (h11 or httptools) that is ``transport.write`` of the already chunk-framed bytes;
+for any other client (WebSocket, another ASGI server) it appends to a small bounded
+queue that the connection's handler drains with ``await send``.
+
+Per-client bounded buffers, the slow-client policy:
+
+* Every client has a buffer bound, ``Policy.high_water`` bytes (default 64 KiB): the
+  transport's write buffer for direct writes, the queued bytes for queued clients.
+* When a write would find the buffer above ``high_water``, the client is marked
+  *lagging*: it is sent nothing more (a queued client's backlog is dropped at once, so
+  its memory falls back), and the follower goes on to the next client without waiting.
+* Every ``Policy.tick_s`` the hub looks at lagging clients. One whose buffer has drained
+  below ``Policy.low_water`` gets a fresh ``snapshot`` of each of its games *in place of
+  the backlog* it missed, and is followed again (counted in ``HubStats.resnapshots``).
+* One that stays lagging longer than ``Policy.stall_s`` (default 20 s) is disconnected
+  with the reason ``"slow client: ..."`` (counted in ``HubStats.slow_disconnects``).
+
+So a client never costs more than ``high_water`` plus one frame of buffered memory, and
+never delays the others: nothing in the follower awaits a client.
+
+Dead connections: a killed client process closes its socket and the server sees it at
+once. A half-open connection is found by the heartbeat (a comment every 15 s on SSE) and
+``TCP_USER_TIMEOUT`` (set on every directly written socket, 15 s): unacknowledged data
+makes the kernel drop the connection, so its resources are freed within 30 s. A queued
+client whose ``send`` stays blocked longer than ``stall_s`` is disconnected.
+
+Shutdown: uvicorn runs the lifespan shutdown only after every connection has ended, and a
+streaming handler is never told that the server is stopping. The hub therefore watches
+for the moment uvicorn asks its connections to close (it clears ``keep_alive`` on each
+request cycle) and then ends every stream itself, so a shutdown never hangs on open
+streams; :meth:`Hub.close_streams` does the same on demand, and leaving the hub's context
+does it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import msgspec
+import structlog
+
+from pressbox.bus.base import EventBus, Trimmed, update_stream
+from pressbox.engine.events import Update, decode_update
+from pressbox.errors import BackendError, FeedParseError, PressboxError, UnknownGame
+
+__all__ = [
+    "Frames",
+    "Hub",
+    "HubStats",
+    "Limits",
+    "Policy",
+    "Refused",
+    "Subscriber",
+]
+
+_log = structlog.get_logger("pressbox.delivery.fanout")
+
+Protocol_ = Literal["sse", "ws"]
+
+HEARTBEAT = b": hb\n\n"
+"""An SSE comment: keeps proxies from timing out and finds half-open connections."""
+
+
+def chunk(data: bytes) -> bytes:
+    """Frame bytes as one HTTP/1.1 chunk (for writes that bypass the server's framing)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+_HEARTBEAT_CHUNK = chunk(HEARTBEAT)
+
+
+class Refused(PressboxError):
+    """A connection is refused by a limit.
+
+    Args:
+        status: The HTTP status to answer (429 for a key's limit, 503 for the process).
+        reason: Why, for the client.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The slow-client and liveness policy (see the module docstring).
+
+    Args:
+        high_water: Bytes buffered for a client above which it is lagging.
+        low_water: Bytes below which a lagging client is caught up with a snapshot.
+        stall_s: Seconds a client may stay lagging (or blocked in ``send``) before it is
+            disconnected.
+        heartbeat_s: Seconds between SSE heartbeat comments.
+        tick_s: Seconds between the hub's checks of lagging clients.
+        tcp_user_timeout_s: ``TCP_USER_TIMEOUT`` set on directly written sockets
+            (0 leaves the system default).
+        replay_max: Most updates replayed to a resuming client from the log; further
+            behind, it gets a snapshot.
+        recent: Updates kept in memory per game for resumes without reading the log.
+    """
+
+    high_water: int = 64 * 1024
+    low_water: int = 16 * 1024
+    stall_s: float = 20.0
+    heartbeat_s: float = 15.0
+    tick_s: float = 0.5
+    tcp_user_timeout_s: float = 15.0
+    replay_max: int = 5_000
+    recent: int = 256
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_water <= self.high_water:
+            raise ValueError("need 0 <= low_water <= high_water")
+        if self.stall_s <= 0 or self.heartbeat_s <= 0 or self.tick_s <= 0:
+            raise ValueError("stall_s, heartbeat_s and tick_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Connection limits, answered with 429 (per key) or 503 (per process) and a reason.
+
+    Args:
+        max_connections: Streams one process holds (keep under its open-file limit).
+        max_per_key: Streams one API key holds in this process.
+        max_games_per_connection: Games one stream or socket may follow.
+    """
+
+    max_connections: int = 18_000
+    max_per_key: int = 1_000
+    max_games_per_connection: int = 50
+
+
+@dataclass(slots=True)
+class HubStats:
+    """Counters of the hub since it started."""
+
+    connections: int = 0
+    updates: int = 0
+    messages: int = 0
+    resnapshots: int = 0
+    slow_disconnects: int = 0
+    refused: int = 0
+    lagging: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """One message, encoded once for every kind of client.
+
+    Args:
+        game_id: The game.
+        seq: The update's seq (0 for the placeholder snapshot of a game without updates).
+        body: The SSE event without its ``id:`` line (``event:`` and ``data:`` lines).
+        sse: The whole SSE event with ``id: {game}:{seq}``.
+        sse_chunk: ``sse`` framed as an HTTP/1.1 chunk, for direct transport writes.
+        ws: The WebSocket text message.
+    """
+
+    game_id: str
+    seq: int
+    body: bytes
+    sse: bytes
+    sse_chunk: bytes
+    ws: str
+
+    @classmethod
+    def build(
+        cls, kind: Literal["snapshot", "update"], game_id: str, seq: int, data: bytes
+    ) -> Frames:
+        """Encode an update payload (JSON bytes) as a snapshot or update message."""
+        body = b"event: %b\ndata: %b\n\n" % (kind.encode(), data)
+        sse = b"id: %b:%d\n%b" % (game_id.encode(), seq, body)
+        ws = b'{"type":"%b","game":%b,"seq":%d,"data":%b}' % (
+            kind.encode(),
+            msgspec.json.encode(game_id),
+            seq,
+            data,
+        )
+        return cls(game_id, seq, body, sse, chunk(sse), ws.decode())
+
+
+class Subscriber:
+    """One client connection: its games, its position in each, its buffer.
+
+    Built by the SSE and WebSocket endpoints; the hub writes to it without ever awaiting.
+
+    Args:
+        protocol: ``"sse"`` or ``"ws"``.
+        key: The API key it counts against (``None``: anonymous).
+        transport: The socket transport to write chunk-framed SSE bytes to directly, or
+            ``None`` to queue messages for the handler to send.
+        cycle: The server's request cycle (uvicorn), watched for shutdown.
+        multi: An SSE stream of several games: its ids list every game's position.
+    """
+
+    __slots__ = (
+        "_queued_bytes",
+        "closed",
+        "cycle",
+        "games",
+        "key",
+        "lag_since",
+        "multi",
+        "order",
+        "protocol",
+        "queue",
+        "reason",
+        "send_since",
+        "transport",
+        "wake",
+    )
+
+    def __init__(
+        self,
+        protocol: Protocol_,
+        *,
+        key: str | None = None,
+        transport: asyncio.Transport | None = None,
+        cycle: Any = None,
+        multi: bool = False,
+    ) -> None:
+        self.protocol: Protocol_ = protocol
+        self.key = key
+        self.transport = transport
+        self.cycle = cycle
+        self.multi = multi
+        self.games: dict[str, int] = {}
+        self.order: list[str] = []
+        self.lag_since: float | None = None
+        self.closed = False
+        self.reason: str | None = None
+        self.queue: deque[bytes | str] | None = None if transport is not None else deque()
+        self._queued_bytes = 0
+        self.wake: asyncio.Event | None = None if transport is not None else asyncio.Event()
+        self.send_since: float | None = None
+
+    # -- buffer -------------------------------------------------------------------------
+
+    def buffered(self) -> int:
+        """Bytes waiting to reach this client."""
+        if self.transport is not None:
+            return self.transport.get_write_buffer_size()
+        return self._queued_bytes
+
+    def write(self, data: bytes | str) -> None:
+        """Hand bytes to the client without waiting (the caller checked the buffer)."""
+        if self.transport is not None:
+            if self.transport.is_closing():
+                self.closed = True
+                return
+            self.transport.write(data if isinstance(data, bytes) else data.encode())
+            return
+        if self.queue is None or self.wake is None:
+            return
+        self.queue.append(data)
+        self._queued_bytes += len(data)
+        self.wake.set()
+
+    def pop(self) -> bytes | str | None:
+        """The next queued message for the handler to send, or ``None``."""
+        if not self.queue:
+            return None
+        data = self.queue.popleft()
+        self._queued_bytes -= len(data)
+        return data
+
+    def drop_backlog(self) -> None:
+        """Forget queued messages (a lagging client gets a snapshot instead)."""
+        if self.queue is not None:
+            self.queue.clear()
+            self._queued_bytes = 0
+
+    def frame(self, frames: Frames) -> bytes | str:
+        """The bytes of a message for this client (shared unless ids list several games)."""
+        if self.protocol == "ws":
+            return frames.ws
+        if self.multi:
+            cursor = ",".join(f"{g}:{self.games[g]}" for g in self.order if g in self.games)
+            data = b"id: %b\n%b" % (cursor.encode(), frames.body)
+            return chunk(data) if self.transport is not None else data
+        return frames.sse_chunk if self.transport is not None else frames.sse
+
+    def end(self, reason: str, *, abort: bool = False) -> None:
+        """Stop this client; the handler notices and returns.
+
+        Args:
+            reason: Why, for logs (and the WebSocket close reason).
+            abort: Drop the connection without ending the response (a stuck client).
+        """
+        if self.closed:
+            return
+        self.closed = True
+        self.reason = reason
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            elif not self.transport.is_closing():
+                # The last chunk ends the response cleanly; closing wakes the handler,
+                # which is waiting for the disconnect.
+                self.transport.write(b"0\r\n\r\n")
+                self.transport.close()
+        elif self.wake is not None:
+            self.wake.set()
+
+
+@dataclass(slots=True)
+class _Game:
+    game_id: str
+    last_seq: int = 0
+    snapshot: Frames | None = None
+    payload: bytes = b""
+    update: Update | None = None
+    subs: set[Subscriber] = field(default_factory=set)
+    recent: deque[Frames] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    known: bool = False
+    error: str | None = None
+    failing: str | None = None
+    updated_at: float | None = None
+
+
+def _placeholder(game_id: str) -> Frames:
+    data = msgspec.json.encode(
+        {"game_id": game_id, "seq": 0, "available": False, "reason": "no update yet"}
+    )
+    return Frames.build("snapshot", game_id, 0, data)
+
+
+def set_tcp_user_timeout(transport: asyncio.BaseTransport, seconds: float) -> None:
+    """Make the kernel drop the connection when sent data stays unacknowledged.
+
+    Together with the heartbeat this frees half-open connections in bounded time.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None or seconds <= 0:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+
+
+class Hub:
+    """Follows games on the event log and fans their updates out to subscribers.
+
+    Use it as ``async with Hub(bus) as hub:`` (inside the app's lifespan, with the bus
+    already open). One follower task per game runs in the hub's task group from the first
+    subscriber on (or from :meth:`follow`).
+
+    Args:
+        bus: The event log holding ``updates:<game_id>`` streams.
+        policy: The slow-client and liveness policy.
+        limits: Connection limits.
+        listeners: Called with every new :class:`Update` of every followed game (the
+            graphics sink); they must not block.
+        follow_all: Follow every game that has an update stream, discovered every
+            ``discover_s`` seconds (for listeners that need every game).
+        discover_s: Seconds between looks for new games when ``follow_all``.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        policy: Policy | None = None,
+        limits: Limits | None = None,
+        listeners: Iterable[Callable[[Update], None]] = (),
+        follow_all: bool = False,
+        discover_s: float = 2.0,
+    ) -> None:
+        self.bus = bus
+        self.policy = policy or Policy()
+        self.limits = limits or Limits()
+        self.stats = HubStats()
+        self._listeners = list(listeners)
+        self._follow_all = follow_all
+        self._discover_s = discover_s
+        self._games: dict[str, _Game] = {}
+        self._subs: set[Subscriber] = set()
+        self._lagging: set[Subscriber] = set()
+        self._per_key: dict[str, int] = {}
+        self._queued: set[Subscriber] = set()
+        self._beat: list[Subscriber] = []
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._closed = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._spawn(self._maintain())
+        if self._follow_all:
+            self._spawn(self._discover())
+        return self
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._tg is None:
+            coro.close()
+            raise RuntimeError("the hub is not running: use it as `async with Hub(bus)`")
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_streams("server shutting down")
+        self._closed.set()
+        assert self._tg is not None  # noqa: S101 - set in __aenter__
+        tg, self._tg = self._tg, None
+        # Followers block on the log forever and the maintenance loop never ends: they
+        # are cancelled, which the task group then waits for.
+        for task in list(self._tasks):
+            task.cancel()
+        await tg.__aexit__(exc_type, exc, tb)
+
+    def add_listener(self, listener: Callable[[Update], None]) -> None:
+        """Call ``listener`` with every new update of every followed game (never awaited)."""
+        self._listeners.append(listener)
+
+    @property
+    def closing(self) -> bool:
+        """Whether the hub is ending its streams (shutdown)."""
+        return self._closing
+
+    async def wait_closed(self) -> None:
+        """Wait until the hub has been left (handlers of queued clients race this)."""
+        await self._closed.wait()
+
+    def close_streams(self, reason: str = "server shutting down") -> None:
+        """End every stream now; handlers return and clients reconnect elsewhere."""
+        self._closing = True
+        for sub in list(self._subs):
+            sub.end(reason)
+        if self._subs:
+            _log.info("delivery.streams_closed", count=len(self._subs), reason=reason)
+
+    # -- admission ----------------------------------------------------------------------
+
+    def admit(self, key: str | None) -> None:
+        """Count a new connection against the limits.
+
+        Raises:
+            Refused: 503 when the hub is closing or the process is full, 429 when the key
+                holds its maximum of connections.
+        """
+        if self._closing:
+            self.stats.refused += 1
+            raise Refused(503, "server shutting down")
+        if self.stats.connections >= self.limits.max_connections:
+            self.stats.refused += 1
+            raise Refused(
+                503, f"this server holds its maximum of {self.limits.max_connections} streams"
+            )
+        if key is not None:
+            held = self._per_key.get(key, 0)
+            if held >= self.limits.max_per_key:
+                self.stats.refused += 1
+                raise Refused(
+                    429, f"this key holds its maximum of {self.limits.max_per_key} streams"
+                )
+            self._per_key[key] = held + 1
+        self.stats.connections += 1
+
+    def release(self, sub: Subscriber) -> None:
+        """Forget a connection: unsubscribe it everywhere and give back its admission."""
+        for game_id in list(sub.games):
+            game = self._games.get(game_id)
+            if game is not None:
+                game.subs.discard(sub)
+        sub.games.clear()
+        sub.drop_backlog()
+        self._subs.discard(sub)
+        self._queued.discard(sub)
+        self._lagging.discard(sub)
+        sub.closed = True
+        self.stats.connections -= 1
+        if sub.key is not None:
+            left = self._per_key.get(sub.key, 1) - 1
+            if left > 0:
+                self._per_key[sub.key] = left
+            else:
+                self._per_key.pop(sub.key, None)
+
+    def register(self, sub: Subscriber) -> None:
+        """Attach an admitted connection (heartbeats, shutdown, slow-client policy)."""
+        self._subs.add(sub)
+        if sub.queue is not None:
+            self._queued.add(sub)
+        if sub.transport is not None:
+            set_tcp_user_timeout(sub.transport, self.policy.tcp_user_timeout_s)
+
+    # -- games --------------------------------------------------------------------------
+
+    async def ensure(self, game_id: str) -> None:
+        """Follow a game from now on, after checking that it exists.
+
+        Raises:
+            UnknownGame: The game has no update stream.
+            BackendError: The log could not be read.
+        """
+        await self._channel(game_id)
+
+    def health(self, game_id: str) -> tuple[float | None, str | None]:
+        """When a followed game last got news (monotonic) and why following fails, if so."""
+        game = self._games.get(game_id)
+        if game is None:
+            return None, "not followed"
+        return game.updated_at, game.failing
+
+    async def _channel(self, game_id: str) -> _Game:
+        """The game's channel, followed from now on.
+
+        Raises:
+            UnknownGame: The game has no update stream.
+            BackendError: The log could not be read.
+        """
+        game = self._games.get(game_id)
+        if game is None:
+            game = _Game(game_id)
+            self._spawn(self._follow(game))
+            self._games[game_id] = game
+        await game.ready.wait()
+        if game.error is not None:
+            self._games.pop(game_id, None)
+            raise BackendError(game.error)
+        if not game.known:
+            self._games.pop(game_id, None)
+            raise UnknownGame(game_id)
+        return game
+
+    def follow(self, game_id: str) -> None:
+        """Start following a game before anyone subscribes (announced games)."""
+        if game_id not in self._games and self._tg is not None:
+            game = _Game(game_id, known=True)
+            self._spawn(self._follow(game))
+            self._games[game_id] = game
+
+    def latest(self, game_id: str) -> Update | None:
+        """The latest update of a followed game (its snapshot), or ``None``."""
+        game = self._games.get(game_id)
+        if game is None or not game.payload:
+            return None
+        if game.update is None or game.update.seq != game.last_seq:
+            try:
+                game.update = decode_update(game.payload)
+            except FeedParseError as exc:
+                _log.warning("delivery.bad_update", game_id=game_id, error=str(exc))
+                return None
+        return game.update
+
+    def games(self) -> list[str]:
+        """The games followed now."""
+        return sorted(g.game_id for g in self._games.values() if g.known)
+
+    async def _load(self, game: _Game) -> None:
+        stream = update_stream(game.game_id)
+        last = await self.bus.last_seq(stream)
+        if last > 0:
+            game.known = True
+            entries = await self.bus.read(stream, last, limit=1)
+            if entries:
+                self._set_snapshot(game, entries[0].seq, entries[0].payload)
+                return
+        game.last_seq = last
+        game.snapshot = _placeholder(game.game_id) if last == 0 else game.snapshot
+
+    def _set_snapshot(self, game: _Game, seq: int, payload: bytes) -> None:
+        game.last_seq = seq
+        game.payload = payload
+        game.snapshot = Frames.build("snapshot", game.game_id, seq, payload)
+
+    async def _follow(self, game: _Game) -> None:
+        stream = update_stream(game.game_id)
+        delay = 0.2
+        while True:
+            try:
+                if not game.ready.is_set():
+                    await self._load(game)
+                    game.updated_at = time.monotonic()
+                    game.ready.set()
+                    if not game.known:
+                        return
+                if game.failing is not None:
+                    await self.bus.last_seq(stream)
+                    game.failing = None
+                async for envelope in self.bus.tail(stream, game.last_seq):
+                    self._publish(game, envelope.seq, envelope.payload)
+                    delay = 0.2
+            except Trimmed:
+                # The follower fell behind a trim: everyone gets a snapshot, no gap.
+                await self._load(game)
+                self._resnapshot_all(game)
+            except BackendError as exc:
+                if not game.ready.is_set():
+                    game.error = str(exc)
+                    game.ready.set()
+                    return
+                game.failing = str(exc)
+                _log.warning("delivery.follow_failed", game_id=game.game_id, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                return  # the log was closed
+
+    def _publish(self, game: _Game, seq: int, payload: bytes) -> None:
+        if seq <= game.last_seq:
+            return
+        frames = Frames.build("update", game.game_id, seq, payload)
+        game.last_seq = seq
+        game.payload = payload
+        game.snapshot = Frames.build("snapshot", game.game_id, seq, payload)
+        game.known = True
+        game.failing = None
+        game.updated_at = time.monotonic()
+        game.recent.append(frames)
+        if len(game.recent) > self.policy.recent:
+            game.recent.popleft()
+        self.stats.updates += 1
+        high = self.policy.high_water
+        sent = 0
+        for sub in game.subs:
+            if sub.lag_since is not None or sub.closed:
+                continue
+            if sub.buffered() > high:
+                self._lag(sub)
+                continue
+            sub.games[game.game_id] = seq
+            sub.write(sub.frame(frames))
+            sent += 1
+        self.stats.messages += sent
+        if self._listeners:
+            update = self.latest(game.game_id)
+            if update is not None:
+                for listener in self._listeners:
+                    listener(update)
+
+    def _resnapshot_all(self, game: _Game) -> None:
+        if game.snapshot is None:
+            return
+        for sub in game.subs:
+            if sub.lag_since is None and not sub.closed:
+                sub.games[game.game_id] = game.last_seq
+                sub.write(sub.frame(game.snapshot))
+
+    def _lag(self, sub: Subscriber) -> None:
+        sub.lag_since = time.monotonic()
+        sub.drop_backlog()
+        self._lagging.add(sub)
+        self.stats.lagging += 1
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    async def subscribe(self, sub: Subscriber, game_id: str, since: int | None = None) -> None:
+        """Add a game to a connection: a snapshot, or the updates after ``since``, then live.
+
+        Nothing is missed or repeated between the catch-up and the live updates: the
+        catch-up is written and the connection joins the game in one step, with no await
+        in between.
+
+        Args:
+            sub: The connection.
+            game_id: The game.
+            since: The last seq the client has (a resume); ``None`` for a snapshot.
+
+        Raises:
+            UnknownGame: The game has no update stream.
+            Refused: The connection follows its maximum of games.
+        """
+        if game_id not in sub.games and len(sub.games) >= self.limits.max_games_per_connection:
+            raise Refused(
+                429, f"a connection follows at most {self.limits.max_games_per_connection} games"
+            )
+        game = await self._channel(game_id)
+        replay: list[Frames] = []
+        if since is not None and since < game.last_seq:
+            replay = await self._replay(game, since)
+        if sub.closed:
+            return
+        game.subs.discard(sub)
+        if game_id not in sub.order:
+            sub.order.append(game_id)
+        # From here to the end: no await, so no update slips between catch-up and live.
+        out: list[Frames] = []
+        if since is None or since > game.last_seq:
+            if game.snapshot is not None:
+                out = [game.snapshot]
+        elif since < game.last_seq:
+            have = {f.seq: f for f in replay}
+            have.update((f.seq, f) for f in game.recent if f.seq > since)
+            wanted = range(since + 1, game.last_seq + 1)
+            if all(s in have for s in wanted):
+                out = [have[s] for s in wanted]
+            elif game.snapshot is not None:
+                out = [game.snapshot]
+        for frames in out:
+            sub.games[game_id] = frames.seq
+            sub.write(sub.frame(frames))
+        sub.games[game_id] = game.last_seq
+        self.stats.messages += len(out)
+        game.subs.add(sub)
+
+    async def _replay(self, game: _Game, since: int) -> list[Frames]:
+        if game.recent and game.recent[0].seq <= since + 1:
+            return []
+        missing = game.last_seq - since
+        if missing > self.policy.replay_max:
+            return []
+        entries = await self.bus.read(update_stream(game.game_id), since + 1, limit=missing)
+        return [Frames.build("update", game.game_id, e.seq, e.payload) for e in entries]
+
+    def unsubscribe(self, sub: Subscriber, game_id: str) -> None:
+        """Stop sending a game to a connection."""
+        game = self._games.get(game_id)
+        if game is not None:
+            game.subs.discard(sub)
+        sub.games.pop(game_id, None)
+        if game_id in sub.order:
+            sub.order.remove(game_id)
+
+    def snapshot_frames(self, game_id: str) -> Frames | None:
+        """The current snapshot message of a followed game."""
+        game = self._games.get(game_id)
+        return None if game is None else game.snapshot
+
+    def send_snapshot(self, sub: Subscriber, game_id: str) -> bool:
+        """Send a followed game's snapshot to a connection now; False if not subscribed."""
+        game = self._games.get(game_id)
+        if game is None or sub not in game.subs or game.snapshot is None:
+            return False
+        sub.games[game_id] = game.snapshot.seq
+        sub.write(sub.frame(game.snapshot))
+        return True
+
+    # -- background ---------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        policy = self.policy
+        next_beat = time.monotonic() + policy.heartbeat_s
+        while True:
+            await asyncio.sleep(policy.tick_s)
+            now = time.monotonic()
+            self._check_shutdown()
+            self._check_lagging(now)
+            if now >= next_beat:
+                next_beat = now + policy.heartbeat_s
+                self._beat = list(self._subs)
+            if self._beat:
+                # Spread over the ticks of a period so that 50,000 writes never stall
+                # the loop at once.
+                share = max(1, int(len(self._subs) * policy.tick_s / policy.heartbeat_s) + 1)
+                batch, self._beat = self._beat[-share:], self._beat[:-share]
+                self._heartbeat(batch)
+
+    def _check_shutdown(self) -> None:
+        # uvicorn asks every connection to close at once by clearing keep_alive on its
+        # request cycle; one direct SSE client is enough to see it.
+        if self._closing:
+            return
+        # Endpoints attach the cycle only when keep_alive was set when the stream began.
+        for sub in self._subs:
+            if sub.cycle is not None:
+                if getattr(sub.cycle, "keep_alive", True) is False:
+                    self.close_streams("server shutting down")
+                return
+
+    def _check_lagging(self, now: float) -> None:
+        policy = self.policy
+        for sub in list(self._lagging):
+            if sub.closed:
+                self._lagging.discard(sub)
+                continue
+            assert sub.lag_since is not None  # noqa: S101 - set with membership
+            if sub.buffered() <= policy.low_water and (sub.send_since is None):
+                self._lagging.discard(sub)
+                sub.lag_since = None
+                self.stats.resnapshots += 1
+                for game_id in list(sub.games):
+                    game = self._games.get(game_id)
+                    if game is not None and game.snapshot is not None:
+                        sub.games[game_id] = game.snapshot.seq
+                        sub.write(sub.frame(game.snapshot))
+            elif now - sub.lag_since > policy.stall_s:
+                self._lagging.discard(sub)
+                self.stats.slow_disconnects += 1
+                reason = f"slow client: behind for over {policy.stall_s:g} s"
+                _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
+                sub.end(reason, abort=True)
+        for sub in self._queued:
+            # A queued client blocked in send (a stuck peer) is a stalled client too.
+            if (
+                sub.send_since is not None
+                and now - sub.send_since > policy.stall_s
+                and not sub.closed
+            ):
+                self.stats.slow_disconnects += 1
+                sub.end(f"slow client: send blocked for over {policy.stall_s:g} s", abort=True)
+
+    def _heartbeat(self, subs: list[Subscriber]) -> None:
+        high = self.policy.high_water
+        for sub in subs:
+            if sub.protocol != "sse" or sub.closed or sub.lag_since is not None:
+                continue
+            if sub.buffered() > high:
+                self._lag(sub)
+                continue
+            sub.write(_HEARTBEAT_CHUNK if sub.transport is not None else HEARTBEAT)
+
+    async def _discover(self) -> None:
+        while True:
+            try:
+                for stream in await self.bus.streams("updates:"):
+                    self.follow(stream.removeprefix("updates:"))
+            except BackendError as exc:
+                _log.warning("delivery.discover_failed", error=str(exc))
+            await asyncio.sleep(self._discover_s)

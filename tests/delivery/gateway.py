@@ -1,0 +1,134 @@
+"""A tiny gateway that serves the delivery routes over a bus URL (tests and benchmarks).
+
+Run as ``python -m tests.delivery.gateway --bus redis://...``: it prints ``PORT <n>``
+once it listens on 127.0.0.1, and serves until SIGTERM/SIGINT. Tests in the same process
+use :func:`build_app` and :func:`serving`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from pressbox.bus import EventBus, from_url
+from pressbox.delivery import (
+    GraphicsBoard,
+    Hub,
+    Limits,
+    Policy,
+    delivery_routes,
+    expose_transport,
+)
+
+
+def build_app(
+    bus: EventBus,
+    *,
+    policy: Policy | None = None,
+    limits: Limits | None = None,
+    own_bus: bool = False,
+) -> Any:
+    """A Starlette app serving the delivery routes; the hub lives in its lifespan."""
+    state: dict[str, Any] = {}
+
+    async def stats(request: Request) -> JSONResponse:
+        hub: Hub = state["hub"]
+        s = hub.stats
+        return JSONResponse(
+            {
+                "connections": s.connections,
+                "updates": s.updates,
+                "messages": s.messages,
+                "resnapshots": s.resnapshots,
+                "slow_disconnects": s.slow_disconnects,
+                "refused": s.refused,
+            }
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if own_bus:
+                await stack.enter_async_context(bus)
+            hub = Hub(bus, policy=policy, limits=limits)
+            board = GraphicsBoard(hub)
+            await stack.enter_async_context(hub)
+            state["hub"] = hub
+            app.router.routes.extend(delivery_routes(hub, board=board))
+            yield
+
+    app = Starlette(routes=[Route("/stats", stats)], lifespan=lifespan)
+    app.state.holder = state
+    return expose_transport(app)
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, **config: Any) -> AsyncIterator[tuple[uvicorn.Server, int]]:
+    """Run uvicorn on a loopback port in this event loop; yields the server and port."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    cfg = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio", **config)
+    server = uvicorn.Server(cfg)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield server, port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+        sock.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bus", required=True)
+    parser.add_argument("--max-connections", type=int, default=18_000)
+    parser.add_argument("--http", default="h11")
+    args = parser.parse_args()
+    sock = listening_socket()
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    app = build_app(
+        from_url(args.bus),
+        own_bus=True,
+        limits=Limits(max_connections=args.max_connections, max_per_key=100_000),
+    )
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        http=args.http,
+        ws="websockets-sansio",
+        ws_ping_interval=10.0,
+        ws_ping_timeout=10.0,
+        backlog=4096,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
