@@ -161,8 +161,8 @@ def test_read_odds_document():
     }
     lines = read_odds(doc)
     assert lines[0].home == pytest.approx(1 + 100 / 150)
-    assert (lines[0].provider, lines[0].away, lines[0].spread, lines[0].total) == ("x", 2.3, -3.0, 44.5)
-    )
+    assert (lines[0].provider, lines[0].away) == ("x", 2.3)
+    assert (lines[0].spread, lines[0].total) == (-3.0, 44.5)
     assert lines[1].provider == "book 2"
     assert lines[1].home == 1.67
 
