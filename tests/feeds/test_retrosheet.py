@@ -436,6 +436,16 @@ def test_sample_game_first_plays() -> None:
     assert game.pitches[1] == "FSBFBX"
     assert len(game.pitches) == len(game.events)
     assert game.records["umphome"] == "millb901"
+    assert game.umpires == {
+        "home": "millb901",
+        "1b": "eddid901",
+        "2b": "wolfj901",
+        "3b": "hamaa901",
+    }
+    assert game.weather["sky"] == "cloudy"
+    single = game.events[4]
+    assert single.text == "Eric Hosmer singles; Lorenzo Cain scores (S9/G.2-H)"
+    assert (single.away_score, run_detail(single).rbi) == (1, 1)
 
 
 def test_iter_games_reads_files_and_folders(tmp_path: Path) -> None:

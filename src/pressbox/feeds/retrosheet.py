@@ -88,6 +88,8 @@ class RetrosheetGame:
         records: Every ``info`` line of the game, raw (``umphome``, ``temp``, ``sky``...).
         source: The event file's name.
         postseason: The game comes from a postseason file (``.EVE``).
+        pitches: The pitch sequence of each event (``"CBFX"``, ``""`` when none), one per
+            event, for pacing and pitch counts.
     """
 
     game_id: str
@@ -97,8 +99,6 @@ class RetrosheetGame:
     source: str = ""
     postseason: bool = False
     pitches: tuple[str, ...] = ()
-    """The pitch sequence of each event (``"CBFX"``), ``""`` when none; same length as
-    ``events``."""
 
     @property
     def home_score(self) -> int:
@@ -119,6 +119,22 @@ class RetrosheetGame:
     def innings(self) -> int:
         """Innings played: the inning of the last play (a walk-off in the 10th gives 10)."""
         return self.events[-1].period
+
+    @property
+    def umpires(self) -> dict[str, str]:
+        """Umpire ids by position (``home``, ``1b``, ``2b``, ``3b``, ``lf``, ``rf``)."""
+        return {
+            key[3:]: value
+            for key, value in self.records.items()
+            if key.startswith("ump") and value and value != "(none)"
+        }
+
+    @property
+    def weather(self) -> dict[str, str]:
+        """Conditions as recorded: ``temp``, ``winddir``, ``windspeed``, ``sky``, ``precip``,
+        ``fieldcond``, ``daynight`` (``"unknown"`` and ``-1`` where not known)."""
+        keys = ("temp", "winddir", "windspeed", "sky", "precip", "fieldcond", "daynight")
+        return {key: self.records[key] for key in keys if key in self.records}
 
     def summary(self) -> dict[str, str | int]:
         """The game's one-line summary: ids, teams, final score, innings and plays."""
@@ -275,48 +291,51 @@ def _fielded(play: str) -> tuple[list[Move], bool, bool]:
     return moves, batter_out, False
 
 
+_RUNNER_ONLY: Final = (
+    ("WP", "wild_pitch"),
+    ("PB", "passed_ball"),
+    ("BK", "balk"),
+    ("DI", "defensive_indifference"),
+    ("OA", "other_advance"),
+    ("E", "error"),
+)
+
+
 def _runner_event(part: str) -> tuple[str, list[Move]]:
-    """A runner event alone or after ``K+``/``W+``: ``SB2``, ``CS2(24)``, ``PO1(E1)``..."""
-    if part.startswith("SB"):
-        moves: list[Move] = []
-        for sb in part.split(";"):
-            if not sb.startswith("SB") or len(sb) < 3:
-                raise _PlayError(f"unreadable stolen base {part!r}")
-            to = _BASE_OF[sb[2]]
+    """Runner events alone or after ``K+``/``W+``: ``SB2``, ``SBH;SB2``, ``CS2(24)``...
+
+    Returns:
+        The family of the first event and the moves the events imply.
+    """
+    kinds: list[str] = []
+    moves: list[Move] = []
+    for item in part.split(";"):
+        if item.startswith("SB") and len(item) >= 3:
+            to = _BASE_OF[item[2]]
+            kinds.append("stolen_base")
             moves.append((to - 1, to, False))
-        return "stolen_base", moves
-    if part.startswith("POCS"):
-        to = _BASE_OF[part[4]]
-        safe = any(_is_error_group(g) for g in _fielding_groups(part[5:]))
-        return "caught_stealing", [(to - 1, to, not safe)]
-    if part.startswith("CS"):
-        moves = []
-        kind = "caught_stealing"
-        for cs in part.split(";"):
-            if cs.startswith("SB"):
-                to = _BASE_OF[cs[2]]
-                moves.append((to - 1, to, False))
-                continue
-            to = _BASE_OF[cs[2]]
-            safe = any(_is_error_group(g) for g in _fielding_groups(cs[3:]))
+        elif item.startswith(("POCS", "CS")) and len(item) >= (5 if item[0] == "P" else 3):
+            at = 4 if item[0] == "P" else 2
+            to = _BASE_OF[item[at]]
+            # An error in the fielding credit ("CS2(2E6)") lets the runner take the base.
+            safe = any(_is_error_group(g) for g in _fielding_groups(item[at + 1 :]))
+            kinds.append("caught_stealing")
             moves.append((to - 1, to, not safe))
-        return kind, moves
-    if part.startswith("PO"):
-        base = _BASE_OF[part[2]]
-        safe = any(_is_error_group(g) for g in _fielding_groups(part[3:]))
-        # A pickoff error leaves the runner where he was unless an advance says otherwise.
-        return "pickoff", [] if safe else [(base, base, True)]
-    for prefix, kind in (
-        ("WP", "wild_pitch"),
-        ("PB", "passed_ball"),
-        ("BK", "balk"),
-        ("DI", "defensive_indifference"),
-        ("OA", "other_advance"),
-        ("E", "error"),
-    ):
-        if part.startswith(prefix):
-            return kind, []
-    raise _PlayError(f"unknown runner event {part!r}")
+        elif item.startswith("PO") and len(item) >= 3:
+            base = _BASE_OF[item[2]]
+            safe = any(_is_error_group(g) for g in _fielding_groups(item[3:]))
+            kinds.append("pickoff")
+            # A pickoff error leaves the runner where he was unless an advance moves him.
+            if not safe:
+                moves.append((base, base, True))
+        else:
+            for prefix, kind in _RUNNER_ONLY:
+                if item.startswith(prefix):
+                    kinds.append(kind)
+                    break
+            else:
+                raise _PlayError(f"unknown runner event {part!r}")
+    return kinds[0], moves
 
 
 def _head(basic: str) -> str:
@@ -335,7 +354,7 @@ def _head(basic: str) -> str:
 _CACHE: dict[str, _Spec] = {}
 
 
-def parse_play(code: str) -> _Spec:
+def _spec_of(code: str) -> _Spec:
     """Read a Retrosheet play string into what it implies (memoized; strings repeat).
 
     Raises:
@@ -394,7 +413,7 @@ def _parse_play(code: str) -> _Spec:
         event_type, pa_end, rbi_default = "error", False, False
     elif head.startswith("FC"):
         event_type, moves = "fielders_choice", [(0, 1, False)]
-    elif head.startswith("C") and modifiers.startswith("/E"):
+    elif head == "C":
         event_type, moves, force = "interference", [(0, 1, False)], True
     elif head.startswith("E"):
         event_type, moves, rbi_default = "error", [(0, 1, False)], False
@@ -485,7 +504,7 @@ def apply_play(code: str, batter: str, bases: Bases) -> PlayResult:
     Raises:
         ValueError: The string is not valid, or names a runner who is not there.
     """
-    spec = parse_play(code)
+    spec = _spec_of(code)
     plan: dict[int, tuple[int, bool]] = {}
     for start, end, out in spec.moves:
         plan[start] = (end, out)
@@ -573,6 +592,15 @@ _VERB: Final = {
     "other_advance": "runner advances",
     "runner_placed": "runner placed on base",
 }
+
+
+_BASE_WORDS: Final = ("", "1st", "2nd", "3rd", "home")
+
+
+def _where(move: RunnerMove) -> str:
+    if move.out:
+        return f"out at {_BASE_WORDS[move.end]}"
+    return "scores" if move.end == 4 else f"to {_BASE_WORDS[move.end]}"
 
 
 def _date(raw: str) -> str:
@@ -715,12 +743,6 @@ class _GameBuilder:
         else:
             self.outs = outs
             self.bases = result.bases
-        name = self.names.get(batter, batter)
-        text = f"{name} {result.verb}"
-        if not result.pa_end:
-            text = f"{result.verb.capitalize()} ({name} up)"
-        if result.runs:
-            text += "; 1 run scores" if result.runs == 1 else f"; {result.runs} runs score"
         self.push(
             before,
             self.situation(),
@@ -735,9 +757,27 @@ class _GameBuilder:
                 rbi=result.rbi,
                 event_type=result.event_type,
             ),
-            f"{text} ({code})",
+            self.describe(batter, result, code),
         )
         self.pitches[-1] = pitches
+
+    def describe(self, batter: str, result: PlayResult, code: str) -> str:
+        """A broadcast line: who did what, where each runner went, and the play string."""
+        name = self.names.get(batter, batter)
+        runners = [
+            f"{self.names.get(m.runner, m.runner)} {_where(m)}"
+            for m in reversed(result.moves)
+            if m.start
+        ]
+        if result.pa_end:
+            text = f"{name} {result.verb}"
+            if runners:
+                text += "; " + ", ".join(runners)
+        elif runners:
+            text = f"{result.verb.capitalize()}: {', '.join(runners)}"
+        else:
+            text = f"{result.verb.capitalize()} ({name} up)"
+        return f"{text} ({code})"
 
     def push(
         self, before: BaseballSituation, after: BaseballSituation, play: BaseballPlay, text: str
