@@ -1,0 +1,310 @@
+"""The archive's seam: the :class:`Archive` Protocol, :class:`GameRecord` and shared checks.
+
+The archive keeps every normalized event and every update of every game, the game's
+metadata and final result, and the processors' checkpoints. Writes are batched and
+idempotent: an event is identified by ``(game_id, event_id)`` and an update by
+``(game_id, model, seq)``, so writing the same thing twice stores one row. A processor
+writes its updates and its checkpoint in one transaction (:meth:`Archive.put_updates`),
+so after a crash it resumes exactly after the last update that was stored.
+
+Game rows are kept up to date from the events themselves: the first event of a game
+creates its row (status ``live``), ``game_start`` fills in the teams and date, every
+event moves the score, and ``game_end`` makes the result final.
+
+Backends: ``sqlite:///path.db`` (default; ``sqlite://`` is in memory) and
+``postgresql://...``, chosen with :func:`pressbox.store.from_url`; both apply the same
+versioned migrations when opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self, TypeAlias
+
+from pressbox.engine.events import GameInfo, PlayEvent, Update
+from pressbox.types import GameStatus, Sport
+
+Checkpoint: TypeAlias = tuple[str, str, int]
+"""``(consumer, stream, seq)``: ``consumer`` has processed ``stream`` up to ``seq``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GameRecord:
+    """What the archive knows about one game.
+
+    Args:
+        game_id: The game's id.
+        sport: The game's sport.
+        status: ``scheduled``, ``live`` (events arrived) or ``final`` (``game_end`` seen).
+        info: Teams, date and site, from ``game_start`` (or :meth:`Archive.put_game`).
+        home_score: The latest score (the final score once ``final``).
+        away_score: The latest score (the final score once ``final``).
+        last_seq: The highest event sequence archived (0 before any event).
+    """
+
+    game_id: str
+    sport: Sport
+    status: GameStatus = "scheduled"
+    info: GameInfo | None = None
+    home_score: int = 0
+    away_score: int = 0
+    last_seq: int = 0
+
+
+class Archive(Protocol):
+    """Durable storage of events, updates, games and checkpoints.
+
+    Every method raises :class:`~pressbox.errors.BackendError` (or
+    :class:`~pressbox.errors.BackendUnavailable`) when the database fails, never a
+    driver error; bad arguments raise ``TypeError`` or ``ValueError`` before anything is
+    written, so a refused batch leaves what was stored before untouched.
+    """
+
+    async def put_events(
+        self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
+    ) -> int:
+        """Store events, and the game rows they imply, in one transaction.
+
+        Args:
+            events: Normalized events of any games; already stored ones are skipped.
+            checkpoint: Also record ``(consumer, stream, seq)`` in the same transaction.
+
+        Returns:
+            How many events were new.
+        """
+        ...
+
+    async def put_updates(
+        self,
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        """Store updates and, in the same transaction, the processor's checkpoint.
+
+        Args:
+            updates: Updates of any games; already stored ones are skipped.
+            model: The model name they are filed under; by default each update's
+                ``wp.model`` (``""`` without WP).
+            checkpoint: ``(consumer, stream, seq)`` to record atomically with the updates.
+
+        Returns:
+            How many updates were new.
+        """
+        ...
+
+    async def put_game(self, game: GameRecord) -> None:
+        """Create or replace a game's row (schedules, corrections by hand)."""
+        ...
+
+    async def put_result(self, game_id: str, *, home_score: int, away_score: int) -> None:
+        """Record a game's final score and mark it final.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def games(
+        self, *, sport: Sport | None = None, status: GameStatus | None = None
+    ) -> list[GameRecord]:
+        """The games, by date then id, optionally of one sport or status."""
+        ...
+
+    async def game(self, game_id: str) -> GameRecord:
+        """One game's row.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def timeline(self, game_id: str) -> list[PlayEvent]:
+        """A game's events in sequence order.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def updates(self, game_id: str, model: str | None = None) -> list[Update]:
+        """A game's updates in sequence order, of one model or of all (by model, then seq).
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def models(self, game_id: str) -> list[str]:
+        """The models a game has updates from, sorted.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def wp_series(self, game_id: str, model: str) -> list[tuple[int, float]]:
+        """``(update seq, home WP)`` for every update of ``model`` that has a WP, in order.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def key_plays(self, game_id: str, model: str, n: int = 5) -> list[Update]:
+        """The ``n`` updates of ``model`` with the largest ``|wpa|``, largest first.
+
+        Raises:
+            UnknownGame: The archive has no such game.
+        """
+        ...
+
+    async def checkpoint(self, consumer: str, stream: str) -> int:
+        """The last seq ``consumer`` recorded for ``stream``; 0 if none."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the database answers; never raises (for the health endpoint)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections. Closing twice is harmless."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class GameChange:
+    """What one batch of events says about one game (computed before writing).
+
+    Args:
+        game_id: The game.
+        sport: Its sport.
+        last_seq: The batch's highest sequence for the game.
+        home_score: The score after that event.
+        away_score: The score after that event.
+        info: From a ``game_start`` in the batch.
+        final: A ``game_end`` was in the batch (its score is then the final score).
+    """
+
+    game_id: str
+    sport: Sport
+    last_seq: int
+    home_score: int
+    away_score: int
+    info: GameInfo | None = None
+    final: bool = False
+
+
+def game_changes(events: Sequence[PlayEvent]) -> list[GameChange]:
+    """Summarize a batch of events per game, for the game rows (shared by backends)."""
+    changes: dict[str, GameChange] = {}
+    for event in events:
+        change = changes.get(event.game_id)
+        if change is None:
+            change = changes[event.game_id] = GameChange(
+                event.game_id, event.sport, event.seq, event.home_score, event.away_score
+            )
+        elif event.seq >= change.last_seq and not change.final:
+            change.last_seq = event.seq
+            change.home_score, change.away_score = event.home_score, event.away_score
+        if event.kind == "game_start" and event.info is not None:
+            change.info = event.info
+        if event.kind == "game_end":
+            change.final = True
+            change.last_seq = max(change.last_seq, event.seq)
+            change.home_score, change.away_score = event.home_score, event.away_score
+    return list(changes.values())
+
+
+def check_events(events: object) -> list[PlayEvent]:
+    """Validate a batch of events before anything is written.
+
+    Raises:
+        TypeError: It is not a sequence of :class:`PlayEvent`.
+        ValueError: An event has an empty id or a sequence below 1.
+    """
+    if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
+        raise TypeError("events must be a sequence of PlayEvent")
+    for event in events:
+        if not isinstance(event, PlayEvent):
+            raise TypeError(f"expected PlayEvent, not {type(event).__name__}")
+        if not event.game_id or not event.event_id:
+            raise ValueError("an event needs a game_id and an event_id")
+        if event.seq < 1:
+            raise ValueError(f"event {event.event_id}: seq must be >= 1, not {event.seq}")
+    return list(events)
+
+
+def check_updates(updates: object, model: object) -> list[Update]:
+    """Validate a batch of updates and its model name before anything is written.
+
+    Raises:
+        TypeError: It is not a sequence of :class:`Update`, or ``model`` is not a string.
+        ValueError: An update has an empty game id or a sequence below 1.
+    """
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"model must be str, not {type(model).__name__}")
+    if isinstance(updates, (str, bytes)) or not isinstance(updates, Sequence):
+        raise TypeError("updates must be a sequence of Update")
+    for update in updates:
+        if not isinstance(update, Update):
+            raise TypeError(f"expected Update, not {type(update).__name__}")
+        if not update.game_id:
+            raise ValueError("an update needs a game_id")
+        if update.seq < 1:
+            raise ValueError(f"update of {update.game_id}: seq must be >= 1, not {update.seq}")
+    return list(updates)
+
+
+def model_of(update: Update, model: str | None) -> str:
+    """The model an update is filed under: the given one, else its WP's model, else ``""``."""
+    if model is not None:
+        return model
+    return update.wp.model if update.wp is not None else ""
+
+
+def check_checkpoint(checkpoint: object) -> Checkpoint | None:
+    """Validate a ``(consumer, stream, seq)`` checkpoint.
+
+    Raises:
+        TypeError: It is not a triple of two strings and an int.
+        ValueError: A name is empty or the seq is negative.
+    """
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, tuple) or len(checkpoint) != 3:
+        raise TypeError("checkpoint must be a (consumer, stream, seq) tuple")
+    consumer, stream, seq = checkpoint
+    check_text("consumer", consumer)
+    check_text("stream", stream)
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise TypeError(f"checkpoint seq must be int, not {type(seq).__name__}")
+    if seq < 0:
+        raise ValueError(f"checkpoint seq must be >= 0, not {seq}")
+    return (consumer, stream, seq)
+
+
+def check_text(name: str, value: object) -> str:
+    """Validate a non-empty string argument (a game id, a consumer name).
+
+    Raises:
+        TypeError: It is not a string.
+        ValueError: It is empty.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
