@@ -108,3 +108,21 @@ def test_pacing_divides_the_realistic_gaps(capsysbinary: pytest.CaptureFixture[b
     waits.clear()
     replay_games(paths, speed=0, sleep=waits.append)
     assert waits == []
+
+
+def test_a_reader_that_goes_away_ends_the_replay_quietly() -> None:
+    """Closing the pipe after one line (``| head -1``) exits 0 without a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pressbox", "replay", SAMPLE, "--speed", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert decode_event(proc.stdout.readline()).seq == 1
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in stderr

@@ -9,6 +9,8 @@ their errors are logged to stderr, followed by a final count.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +117,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
-        errors = replay_games(paths, speed=speed, games=games, game_ids=game, summary=summary)
+        try:
+            errors = replay_games(paths, speed=speed, games=games, game_ids=game, summary=summary)
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, as Unix tools do. Point
+            # stdout at devnull so the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
         reasons: dict[str, int] = {}
         for error in errors:
             key = error.reason.split(": ", 1)[-1]
