@@ -224,8 +224,16 @@ class GameProcessor:
             await self.process(entries)
 
     async def _wait(self) -> None:
-        async for _ in self._bus.tail(self._events, self._position):
-            return
+        tail = self._bus.tail(self._events, self._position)
+        try:
+            async for _ in tail:
+                return
+        finally:
+            # A tail left open would keep its blocking read (and its connection) until
+            # the garbage collector finalizes it.
+            aclose = getattr(tail, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def process(self, entries: list[Envelope]) -> None:
         """Process a batch of consecutive log entries and archive the outcome."""

@@ -32,10 +32,11 @@ import structlog
 
 from pressbox import bus as bus_factory
 from pressbox import store as store_factory
-from pressbox.bus.base import GAMES_STREAM, EventBus, event_stream, update_stream
+from pressbox.bus.base import GAMES_STREAM, Envelope, EventBus, event_stream, update_stream
 from pressbox.config import Settings
 from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
 from pressbox.engine.models import WinProbabilityModel, get_model
+from pressbox.errors import BackendError
 from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
 from pressbox.processor import GameProcessor
 from pressbox.store.base import Archive
@@ -101,8 +102,9 @@ class Service:
         if sport not in self._models:
             try:
                 self._models[sport] = get_model(sport)
-            except ModuleNotFoundError:
-                _log.warning("service.no_model", sport=sport)
+            except Exception as exc:
+                # Stale beats nothing: without a model the games still publish their state.
+                _log.error("service.model_unavailable", sport=sport, error=str(exc))
                 self._models[sport] = None
         return self._models[sport]
 
@@ -180,9 +182,12 @@ class Service:
 
         async def one(game: RetrosheetGame) -> None:
             await self.announce("mlb", game.game_id)
+            # A restarted ingest catches up at once on what the log already holds (those
+            # appends are no-ops by their keys), then paces the rest.
+            logged = await self.bus.last_seq(event_stream(game.game_id))
             appended = 0
-            for gap, event in zip(play_gaps(game), game.events, strict=True):
-                if pace > 0 and gap > 0:
+            for index, (gap, event) in enumerate(zip(play_gaps(game), game.events, strict=True)):
+                if pace > 0 and gap > 0 and index >= logged:
                     await wait(gap / pace)  # type: ignore[misc]  # sleep returns an awaitable
                 await self.publish(event)
                 appended += 1
@@ -243,30 +248,50 @@ class ProcessorPool:
                 (for batch jobs and tests).
         """
         async with asyncio.TaskGroup() as group:
-            while True:
-                entries = await self._bus.read_group(
-                    PROCESSOR_GROUP,
-                    self.consumer,
-                    [GAMES_STREAM],
-                    count=100,
-                    block_s=0 if until_idle else self._heartbeat,
-                )
-                entries += await self._bus.claim_pending(
-                    PROCESSOR_GROUP, self.consumer, GAMES_STREAM, min_idle_s=self._takeover
-                )
-                for entry in entries:
-                    task = self._owned.get(entry.seq)
-                    if task is not None and not task.done():
-                        continue
+            # Games this consumer held before a restart are still pending for it: take
+            # them back at once rather than wait for them to look abandoned.
+            for pending in await self._bus.pending(PROCESSOR_GROUP, GAMES_STREAM):
+                if pending.consumer != self.consumer:
+                    continue
+                for entry in await self._bus.read(GAMES_STREAM, pending.seq, limit=1):
                     announced = orjson.loads(entry.payload)
                     self._owned[entry.seq] = group.create_task(
                         self._run_game(entry.seq, announced["sport"], announced["game_id"])
                     )
-                await self._keep_claims()
+            while True:
+                try:
+                    entries = await self._round(group, until_idle)
+                except BackendError as exc:
+                    # The log is down for a moment: keep the games running, retry soon.
+                    _log.warning("processor.pool_backend_error", error=str(exc))
+                    await asyncio.sleep(self._heartbeat)
+                    continue
                 if until_idle and not entries and all(t.done() for t in self._owned.values()):
                     return
                 if until_idle and not entries:
                     await asyncio.sleep(0.01)
+
+    async def _round(self, group: asyncio.TaskGroup, until_idle: bool) -> list[Envelope]:
+        entries = await self._bus.read_group(
+            PROCESSOR_GROUP,
+            self.consumer,
+            [GAMES_STREAM],
+            count=100,
+            block_s=0 if until_idle else self._heartbeat,
+        )
+        entries += await self._bus.claim_pending(
+            PROCESSOR_GROUP, self.consumer, GAMES_STREAM, min_idle_s=self._takeover
+        )
+        for entry in entries:
+            task = self._owned.get(entry.seq)
+            if task is not None and not task.done():
+                continue
+            announced = orjson.loads(entry.payload)
+            self._owned[entry.seq] = group.create_task(
+                self._run_game(entry.seq, announced["sport"], announced["game_id"])
+            )
+        await self._keep_claims()
+        return entries
 
     async def _keep_claims(self) -> None:
         live = [seq for seq, task in self._owned.items() if not task.done()]

@@ -56,6 +56,12 @@ def process(
     consumer: Annotated[
         str | None, typer.Option(help="This processor's name in the group (default host-pid).")
     ] = None,
+    heartbeat: Annotated[
+        float, typer.Option(help="Seconds between claim heartbeats.", min=0.05)
+    ] = 1.0,
+    takeover: Annotated[
+        float, typer.Option(help="Idle seconds after which another processor's game is taken.")
+    ] = 5.0,
 ) -> None:
     """Process games from the event log into updates and the archive (the process role)."""
     configure_logging()
@@ -63,7 +69,10 @@ def process(
 
     async def main() -> None:
         async with Service(settings) as service:
-            await ProcessorPool(service, consumer=consumer).run(until_idle=until_idle)
+            pool = ProcessorPool(
+                service, consumer=consumer, heartbeat_s=heartbeat, takeover_s=takeover
+            )
+            await pool.run(until_idle=until_idle)
 
     try:
         asyncio.run(main())
