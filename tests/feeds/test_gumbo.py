@@ -421,3 +421,43 @@ def test_shared_data_documents_all_read():
     for path in sorted(folder.glob("feed_live_*.json")):
         normalized = read_document(orjson.loads(path.read_bytes()), source=path.name)
         run(list(normalized.events), normalized.game_id)
+
+
+def _mid_at_bat(doc: dict[str, Any]) -> dict[str, Any]:
+    """The feed as it stood inside at-bat 24 of 718594: after the steal and one more pitch."""
+    early = copy.deepcopy(doc)
+    all_plays = early["liveData"]["plays"]["allPlays"][:25]
+    current = all_plays[24]
+    current["about"]["isComplete"] = False
+    current["playEvents"] = current["playEvents"][:5]
+    current["runners"] = [r for r in current["runners"] if r["details"]["playIndex"] == 3]
+    current["result"] = {"type": "atBat", "awayScore": 1, "homeScore": 1}
+    early["liveData"]["plays"]["allPlays"] = all_plays
+    early["gameData"]["status"]["abstractGameState"] = "Live"
+    return early
+
+
+def test_runner_event_inside_an_at_bat_in_progress():
+    """Split, a steal is emitted while its at-bat goes on; the at-bat follows when complete."""
+    doc = load("feed_live_718594.json.gz")
+    game = GumboGame(split_runner_events=True)
+    machine = GameMachine("mlb", "718594")
+    first = game.update(_mid_at_bat(doc))
+    assert [e.event_id for e in first[-2:]] == ["718594:23", "718594:24.3"]
+    rest = game.update(doc)
+    assert rest[0].event_id == "718594:24"
+    assert all(e.corrects is None for e in rest)
+    for event in first + rest:
+        assert machine.apply(event) is Outcome.APPLIED
+    assert machine.state.status == "final"
+
+
+def test_folded_at_bat_waits_for_its_end():
+    """Folded, nothing of an at-bat in progress is emitted; it comes whole when complete."""
+    doc = load("feed_live_718594.json.gz")
+    game = GumboGame()
+    first = game.update(_mid_at_bat(doc))
+    assert first[-1].event_id == "718594:23"
+    rest = game.update(doc)
+    assert rest[0].event_id == "718594:24"
+    assert RunnerMove("457759", 2, 3) in detail(rest[0]).moves

@@ -30,6 +30,7 @@ from typing import Final
 import jsonpatch
 import jsonpointer
 import msgspec
+import orjson
 
 from pressbox.engine.events import (
     BATTER,
@@ -831,13 +832,13 @@ class GumboGame:
         """The current document with every patch of a diffPatch response applied in order."""
         if self._doc is None:
             raise FeedParseError(self.source, "a diffPatch arrived before any full document")
-        doc = copy.deepcopy(self._doc)
+        doc = _copy_json(self._doc)
         current = self._timestamp
         applied = stale = 0
         for number, response in enumerate(responses):
             if isinstance(response, dict) and "gamePk" in response and "liveData" in response:
                 # The server answers with a full document when the diff would be too large.
-                doc = copy.deepcopy(response)
+                doc = _copy_json(response)
                 current = _doc_timestamp(doc) or current
                 applied += 1
                 continue
@@ -912,6 +913,15 @@ class GumboGame:
         self._emitted, self._current, self._revisions = emitted, current, revisions
         self._events.extend(new)
         return new
+
+
+def _copy_json(doc: JSON) -> JSON:
+    """A deep copy of a decoded JSON document (several times faster than ``deepcopy``)."""
+    try:
+        return orjson.loads(orjson.dumps(doc))
+    except orjson.JSONEncodeError:
+        # Integers beyond 64 bits, which orjson does not encode; the document is still JSON.
+        return copy.deepcopy(doc)
 
 
 def _doc_timestamp(doc: dict[str, JSON]) -> str | None:
