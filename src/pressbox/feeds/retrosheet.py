@@ -187,20 +187,6 @@ _GROUP_RE: Final = re.compile(r"\(([^)]*)\)")
 _FIELD_ERR_RE: Final = re.compile(r"^\d*E\d")
 _CHAIN_RE: Final = re.compile(r"^[0-9]*$")
 _HIT_TYPES: Final = {"S": ("single", 1), "D": ("double", 2), "T": ("triple", 3)}
-_RBI_TYPES: Final = frozenset(
-    {
-        "single",
-        "double",
-        "triple",
-        "home_run",
-        "walk",
-        "intentional_walk",
-        "hit_by_pitch",
-        "out",
-        "fielders_choice",
-        "interference",
-    }
-)
 
 
 def _is_error_group(group: str) -> bool:
@@ -426,9 +412,9 @@ def _parse_play(code: str) -> _Spec:
         else:
             event_type = "out"
             if not any(s == 0 for s, _, _ in moves):
-                # A force out such as 64(1) puts the batter on first.
+                # A force out such as 64(1) retires a runner and puts the batter on first.
                 moves.append((0, 1, False))
-                event_type = "fielders_choice" if "/FO" in modifiers else "out"
+                event_type = "fielders_choice"
         if "/GDP" in modifiers or "/GTP" in modifiers:
             rbi_default = False
     else:
