@@ -323,3 +323,29 @@ class ProcessorPool:
                 return
             await self._bus.ack(PROCESSOR_GROUP, GAMES_STREAM, [entry_seq])
             _log.info("processor.game_final", stats=str(processor.stats))
+
+
+async def run_roles(
+    service: Service,
+    *,
+    ingest: bool = False,
+    process: bool = False,
+    paths: Sequence[str | Path] | None = None,
+    speed: float | None = None,
+    consumer: str | None = None,
+) -> None:
+    """Run the background roles of a process under one task group until cancelled.
+
+    Args:
+        service: The open service.
+        ingest: Replay real games into the log (the demo source).
+        process: Run a processor pool.
+        paths: Retrosheet files or folders for ``ingest`` (default: the bundled games).
+        speed: Replay speed-up for ``ingest`` (default: the settings').
+        consumer: The processor pool's consumer name.
+    """
+    async with asyncio.TaskGroup() as group:
+        if ingest:
+            group.create_task(service.replay(paths, speed=speed))
+        if process:
+            group.create_task(ProcessorPool(service, consumer=consumer).run())
