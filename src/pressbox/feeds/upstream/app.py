@@ -1,0 +1,701 @@
+"""The simulated upstream's HTTP app: every route, conditional requests and the faults.
+
+:func:`create_upstream_app` assembles a Starlette app from the loaded data, the replay
+speed, a fault spec and a seed. Routes answer in the real wire formats (MLB Stats API,
+ESPN site API, The Odds API v4); ``/pressbox/...`` routes are the simulator's own (id maps,
+health, fault counters) and never fail on purpose. Every JSON answer carries an ``ETag``
+(a digest of the body) and a ``Last-Modified`` (when the data last changed in the replay),
+and a matching ``If-None-Match`` or a fresh enough ``If-Modified-Since`` gets ``304``.
+
+Faults (see :mod:`.faults` and ``docs/upstream.md``) act at two levels: an outer ASGI
+middleware does what happens to the connection (latency, 5xx, 429 with ``Retry-After``,
+hanging, connection reset), and the routes do what happens to the content (truncated body,
+schema drift, a stalled game, duplicated or reordered plays, a corrected play).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import hashlib
+import math
+import socket
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pressbox.feeds.upstream import booth, drift, espn, gumbo, ids
+from pressbox.feeds.upstream.data import MlbGame, UpstreamData
+from pressbox.feeds.upstream.faults import CLEAN, NO_FAULTS, Decision, FaultInjector, FaultSpec
+from pressbox.feeds.upstream.replay import Replay, Timeline
+from pressbox.types import JSON, Clock
+
+MAX_DIFFS: Final = 20
+"""A ``diffPatch`` spanning more steps than this answers with the full document instead,
+as the real API does when the client is far behind."""
+
+_DOC_CACHE: Final = 512
+_FAULT_FREE_PREFIX: Final = "/pressbox/"
+
+
+class _Reset(Exception):
+    """Raised where no transport can be reached to drop the connection (in-memory tests)."""
+
+
+@dataclass(slots=True)
+class _Correction:
+    until: float
+    at_bat: int
+    variant: int
+
+
+class Upstream:
+    """The simulator's state shared by the routes (data, replay clock, faults, caches).
+
+    Args:
+        data: The loaded games and reference data.
+        replay: The replay clock.
+        injector: Where each request's faults come from.
+        max_diffs: See :data:`MAX_DIFFS`.
+        replay_day: The replayed day, or ``None`` when every game replays from now.
+    """
+
+    def __init__(
+        self,
+        data: UpstreamData,
+        replay: Replay,
+        injector: FaultInjector,
+        max_diffs: int = MAX_DIFFS,
+        replay_day: str | None = None,
+    ) -> None:
+        self.data = data
+        self.replay_day = replay_day
+        self.start_time = replay.clock.time()
+        self.replay = replay
+        self.injector = injector
+        self.max_diffs = max_diffs
+        self._moments: dict[int, list[dt.datetime]] = {}
+        self._codes: dict[int, list[str]] = {}
+        self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
+        self.corrections: dict[int, _Correction] = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The replay's clock."""
+        return self.replay.clock
+
+    def game(self, pk: int) -> MlbGame | None:
+        """The game with this ``gamePk``."""
+        return self.data.games.get(pk)
+
+    def moments(self, mg: MlbGame) -> list[dt.datetime]:
+        """Game time of each point of a game (cached)."""
+        if mg.pk not in self._moments:
+            self._moments[mg.pk] = gumbo.moments(mg)
+        return self._moments[mg.pk]
+
+    def timecodes(self, mg: MlbGame) -> list[str]:
+        """``timeStamp`` of each point of a game (cached)."""
+        if mg.pk not in self._codes:
+            self._codes[mg.pk] = [gumbo.timecode(m) for m in self.moments(mg)]
+        return self._codes[mg.pk]
+
+    def published(self, mg: MlbGame) -> int:
+        """Events of the game out now."""
+        return self.replay.published(str(mg.pk))
+
+    def document(self, mg: MlbGame, n: int) -> dict[str, JSON]:
+        """The clean feed document at point ``n`` (cached; never mutate it)."""
+        key = (mg.pk, n)
+        doc = self._docs.get(key)
+        if doc is None:
+            doc = gumbo.feed_document(mg, self.data, n, times=self.moments(mg))
+            self._docs[key] = doc
+            if len(self._docs) > _DOC_CACHE:
+                self._docs.popitem(last=False)
+        else:
+            self._docs.move_to_end(key)
+        return doc
+
+    def last_modified(self, mg: MlbGame, n: int) -> float:
+        """Unix seconds at which point ``n`` of the game was published."""
+        return self.replay.wall_time(str(mg.pk), n)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _http_date(seconds: float) -> str:
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def _not_modified(request: Request, etag: str, last_modified: float) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = {t.strip() for t in inm.split(",")}
+        return etag in tags or f"W/{etag}" in tags or "*" in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is not None:
+        try:
+            since = email.utils.parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+        return math.floor(last_modified) <= since
+    return False
+
+
+def _decision(request: Request) -> Decision:
+    decision = request.scope.get("state", {}).get("pressbox.fault")
+    return decision if isinstance(decision, Decision) else CLEAN
+
+
+def json_response(
+    request: Request,
+    payload: JSON,
+    *,
+    last_modified: float,
+    drift_kind: str = "generic",
+    status: int = 200,
+    cache_seconds: int = 5,
+) -> Response:
+    """Encode a payload with the content faults of the request and conditional headers.
+
+    Args:
+        request: The request (its fault decision is in the scope state).
+        payload: The JSON value to send (copied before a drift changes it).
+        last_modified: Unix seconds when the data last changed.
+        drift_kind: Which drift family applies (``"gumbo"``, ``"diff"``, ``"espn"``...).
+        status: Status code of a normal answer.
+        cache_seconds: ``Cache-Control: max-age``.
+
+    Returns:
+        A ``200`` (or ``status``) with ``ETag`` and ``Last-Modified``, or a ``304``.
+    """
+    decision = _decision(request)
+    if decision.drift is not None and status == 200:
+        payload = drift.apply(orjson.loads(orjson.dumps(payload)), drift_kind, decision.drift)
+    body = orjson.dumps(payload)
+    etag = _etag(body)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": _http_date(last_modified),
+        "Cache-Control": f"max-age={cache_seconds}",
+    }
+    if status == 200 and _not_modified(request, etag, last_modified):
+        return Response(status_code=304, headers=headers)
+    if decision.truncate is not None:
+        body = body[: max(1, int(len(body) * decision.truncate))]
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    body = orjson.dumps({"messageNumber": status, "message": message, "timestamp": _now(request)})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _now(request: Request) -> str:
+    upstream: Upstream = request.app.state.upstream
+    return dt.datetime.fromtimestamp(upstream.clock.time(), dt.UTC).isoformat()
+
+
+def _upstream(request: Request) -> Upstream:
+    upstream: Upstream = request.app.state.upstream
+    return upstream
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    if value is None or not value.strip().lstrip("-").isdigit():
+        return default
+    return int(value)
+
+
+# --------------------------------------------------------------------------- MLB game feed
+
+
+def _game_or_404(request: Request) -> MlbGame | Response:
+    upstream = _upstream(request)
+    pk = _int(request.path_params.get("pk"))
+    mg = upstream.game(pk) if pk is not None else None
+    if mg is None:
+        return _error(request, 404, f"Object not found: gamePk {request.path_params.get('pk')}")
+    return mg
+
+
+def _game_point(request: Request, mg: MlbGame) -> int:
+    """Events out for this request, after the stall fault had its say."""
+    upstream = _upstream(request)
+    decision = _decision(request)
+    if decision.stall is not None:
+        upstream.replay.stall(str(mg.pk), decision.stall)
+    return upstream.published(mg)
+
+
+def _served_document(request: Request, mg: MlbGame, n: int) -> dict[str, JSON]:
+    """The document at ``n`` with the play faults of this request (a copy when changed)."""
+    upstream = _upstream(request)
+    decision = _decision(request)
+    doc = upstream.document(mg, n)
+    now = upstream.clock.monotonic()
+    correction = upstream.corrections.get(mg.pk)
+    if correction is not None and now >= correction.until:
+        del upstream.corrections[mg.pk]
+        correction = None
+    if decision.correction is not None and correction is None:
+        plays = doc["liveData"]["plays"]["allPlays"]
+        complete = [p for p in plays[:-1] if p["about"]["isComplete"]]
+        if complete:
+            target = complete[decision.correction % len(complete)]
+            correction = _Correction(
+                until=now + upstream.injector.spec.duration("correction"),
+                at_bat=target["about"]["atBatIndex"],
+                variant=decision.correction,
+            )
+            upstream.corrections[mg.pk] = correction
+    if correction is None and decision.dup is None and decision.reorder is None:
+        return doc
+    doc = dict(orjson.loads(orjson.dumps(doc)))
+    if correction is not None:
+        drift.correct_play(doc, correction.at_bat, correction.variant)
+    if decision.dup is not None:
+        drift.duplicate_play(doc, decision.dup)
+    if decision.reorder is not None:
+        drift.reorder_plays(doc, decision.reorder)
+    return doc
+
+
+async def feed_live(request: Request) -> Response:
+    """``/api/v1.1/game/{gamePk}/feed/live[?timecode=...]``."""
+    mg = _game_or_404(request)
+    if isinstance(mg, Response):
+        return mg
+    upstream = _upstream(request)
+    n = _game_point(request, mg)
+    wanted = request.query_params.get("timecode")
+    if wanted:
+        codes = upstream.timecodes(mg)[: n + 1]
+        if wanted not in codes:
+            return _error(request, 404, f"No data for timecode {wanted}")
+        n = codes.index(wanted)
+    doc = _served_document(request, mg, n)
+    return json_response(
+        request, doc, last_modified=upstream.last_modified(mg, n), drift_kind="gumbo"
+    )
+
+
+async def feed_timestamps(request: Request) -> Response:
+    """``/api/v1.1/game/{gamePk}/feed/live/timestamps``: every timecode published so far."""
+    mg = _game_or_404(request)
+    if isinstance(mg, Response):
+        return mg
+    upstream = _upstream(request)
+    n = _game_point(request, mg)
+    codes = upstream.timecodes(mg)[: n + 1]
+    return json_response(request, codes, last_modified=upstream.last_modified(mg, n))
+
+
+async def feed_diff_patch(request: Request) -> Response:
+    """``/api/v1.1/game/{gamePk}/feed/live/diffPatch?startTimecode=...[&endTimecode=...]``.
+
+    Answers ``[]`` when nothing changed, a list of ``{"diff": [ops]}`` (one RFC 6902 patch
+    per published point), or the full document when the start is unknown or too far back.
+    """
+    mg = _game_or_404(request)
+    if isinstance(mg, Response):
+        return mg
+    upstream = _upstream(request)
+    n = _game_point(request, mg)
+    codes = upstream.timecodes(mg)
+    end_code = request.query_params.get("endTimecode")
+    if end_code and end_code in codes[: n + 1]:
+        n = codes.index(end_code)
+    start_code = request.query_params.get("startTimecode", "")
+    last_modified = upstream.last_modified(mg, n)
+    if start_code not in codes[: n + 1]:
+        doc = _served_document(request, mg, n)
+        return json_response(request, doc, last_modified=last_modified, drift_kind="gumbo")
+    start = codes.index(start_code)
+    if n - start > upstream.max_diffs:
+        doc = _served_document(request, mg, n)
+        return json_response(request, doc, last_modified=last_modified, drift_kind="gumbo")
+    if start == n:
+        return json_response(request, [], last_modified=last_modified, drift_kind="diff")
+    docs = [upstream.document(mg, k) for k in range(start, n)]
+    docs.append(_served_document(request, mg, n))
+    patches = gumbo.diff_patch(docs)
+    return json_response(request, patches, last_modified=last_modified, drift_kind="diff")
+
+
+async def game_part(request: Request) -> Response:
+    """``/api/v1/game/{gamePk}/linescore`` and ``/boxscore``: parts of the live feed."""
+    mg = _game_or_404(request)
+    if isinstance(mg, Response):
+        return mg
+    upstream = _upstream(request)
+    n = _game_point(request, mg)
+    part = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    doc = _served_document(request, mg, n)
+    payload = dict(doc["liveData"][part])
+    payload["copyright"] = gumbo.COPYRIGHT
+    return json_response(request, payload, last_modified=upstream.last_modified(mg, n))
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def _parse_date(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+async def schedule(request: Request) -> Response:
+    """``/api/v1/schedule?sportId=1&date=...`` (also ``startDate``/``endDate``, ``gamePk``,
+    ``teamId`` and ``hydrate=weather,officials,probablePitcher,linescore``)."""
+    upstream = _upstream(request)
+    q = request.query_params
+    date = _parse_date(q.get("date"))
+    start = _parse_date(q.get("startDate")) or date
+    end = _parse_date(q.get("endDate")) or date
+    if (q.get("date") and date is None) or (q.get("startDate") and start is None):
+        return _error(request, 400, f"Invalid date: {q.get('date') or q.get('startDate')}")
+    pk = _int(q.get("gamePk"))
+    team = _int(q.get("teamId"))
+    hydrate = {h.strip() for h in (q.get("hydrate") or "").split(",") if h.strip()}
+    games = []
+    for mg in upstream.data.games.values():
+        info = mg.game.info
+        if start is not None and info.date < start:
+            continue
+        if end is not None and info.date > end:
+            continue
+        if start is None and upstream.replay_day is not None and info.date != upstream.replay_day:
+            continue
+        if pk is not None and mg.pk != pk:
+            continue
+        if team is not None and team not in (
+            ids.team_ref(info.home).mlb_id,
+            ids.team_ref(info.away).mlb_id,
+        ):
+            continue
+        games.append(mg)
+    payload = booth.schedule_document(upstream, games, hydrate)
+    modified = max((upstream.last_modified(g, upstream.published(g)) for g in games), default=0)
+    return json_response(
+        request, payload, last_modified=modified or upstream.clock.time(), drift_kind="schedule"
+    )
+
+
+# --------------------------------------------------------------------------- booth
+
+
+def _booth_route(
+    build: Callable[[Upstream, Request], JSON | None], what: str
+) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        upstream = _upstream(request)
+        payload = build(upstream, request)
+        if payload is None:
+            return _error(request, 404, f"Object not found: {what}")
+        return json_response(request, payload, last_modified=upstream.start_time, cache_seconds=60)
+
+    endpoint.__doc__ = f"The {what} endpoint."
+    return endpoint
+
+
+async def espn_summary(request: Request) -> Response:
+    """``/apis/site/v2/sports/football/nfl/summary?event=ID``."""
+    upstream = _upstream(request)
+    event = request.query_params.get("event", "")
+    game = upstream.data.nfl.get(event)
+    if game is None:
+        body = orjson.dumps({"code": 404, "message": f"event {event!r} not found"})
+        return Response(body, status_code=404, media_type="application/json")
+    decision = _decision(request)
+    key = f"nfl:{event}"
+    if decision.stall is not None:
+        upstream.replay.stall(key, decision.stall)
+    n = upstream.replay.published(key)
+    payload = espn.summary_document(game, n)
+    return json_response(
+        request,
+        payload,
+        last_modified=upstream.replay.wall_time(key, n),
+        drift_kind="espn",
+    )
+
+
+async def espn_scoreboard(request: Request) -> Response:
+    """``/apis/site/v2/sports/football/nfl/scoreboard?dates=YYYYMMDD``."""
+    upstream = _upstream(request)
+    date = _parse_date(request.query_params.get("dates"))
+    games = [g for g in upstream.data.nfl.values() if date is None or g.date == date]
+    payload = espn.scoreboard_document(
+        [(g, upstream.replay.published(f"nfl:{g.eid}")) for g in games]
+    )
+    return json_response(request, payload, last_modified=upstream.clock.time(), drift_kind="espn")
+
+
+# --------------------------------------------------------------------------- pressbox's own
+
+
+async def pressbox_health(request: Request) -> Response:
+    """``/pressbox/health``: liveness, with the fault counters."""
+    upstream = _upstream(request)
+    return Response(
+        orjson.dumps(
+            {
+                "ok": True,
+                "games": len(upstream.data.games),
+                "nflGames": len(upstream.data.nfl),
+                "speed": upstream.replay.speed,
+                "faults": str(upstream.injector.spec),
+                "seed": upstream.injector.seed,
+                "requests": upstream.injector.requests,
+                "faultCounts": {k: v for k, v in upstream.injector.counts.items() if v},
+            }
+        ),
+        media_type="application/json",
+    )
+
+
+async def pressbox_games(request: Request) -> Response:
+    """``/pressbox/games``: the ``gamePk`` ↔ Retrosheet id map, with each game's progress."""
+    upstream = _upstream(request)
+    out = []
+    for mg in upstream.data.games.values():
+        n = upstream.published(mg)
+        out.append(
+            {
+                "gamePk": mg.pk,
+                "retrosheetId": mg.game.game_id,
+                "date": mg.game.info.date,
+                "away": mg.game.info.away,
+                "home": mg.game.info.home,
+                "events": len(mg.game.events),
+                "published": n,
+                "stalled": upstream.replay.stalled(str(mg.pk)),
+            }
+        )
+    nfl = [
+        {"event": g.eid, "away": g.away, "home": g.home, "date": g.date, "events": len(g.events),
+         "published": upstream.replay.published(f"nfl:{g.eid}")}
+        for g in upstream.data.nfl.values()
+    ]  # fmt: skip
+    return Response(orjson.dumps({"mlb": out, "nfl": nfl}), media_type="application/json")
+
+
+async def pressbox_players(request: Request) -> Response:
+    """``/pressbox/players[?retrosheetId=...|?id=...]``: the player id map."""
+    upstream = _upstream(request)
+    rid = request.query_params.get("retrosheetId")
+    pid = _int(request.query_params.get("id"))
+    people = list(upstream.data.people.values())
+    if rid is not None:
+        people = [upstream.data.person(rid)]
+    elif pid is not None:
+        back = ids.retro_id_of_player(pid)
+        people = [upstream.data.person(back)] if back else []
+    body = [{"id": p.pid, "retrosheetId": p.retro_id, "fullName": p.full_name} for p in people]
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+# --------------------------------------------------------------------------- transport faults
+
+
+async def _drop_connection(send: Send, receive: Receive) -> None:
+    """Close the TCP connection without an answer (an RST where the OS allows it).
+
+    uvicorn hands the app its request cycle's bound ``send``; the cycle holds the
+    asyncio transport, which is the only way to drop a connection from inside ASGI.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        raise _Reset("connection reset by the simulated upstream")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger 0 turns the close into an RST; where the OS refuses, a plain close will do.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Wait for uvicorn to see the connection lost, so it does not try to answer with a 500.
+    with anyio.move_on_after(1.0):
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+async def _hang(seconds: float, receive: Receive) -> None:
+    """Hold the request without answering until ``seconds`` pass or the client leaves."""
+    with anyio.move_on_after(seconds):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+
+class FaultMiddleware:
+    """Draws each request's faults and applies those that concern the connection.
+
+    Args:
+        app: The wrapped app.
+        upstream: The simulator state (its injector draws the decisions).
+    """
+
+    def __init__(self, app: ASGIApp, upstream: Upstream) -> None:
+        self.app = app
+        self.upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_FAULT_FREE_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        decision = self.upstream.injector.decide()
+        scope.setdefault("state", {})["pressbox.fault"] = decision
+        if decision.latency:
+            await anyio.sleep(decision.latency)
+        if decision.reset:
+            await _drop_connection(send, receive)
+            return
+        if decision.hang is not None:
+            await _hang(decision.hang, receive)
+            return
+        if decision.status is not None:
+            await self._status(decision, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _status(self, decision: Decision, send: Send) -> None:
+        status = decision.status or 500
+        headers = [(b"content-type", b"application/json")]
+        if status == 429:
+            retry = max(1, math.ceil(decision.retry_after))
+            headers.append((b"retry-after", str(retry).encode()))
+            body = orjson.dumps({"messageNumber": 429, "message": "Too Many Requests"})
+        elif status == 503:
+            body = orjson.dumps({"messageNumber": 503, "message": "Service Unavailable"})
+        else:
+            body = orjson.dumps({"messageNumber": 500, "message": "Internal Server Error"})
+        headers.append((b"content-length", str(len(body)).encode()))
+        start: Message = {"type": "http.response.start", "status": status, "headers": headers}
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def create_upstream_app(
+    data: UpstreamData,
+    *,
+    speed: float = 60.0,
+    faults: FaultSpec = NO_FAULTS,
+    seed: int = 0,
+    clock: Clock | None = None,
+    date: str | None = None,
+    max_diffs: int = MAX_DIFFS,
+) -> Starlette:
+    """Build the simulated upstream.
+
+    Args:
+        data: Games and reference data from :func:`.data.load_data`.
+        speed: Game seconds per real second (``0``: every event out at once).
+        faults: The faults to inject (none by default).
+        seed: Seed of the fault decisions (same seed, same sequence of outcomes).
+        clock: Time source (default: the process's monotonic and wall clocks).
+        date: Replay this day (``YYYY-MM-DD``): its games start staggered by their first
+            pitch, earlier games are final, later ones scheduled. ``None`` replays every
+            loaded game from now, staggered by first-pitch time of day.
+        max_diffs: See :data:`MAX_DIFFS`.
+
+    Returns:
+        The Starlette app; its ``state.upstream`` is the :class:`Upstream`.
+
+    Raises:
+        ValueError: ``speed`` is negative or ``date`` is not ``YYYY-MM-DD``.
+    """
+    if clock is None:
+        from pressbox.resilience.clock import MonotonicClock
+
+        clock = MonotonicClock()
+    if date is not None and _parse_date(date) != date:
+        raise ValueError(f"replay date must be YYYY-MM-DD, not {date!r}")
+    timelines = _timelines(data, date)
+    replay = Replay(clock, speed, timelines)
+    upstream = Upstream(data, replay, FaultInjector(faults, seed), max_diffs, date)
+    routes = [
+        Route("/api/v1/schedule", schedule),
+        Route("/api/v1/schedule/games", schedule),
+        Route("/api/v1.1/game/{pk}/feed/live", feed_live),
+        Route("/api/v1.1/game/{pk}/feed/live/timestamps", feed_timestamps),
+        Route("/api/v1.1/game/{pk}/feed/live/diffPatch", feed_diff_patch),
+        Route("/api/v1/game/{pk}/linescore", game_part),
+        Route("/api/v1/game/{pk}/boxscore", game_part),
+        Route("/api/v1/teams", _booth_route(booth.teams, "teams")),
+        Route("/api/v1/teams/{team_id}/roster", _booth_route(booth.roster, "team roster")),
+        Route("/api/v1/people/{person_id}", _booth_route(booth.person, "person")),
+        Route("/api/v1/people/{person_id}/stats", _booth_route(booth.stats, "player stats")),
+        Route("/api/v1/standings", _booth_route(booth.standings, "standings")),
+        Route(
+            "/api/v1/venues/{venue_id}/parkFactors",
+            _booth_route(booth.park_factors, "park factors"),
+        ),
+        Route("/v4/sports/{sport}/odds", _booth_route(booth.odds, "odds")),
+        Route("/apis/site/v2/sports/football/nfl/summary", espn_summary),
+        Route("/apis/site/v2/sports/football/nfl/scoreboard", espn_scoreboard),
+        Route("/pressbox/health", pressbox_health),
+        Route("/pressbox/games", pressbox_games),
+        Route("/pressbox/players", pressbox_players),
+    ]
+    app = Starlette(routes=routes)
+    app.state.upstream = upstream
+    app.add_middleware(FaultMiddleware, upstream=upstream)
+    return app
+
+
+def _timelines(data: UpstreamData, date: str | None) -> list[tuple[str, Timeline]]:
+    out: list[tuple[str, Timeline]] = []
+    if date is None:
+        day_starts = [
+            mg.start_utc.hour * 3600 + mg.start_utc.minute * 60 for mg in data.games.values()
+        ]
+        first = min(day_starts, default=0)
+        for mg, start in zip(data.games.values(), day_starts, strict=True):
+            out.append((str(mg.pk), Timeline.from_gaps(float(start - first), mg.gaps)))
+    else:
+        today = [mg for mg in data.games.values() if mg.game.info.date == date]
+        first_utc = min((mg.start_utc for mg in today), default=None)
+        for mg in data.games.values():
+            info = mg.game.info
+            if info.date < date:
+                offset = -math.inf
+            elif info.date > date or first_utc is None:
+                offset = math.inf
+            else:
+                offset = (mg.start_utc - first_utc).total_seconds()
+            out.append((str(mg.pk), Timeline.from_gaps(offset, mg.gaps)))
+    nfl_first = min((g.start_utc for g in data.nfl.values()), default=None)
+    for g in data.nfl.values():
+        gaps = espn.play_gaps(g)
+        offset = 0.0 if nfl_first is None else (g.start_utc - nfl_first).total_seconds() % 86400
+        out.append((f"nfl:{g.eid}", Timeline.from_gaps(offset, gaps)))
+    return out
