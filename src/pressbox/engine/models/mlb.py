@@ -7,21 +7,26 @@ How the model works (docs/model.md has the long form):
    appearance began to the state when it ended, with the runs scored on the way (stolen
    bases, wild pitches and other plays during the plate appearance are folded in; a third
    out ends the transition). Counts are kept per half (top or bottom, which carries the home
-   advantage) and per inning group (1st, 2nd–6th, 7th–8th, 9th and later), and each group
-   is shrunk toward its half's pooled counts.
-2. **Run distributions.** From the transitions, the distribution of the runs still to
-   score in the half-inning from every base-out state follows by solving the Markov chain
-   exactly (one linear solve per run total).
+   advantage), per inning group (1st, 2nd–6th, 7th–8th, 9th, extra innings) and per score
+   context (the batting team tied, behind by 1-3, ahead by 1-3, or a margin of 4+: bullpens
+   are used by the score), and each cell is shrunk toward its inning group, each group
+   toward its half.
+2. **Run distributions.** The distribution of the runs still to score in the half-inning
+   from every base-out state follows by solving the Markov chain exactly
+   (:func:`run_distribution`).
 3. **Win probability.** The home team's win probability for every (inning, half, outs,
-   bases, score difference) comes from an exact backward recursion over the remaining
-   half-innings, with the game-ending rules: the bottom of the last scheduled inning is not
-   played when the home team leads, a walk-off ends the game, ties go to extra innings
-   (solved as a fixed point, since extra innings repeat), and from 2020 an extra inning
-   starts with a runner on second. The result is a table, so an answer is one lookup.
+   bases, score difference) comes from an exact backward recursion over the chain and the
+   remaining half-innings (within a half-inning, runs move the score one way only, so
+   sweeping the score difference against that way solves each state once), with the
+   game-ending rules: the bottom of the last scheduled inning is not played when the home
+   team leads, a walk-off ends the game, ties go to extra innings (solved as a fixed
+   point, since extra innings repeat), and from 2020 an extra inning starts with a runner
+   on second. The result is a table, so an answer is one lookup.
 4. **Team strength.** A pregame prior (from odds, or from :class:`EloRatings`) is matched
-   by tilting both teams' run distributions in opposite directions
-   (``P(r) ∝ P(r)·e^{±θr}``); tables for a grid of θ are built on demand and blended, so the
-   game starts exactly at the prior and the prior fades as the remaining innings run out.
+   by tilting the run scoring of each plate appearance, the home team's by ``e^{θ·runs}``
+   and the visitors' by ``e^{−θ·runs}``; tables for a grid of θ are built on demand and
+   blended, so the game starts exactly at the prior and the prior fades as the remaining
+   innings run out.
 5. **WPA and leverage.** :func:`score_game` gives each event its WP before and after and
    its WPA. Table values are multiples of 2⁻³², so WPA values are exact differences and
    the WPA of a game sums, in floating point, to exactly the final result minus the
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,9 +71,9 @@ FORMAT_VERSION = 1
 
 NAME = "mlb-markov"
 
-GROUPS = ("1", "2-6", "7-8", "9+")
-"""Inning groups with their own transitions (for a 9-inning game; a shorter game maps its
-innings onto the groups by distance from the last scheduled inning)."""
+GROUPS = ("1", "2-6", "7-8", "9", "10+")
+"""Inning groups with their own transitions, named for a 9-inning game; a shorter game
+maps its innings onto them by distance from its last scheduled inning."""
 
 CONTEXTS = ("tied", "behind", "ahead", "margin")
 """Score contexts from the batting team's view: tied, behind by 1-3, ahead by 1-3, and a
@@ -125,7 +131,9 @@ def situation_mask(situation: BaseballSituation) -> int:
 
 def inning_group(inning: int, innings: int = 9) -> int:
     """Index in :data:`GROUPS` of an inning in a game scheduled for ``innings`` innings."""
-    if inning >= innings:
+    if inning > innings:
+        return 4
+    if inning == innings:
         return 3
     if inning >= innings - 2:
         return 2
@@ -511,6 +519,8 @@ def _shrunk(
     own: Mapping[tuple[int, int], float], prior: Mapping[tuple[int, int], float], shrink: float
 ) -> dict[tuple[int, int], float]:
     """Counts ``own`` pulled toward the probabilities ``prior`` by ``shrink`` pseudo-counts."""
+    if not own:
+        return dict(prior)
     n = sum(own.values())
     return {
         key: (own.get(key, 0.0) + shrink * prior.get(key, 0.0)) / (n + shrink)
@@ -533,10 +543,11 @@ def transition_probabilities(
     falls back to "the batter is out, nobody moves".
 
     Args:
-        transitions: Counts as stored in the parameters (``"bottom/9+/tied"`` →
+        transitions: Counts as stored in the parameters (``"bottom/9/tied"`` →
             ``[from, to, runs, count]`` rows).
         shrink: Pseudo plate appearances per level.
-        neutral: Pool both halves (no home advantage).
+        neutral: Zero the home advantage: pool both halves and all score contexts, so
+            both teams score alike in every situation.
 
     Returns:
         ``(from, to, runs, probability)`` rows per cell; each state's rows sum to 1.
@@ -547,8 +558,9 @@ def transition_probabilities(
             for context in range(len(CONTEXTS)):
                 table: dict[int, Counter[tuple[int, int]]] = defaultdict(Counter)
                 for h in (0, 1) if neutral else (bottom,):
-                    for start, end, runs, n in transitions.get(_key(h, group, context), ()):
-                        table[start][(end, runs)] += n
+                    for c in range(len(CONTEXTS)) if neutral else (context,):
+                        for start, end, runs, n in transitions.get(_key(h, group, c), ()):
+                            table[start][(end, runs)] += n
                 cells[(bottom, group, context)] = table
     out: dict[tuple[int, int, int], list[Transition]] = {}
     for bottom in (0, 1):
@@ -786,8 +798,9 @@ class MlbModel:
 
     Args:
         params: Fitted parameters (:func:`fit`, or a parameter file decoded as JSON).
-        neutral: Zero the home advantage: both halves use the pooled transitions of both
-            halves (for checks; the home team still bats last).
+        neutral: Zero the home advantage: both teams score alike in every situation
+            (halves and score contexts pooled). The home team still bats last, which then
+            gives it nothing: the model is symmetric between the teams.
 
     Raises:
         ValueError: The parameters are not of this format or version.
@@ -824,7 +837,7 @@ class MlbModel:
         return f"{self._name}/{self._version}"
 
     def without_home_advantage(self) -> MlbModel:
-        """The same model with the home advantage zeroed (both halves pooled)."""
+        """The same model with the home advantage zeroed (see ``neutral``)."""
         return MlbModel(self.params, neutral=True)
 
     def run_distribution(self, bottom: bool, inning: int = 5, batting_diff: int = 0) -> Any:
@@ -1377,7 +1390,7 @@ def default_parameters() -> bytes:
     return resources.files("pressbox.engine.models").joinpath("data", "mlb.json").read_bytes()
 
 
-def load(source: bytes | str | Path | None = None) -> MlbModel:
+def load(source: str | os.PathLike[str] | bytes | None = None) -> MlbModel:
     """Load the MLB model.
 
     Args:
