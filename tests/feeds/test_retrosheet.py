@@ -325,6 +325,8 @@ def test_substitutions_change_batter_pitcher_and_runner_ids() -> None:
 
 def test_radj_places_the_extra_inning_runner() -> None:
     """``radj,<player>,<base>`` becomes a runner_placed play with no batter."""
+    # The extra-inning runner dates from 2020, so no 2015-2016 file has a radj line; this
+    # one follows the Retrosheet specification's format.
     body = "".join(f"play,{i},{h},escoa003,00,X,63/G\n" * 3 for i in range(1, 10) for h in (0, 1))
     [game] = game_of(body + "radj,cainl001,2\nplay,10,0,escoa003,00,X,S9/G.2-H\n")
     placed, single = game.events[-3], game.events[-2]

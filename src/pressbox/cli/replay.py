@@ -108,7 +108,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             typer.Option(help="Only this game id (ANA201504100); may be repeated."),
         ] = None,
         summary: Annotated[
-            bool, typer.Option(help="One JSON line per game instead of its plays.")
+            bool, typer.Option(help="One JSON line per game instead of its plays (not paced).")
         ] = False,
         log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "INFO",
     ) -> None:

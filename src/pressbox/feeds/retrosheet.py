@@ -337,7 +337,11 @@ def _head(basic: str) -> str:
     return basic
 
 
+# A season has about 6,000 distinct play strings for 190,000 plays, so reading each one
+# once and sharing the immutable result pays; the bound keeps a pathological input from
+# growing it without limit.
 _CACHE: dict[str, _Spec] = {}
+_CACHE_MAX: Final = 200_000
 
 
 def _spec_of(code: str) -> _Spec:
@@ -349,7 +353,7 @@ def _spec_of(code: str) -> _Spec:
     spec = _CACHE.get(code)
     if spec is None:
         spec = _parse_play(code)
-        if len(_CACHE) < 200_000:
+        if len(_CACHE) < _CACHE_MAX:
             _CACHE[code] = spec
     return spec
 
