@@ -13,7 +13,7 @@ import pytest
 from pressbox.engine.events import FootballPlay, FootballSituation, PlayEvent
 from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError
-from pressbox.feeds.espn import read_pickcenter, read_summary
+from pressbox.feeds.espn import espn_game, read_pickcenter, read_summary
 from tests.conftest import shared_data
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds" / "espn-cfb"
@@ -193,3 +193,47 @@ def test_shared_data_raw_files_read():
         normalized = read_summary(doc, source=path.name)
         assert normalized.plays == len(document_plays(doc))
         replay(normalized.events, normalized.game_id)
+
+
+def _live(doc: dict[str, Any], drives: int) -> dict[str, Any]:
+    early = copy.deepcopy(doc)
+    early["header"]["competitions"][0]["status"]["type"].update(completed=False, state="in")
+    early["drives"]["previous"] = early["drives"]["previous"][:drives]
+    return early
+
+
+def test_following_a_game_emits_each_play_once():
+    """Polling a growing summary gives each play once, in order, then game_end; no corrections."""
+    doc = load("espn_summary_sections_401403921.json.gz")
+    game = espn_game(source="espn")
+    machine = GameMachine("ncaaf", "401403921")
+    emitted: list[PlayEvent] = []
+    for drives in (3, 3, 10, 17, len(doc["drives"]["previous"])):
+        emitted.extend(game.update(_live(doc, drives)))
+    emitted.extend(game.update(doc))
+    assert all(e.corrects is None for e in emitted)
+    assert [e.seq for e in emitted] == list(range(1, 211))
+    for event in emitted:
+        assert machine.apply(event) is Outcome.APPLIED
+    assert game.final
+    assert (machine.state.away_score, machine.state.home_score) == (49, 52)
+
+
+def test_changed_play_is_corrected_and_bad_poll_keeps_state():
+    """A play whose text changes is a correction; a drifted poll changes nothing."""
+    doc = load("espn_summary_sections_401403921.json.gz")
+    game = espn_game()
+    machine = GameMachine("ncaaf", "401403921")
+    for event in game.update(doc):
+        machine.apply(event)
+    fixed = copy.deepcopy(doc)
+    fixed["drives"]["previous"][0]["plays"][1]["text"] = "Corrected description"
+    (correction,) = game.update(fixed)
+    assert correction.corrects == "401403921:401403921101854301"
+    assert machine.apply(correction) is Outcome.CORRECTED
+    kept = (game.document, game.events)
+    with pytest.raises(FeedParseError, match="missing field 'drives'"):
+        game.update(_without(doc, "drives"))
+    with pytest.raises(FeedParseError, match="malformed JSON"):
+        game.update_bytes(b'{"header": ')
+    assert (game.document, game.events) == kept

@@ -12,7 +12,7 @@ import pytest
 from pressbox.engine.events import FootballPlay, FootballSituation
 from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError
-from pressbox.feeds.generic import read_generic
+from pressbox.feeds.generic import generic_game, read_generic
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds" / "generic"
 
@@ -165,3 +165,25 @@ def test_repeated_play_id():
     doc["plays"][5]["text"] = "something else"
     with pytest.raises(FeedParseError, match="repeats with other content"):
         read_generic(doc)
+
+
+def test_following_a_generic_feed():
+    """Polling a growing play list gives each play once; the next snap is no correction."""
+    doc = load("generic_401403921.json")
+    game = generic_game(source="pbp")
+    machine = GameMachine("ncaaf", "401403921")
+    emitted = []
+    for count in (1, 2, 50, 50, 120, 208):
+        partial = copy.deepcopy(doc)
+        partial["plays"] = doc["plays"][:count]
+        partial["status"] = "live"
+        del partial["finalScore"]
+        emitted.extend(game.update(partial))
+    emitted.extend(game.update(doc))
+    assert all(e.corrects is None for e in emitted)
+    assert len(emitted) == 210
+    for event in emitted:
+        assert machine.apply(event) is Outcome.APPLIED
+    assert machine.state.status == "final"
+    with pytest.raises(FeedParseError, match="not 401403921"):
+        game.update({"gameId": 5, "plays": []})

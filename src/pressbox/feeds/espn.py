@@ -20,6 +20,7 @@ from pressbox.engine.events import GameInfo
 from pressbox.feeds.odds import BookLine, american_to_decimal
 from pressbox.feeds.parse import (
     QUARTER_SECONDS,
+    DocumentGame,
     FootballRow,
     NormalizedDocument,
     Reader,
@@ -29,7 +30,7 @@ from pressbox.feeds.parse import (
 )
 from pressbox.types import JSON, Side, Sport
 
-__all__ = ["PLAY_TYPES", "read_pickcenter", "read_summary"]
+__all__ = ["PLAY_TYPES", "espn_game", "read_pickcenter", "read_summary"]
 
 _LEAGUES: Final[dict[str, Sport]] = {
     "college-football": "ncaaf",
@@ -160,6 +161,23 @@ def read_summary(
     return football_events(
         sport=sport, game_id=game_id, info=info, rows=rows, final_score=final_score
     )
+
+
+def espn_game(*, source: str = "espn", sport: Sport | None = None) -> DocumentGame:
+    """Follow one game by polling its ESPN summary: each update returns what is new.
+
+    The situation after the latest play is refined when the next play arrives; that is not
+    a correction. A play whose text, score or detail changes is re-sent as a correction.
+
+    Args:
+        source: The upstream's name in errors.
+        sport: See :func:`read_summary`.
+    """
+
+    def read(doc: JSON, name: str) -> NormalizedDocument:
+        return read_summary(doc, source=name, sport=sport)
+
+    return DocumentGame(read, source=source, ignore_after=True)
 
 
 def _plays(r: Reader, root: dict[str, JSON]) -> list[tuple[str, JSON]]:

@@ -38,6 +38,7 @@ from typing import Final
 from pressbox.engine.events import GameInfo
 from pressbox.feeds.parse import (
     QUARTER_SECONDS,
+    DocumentGame,
     FootballRow,
     NormalizedDocument,
     Reader,
@@ -46,7 +47,7 @@ from pressbox.feeds.parse import (
 )
 from pressbox.types import JSON, Side, Sport
 
-__all__ = ["read_generic"]
+__all__ = ["generic_game", "read_generic"]
 
 _SPORTS: Final[dict[str, Sport]] = {"nfl": "nfl", "ncaaf": "ncaaf"}
 _MAX_QUARTER: Final = 10
@@ -113,6 +114,19 @@ def read_generic(doc: JSON, *, source: str = "generic") -> NormalizedDocument:
     return football_events(
         sport=_SPORTS[sport_name], game_id=game_id, info=info, rows=rows, final_score=final_score
     )
+
+
+def generic_game(*, source: str = "generic") -> DocumentGame:
+    """Follow one game by polling its generic play-by-play: each update returns what is new.
+
+    The situation after the latest play (the next snap) is filled in when the next play
+    arrives; that is not a correction. A play whose content changes is re-sent as one.
+    """
+
+    def read(doc: JSON, name: str) -> NormalizedDocument:
+        return read_generic(doc, source=name)
+
+    return DocumentGame(read, source=source, ignore_after=True)
 
 
 def _row(r: Reader, play: JSON, path: str, game_id: str) -> FootballRow:

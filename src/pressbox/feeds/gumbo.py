@@ -42,7 +42,7 @@ from pressbox.engine.events import (
     RunnerMove,
 )
 from pressbox.errors import FeedParseError
-from pressbox.feeds.parse import Reader, decode_json, join
+from pressbox.feeds.parse import EventLog, Reader, decode_json, join
 from pressbox.types import JSON, Half
 
 __all__ = [
@@ -714,11 +714,6 @@ def _timestamp(text: str | None) -> float | None:
         return None
 
 
-def _content(event: PlayEvent) -> PlayEvent:
-    """The event without what differs between deliveries of the same play."""
-    return msgspec.structs.replace(event, seq=0, event_id="", corrects=None, ts_ingest=None)
-
-
 class GumboGame:
     """One MLB game followed live through its GUMBO feed.
 
@@ -728,12 +723,9 @@ class GumboGame:
     """
 
     __slots__ = (
-        "_current",
         "_doc",
-        "_emitted",
-        "_events",
         "_issues",
-        "_revisions",
+        "_log",
         "_timestamp",
         "game_id",
         "source",
@@ -746,10 +738,7 @@ class GumboGame:
         self.game_id: str | None = None
         self._doc: JSON = None
         self._timestamp: str | None = None
-        self._events: list[PlayEvent] = []
-        self._emitted: dict[str, PlayEvent] = {}
-        self._current: dict[str, str] = {}
-        self._revisions: dict[str, int] = {}
+        self._log = EventLog()
         self._issues: tuple[str, ...] = ()
 
     @property
@@ -765,7 +754,7 @@ class GumboGame:
     @property
     def events(self) -> list[PlayEvent]:
         """Every event returned so far, in order (corrections included)."""
-        return list(self._events)
+        return self._log.events
 
     @property
     def issues(self) -> tuple[str, ...]:
@@ -775,7 +764,7 @@ class GumboGame:
     @property
     def final(self) -> bool:
         """``game_end`` has been emitted."""
-        return self.game_id is not None and f"{self.game_id}:end" in self._emitted
+        return self.game_id is not None and f"{self.game_id}:end" in self._log
 
     def update_bytes(self, data: bytes | str) -> list[PlayEvent]:
         """Decode a response body (JSON, gzip accepted) and :meth:`update` with it."""
@@ -821,7 +810,7 @@ class GumboGame:
                 self.source,
                 f"document is for game {normalized.game_id}, not {self.game_id}",
             )
-        new = self._diff(normalized)
+        new = self._log.update(normalized.events)
         self.game_id = normalized.game_id
         self._doc = doc
         self._timestamp = normalized.timestamp or self._timestamp
@@ -880,39 +869,6 @@ class GumboGame:
             if path.startswith(_VOLATILE_PATCH_PATHS):
                 return
             raise FeedParseError(self.source, f"{where}: cannot {op['op']} {path}: {exc}") from exc
-
-    def _diff(self, normalized: GumboDocument) -> list[PlayEvent]:
-        """The events of ``normalized`` not yet emitted, and corrections of changed ones."""
-        seq = len(self._events)
-        new: list[PlayEvent] = []
-        emitted = dict(self._emitted)
-        current = dict(self._current)
-        revisions = dict(self._revisions)
-        for event in normalized.events:
-            key = event.event_id
-            content = _content(event)
-            known = emitted.get(key)
-            if known is None:
-                seq += 1
-                out = msgspec.structs.replace(event, seq=seq)
-                current[key] = key
-            elif known == content or event.kind != "play":
-                continue
-            else:
-                revisions[key] = revisions.get(key, 0) + 1
-                seq += 1
-                out = msgspec.structs.replace(
-                    event,
-                    seq=seq,
-                    event_id=f"{key}~{revisions[key]}",
-                    corrects=current[key],
-                )
-                current[key] = out.event_id
-            emitted[key] = content
-            new.append(out)
-        self._emitted, self._current, self._revisions = emitted, current, revisions
-        self._events.extend(new)
-        return new
 
 
 def _copy_json(doc: JSON) -> JSON:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -430,3 +430,143 @@ def football_events(
     return NormalizedDocument(
         game_id=game_id, events=tuple(events), plays=len(rows), final=final, issues=tuple(issues)
     )
+
+
+class EventLog:
+    """Numbers the events of successive readings of one game: new ones, then corrections.
+
+    An adapter re-reads the whole upstream document on every poll; this log remembers what
+    was already emitted (by event id) and returns only what is new: events not seen before,
+    numbered after the previous ones, and, for a ``play`` whose content changed, a
+    correction with the next number, the id ``"<id>~<n>"`` and ``corrects`` set to the id
+    it replaces (the latest revision). ``game_start`` and ``game_end`` are never corrected.
+
+    Args:
+        ignore_after: Do not treat a change of ``after`` alone as a correction (football
+            adapters refine the situation after a play when the next play arrives).
+    """
+
+    __slots__ = ("_current", "_emitted", "_events", "_ignore_after", "_revisions")
+
+    def __init__(self, *, ignore_after: bool = False) -> None:
+        self._ignore_after = ignore_after
+        self._events: list[PlayEvent] = []
+        self._emitted: dict[str, PlayEvent] = {}
+        self._current: dict[str, str] = {}
+        self._revisions: dict[str, int] = {}
+
+    @property
+    def events(self) -> list[PlayEvent]:
+        """Every event emitted so far, in order (corrections included)."""
+        return list(self._events)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._emitted
+
+    def update(self, events: Sequence[PlayEvent]) -> list[PlayEvent]:
+        """Take the events of the latest reading, in order, and return what is new."""
+        seq = len(self._events)
+        new: list[PlayEvent] = []
+        for event in events:
+            key = event.event_id
+            content = self._content(event)
+            known = self._emitted.get(key)
+            if known is None:
+                seq += 1
+                out = msgspec.structs.replace(event, seq=seq)
+                self._current[key] = key
+            elif known == content or event.kind != "play":
+                continue
+            else:
+                revision = self._revisions.get(key, 0) + 1
+                self._revisions[key] = revision
+                seq += 1
+                out = msgspec.structs.replace(
+                    event, seq=seq, event_id=f"{key}~{revision}", corrects=self._current[key]
+                )
+                self._current[key] = out.event_id
+            self._emitted[key] = content
+            new.append(out)
+        self._events.extend(new)
+        return new
+
+    def _content(self, event: PlayEvent) -> PlayEvent:
+        """The event without what differs between two readings of the same play."""
+        return msgspec.structs.replace(
+            event,
+            seq=0,
+            event_id="",
+            corrects=None,
+            ts_ingest=None,
+            after=None if self._ignore_after else event.after,
+        )
+
+
+class DocumentGame:
+    """One game followed by re-reading its whole document on every poll.
+
+    Args:
+        read: The adapter: a decoded document and its source name to a
+            :class:`NormalizedDocument` (:func:`~pressbox.feeds.espn.read_summary`,
+            :func:`~pressbox.feeds.generic.read_generic`).
+        source: The upstream's name in errors.
+        ignore_after: See :class:`EventLog` (true for the football adapters).
+    """
+
+    __slots__ = ("_doc", "_issues", "_log", "_read", "game_id", "source")
+
+    def __init__(
+        self,
+        read: Callable[[JSON, str], NormalizedDocument],
+        *,
+        source: str,
+        ignore_after: bool = True,
+    ) -> None:
+        self._read = read
+        self.source = source
+        self.game_id: str | None = None
+        self._doc: JSON = None
+        self._issues: tuple[str, ...] = ()
+        self._log = EventLog(ignore_after=ignore_after)
+
+    @property
+    def document(self) -> JSON:
+        """The last good document (``None`` before the first)."""
+        return self._doc
+
+    @property
+    def events(self) -> list[PlayEvent]:
+        """Every event returned so far, in order."""
+        return self._log.events
+
+    @property
+    def issues(self) -> tuple[str, ...]:
+        """Inconsistencies of the last good document that did not stop it."""
+        return self._issues
+
+    @property
+    def final(self) -> bool:
+        """``game_end`` has been emitted."""
+        return self.game_id is not None and f"{self.game_id}:end" in self._log
+
+    def update_bytes(self, data: bytes | str) -> list[PlayEvent]:
+        """Decode a response body (JSON, gzip accepted) and :meth:`update` with it."""
+        return self.update(decode_json(data, self.source))
+
+    def update(self, doc: JSON) -> list[PlayEvent]:
+        """Read the latest document and return the events new since the last call.
+
+        Raises:
+            FeedParseError: The document cannot be read, or is for another game; the game
+                keeps its last good document and events.
+        """
+        normalized = self._read(doc, self.source)
+        if self.game_id is not None and normalized.game_id != self.game_id:
+            raise FeedParseError(
+                self.source, f"document is for game {normalized.game_id}, not {self.game_id}"
+            )
+        new = self._log.update(normalized.events)
+        self.game_id = normalized.game_id
+        self._doc = doc
+        self._issues = normalized.issues
+        return new
