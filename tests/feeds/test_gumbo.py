@@ -461,3 +461,28 @@ def test_folded_at_bat_waits_for_its_end():
     rest = game.update(doc)
     assert rest[0].event_id == "718594:24"
     assert RunnerMove("457759", 2, 3) in detail(rest[0]).moves
+
+
+def test_extra_inning_runner_without_an_action_is_placed():
+    """In an extra half, a runner who moves from a base the plays never filled was placed."""
+    doc = load("feed_live_744914.json.gz")
+    doc["liveData"]["linescore"]["scheduledInnings"] = 8  # the ninth becomes an extra inning
+    all_plays = doc["liveData"]["plays"]["allPlays"][:60]
+    single = all_plays[59]
+    assert single["about"]["inning"] == 9
+    single["runners"].append(
+        {
+            "movement": {"start": "2B", "end": "3B", "outBase": None, "isOut": False},
+            "details": {"runner": {"id": 1}, "eventType": "single", "playIndex": 4},
+        }
+    )
+    single["matchup"]["postOnThird"] = {"id": 1}
+    doc["liveData"]["plays"]["allPlays"] = all_plays
+    doc["gameData"]["status"]["abstractGameState"] = "Live"
+    events = read_document(doc).events
+    assert [e.event_id for e in events[-2:]] == ["744914:59.placed", "744914:59"]
+    assert detail(events[-2]).moves == (RunnerMove("1", 0, 2),)
+    assert detail(events[-2]).event_type == "runner_placed"
+    assert set(detail(events[-1]).moves) == {RunnerMove("1", 2, 3), RunnerMove("608324", 0, 1)}
+    assert after(events[-1]).bases == ("608324", None, "1")
+    run(list(events), "744914")

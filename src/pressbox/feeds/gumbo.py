@@ -250,7 +250,7 @@ class _DocumentReader:
             path = join("liveData.plays.allPlays", position)
             if not last_complete:
                 raise r.error(path, "an at-bat follows one that is not complete")
-            complete, new = self._play(game_id, play, path, position, tracker)
+            complete, new = self._play(game_id, play, path, position, tracker, info.innings)
             events.extend(new)
             at_bats += complete
             last_complete = complete
@@ -356,6 +356,7 @@ class _DocumentReader:
         path: str,
         position: int,
         tracker: _Tracker,
+        innings: int,
     ) -> tuple[bool, list[PlayEvent]]:
         """The events of one ``allPlays`` entry; whether the at-bat is complete."""
         r = self.r
@@ -384,15 +385,21 @@ class _DocumentReader:
             r.get_int(r.get_obj(matchup, "pitcher", join(path, "matchup")), "id", "pitcher")
         )
         play_events = r.get_list(play, "playEvents", path)
-        groups = self._runner_groups(play, path, batter)
+        groups = self._runner_groups(play, path)
 
         events: list[PlayEvent] = []
         placed = self._placed_runners(play_events, path, groups)
+        if not placed and inning > innings and tracker.outs == 0 and tracker.bases == [None] * 3:
+            placed = _implicit_placed_runner(groups)
         final_index = max(groups) if groups and complete else None
         for index in sorted(groups):
             if index == final_index:
                 break
-            kind = self._event_type_at(play_events, index, path)
+            kind = (
+                "runner_placed"
+                if index in placed
+                else self._event_type_at(play_events, index, path)
+            )
             if index in placed:
                 moves = groups[index]
             elif not self.split:
@@ -406,13 +413,14 @@ class _DocumentReader:
                 self._apply(
                     tracker,
                     game_id=game_id,
-                    event_id=f"{game_id}:{at_bat}.{index}",
+                    event_id=f"{game_id}:{at_bat}.{index if index >= 0 else 'placed'}",
                     moves=moves,
                     count=self._count_before(play_events, index),
                     batter=None if kind == "runner_placed" else batter,
                     pitcher=pitcher,
                     code=kind,
-                    text=self._description_at(play_events, index),
+                    text=self._description_at(play_events, index)
+                    or f"{kind.replace('_', ' ')}: {', '.join(m.runner for m in moves)}",
                     pa_end=False,
                     rbi=0,
                     score=None,
@@ -455,9 +463,7 @@ class _DocumentReader:
         self._check_after(play, path, tracker)
         return True, events
 
-    def _runner_groups(
-        self, play: dict[str, JSON], path: str, batter: str
-    ) -> dict[int, list[_Move]]:
+    def _runner_groups(self, play: dict[str, JSON], path: str) -> dict[int, list[_Move]]:
         """``runners[]`` grouped by the ``playEvents`` index they happened on, merged per runner."""
         r = self.r
         runners = r.get_list(play, "runners", path)
@@ -681,6 +687,21 @@ class _DocumentReader:
                     f"{key} says base {number + 1} is {'taken' if occupied else 'empty'} but "
                     f"the runners' moves leave it {'empty' if occupied else 'taken'}",
                 )
+
+
+def _implicit_placed_runner(groups: dict[int, list[_Move]]) -> set[int]:
+    """The extra-inning runner of a feed that moves him without a ``runner_placed`` action.
+
+    At the start of an extra half-inning the bases are empty, so the first move from a base
+    names the runner the rule put there; he is placed (as his own event, at index -1) before
+    the at-bat's events.
+    """
+    for index in sorted(groups):
+        for move in groups[index]:
+            if move.start != BATTER:
+                groups[-1] = [_Move(runner=move.runner, start=BATTER, end=move.start, out=False)]
+                return {-1}
+    return set()
 
 
 def _merge(moves: list[_Move]) -> list[_Move]:
