@@ -339,3 +339,38 @@ async def test_close_ends_a_blocked_tail(bus: EventBus) -> None:
             await anyio.wait_all_tasks_blocked()
             await bus.aclose()
             await ended.wait()
+
+
+async def test_a_reader_that_falls_behind_a_trim_gets_trimmed(bus: EventBus) -> None:
+    """A tail never skips silently: entries it got are contiguous, then Trimmed says where."""
+    await _fill(bus, 600)
+    got: list[int] = []
+    with pytest.raises(Trimmed) as info:  # noqa: PT012 -- the trim happens mid-iteration
+        async for entry in bus.tail(S, 0):
+            got.append(entry.seq)
+            if entry.seq == 1:
+                await bus.trim(S, max_len=3, exact=True)
+    assert got == list(range(1, len(got) + 1))
+    assert info.value.wanted == len(got) + 1
+    assert info.value.first_seq == 598
+
+
+async def test_concurrent_writers_never_split_a_key(bus: EventBus) -> None:
+    """Writers racing with overlapping keys get one seq per key and no gaps."""
+    keys = [f"k{i}" for i in range(50)]
+    results: list[tuple[list[str], list[int]]] = []
+
+    async def writer(order: list[str]) -> None:
+        for i in range(0, len(order), 5):
+            batch = order[i : i + 5]
+            results.append((batch, await bus.append_many(S, [(k, k.encode()) for k in batch])))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer, keys)
+        tg.start_soon(writer, list(reversed(keys)))
+    entries = await bus.read(S)
+    assert [e.seq for e in entries] == list(range(1, 51))
+    by_key = {e.key: e.seq for e in entries}
+    assert sorted(by_key) == sorted(keys)
+    for batch, seqs in results:
+        assert seqs == [by_key[k] for k in batch]
