@@ -659,7 +659,7 @@ class _GameBuilder:
                 kind="game_start",
                 period=1,
                 clock="T1",
-                text=f"{away} at {home}",
+                text=f"{self.info.away_name or away} at {self.info.home_name or home}",
                 after=self.situation(),
                 info=self.info,
             )
