@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pressbox.engine.events import BaseballPlay, BaseballSituation, PlayEvent, RunnerMove
 from pressbox.engine.state import GameMachine, Outcome
@@ -486,3 +488,64 @@ def test_extra_inning_runner_without_an_action_is_placed():
     assert set(detail(events[-1]).moves) == {RunnerMove("1", 2, 3), RunnerMove("608324", 0, 1)}
     assert after(events[-1]).bases == ("608324", None, "1")
     run(list(events), "744914")
+
+
+def _sequence() -> list[Any]:
+    responses: list[Any] = []
+    for path in sorted(SEQUENCE.iterdir())[1:]:
+        responses.extend(decode_concatenated(path.read_bytes(), path.name))
+    return responses
+
+
+def needs_full(game: GumboGame) -> bool:
+    return game.needs_full_document
+
+
+def test_needs_full_document_after_a_refused_patch():
+    """A refused diffPatch asks for a full document; taking one clears the request."""
+    game = GumboGame()
+    assert needs_full(game)
+    doc = load("feed_live_599359_inprogress_20191015_223732.json.gz")
+    game.update(doc)
+    assert not needs_full(game)
+    with pytest.raises(FeedParseError):
+        game.update(load("diffPatch_599359_20191015.json.gz"))
+    assert needs_full(game)
+    game.update(doc)
+    assert not needs_full(game)
+
+
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(st.data())
+def test_lost_polls_never_break_the_game(data):
+    """Whatever polls are lost, each response is taken or refused with FeedParseError, and
+    every event emitted replays through the engine."""
+    responses = _sequence()
+    first = next(i for i, r in enumerate(responses) if isinstance(r, dict))
+    kept = [responses[first]] + [
+        r for r in responses[first + 1 :] if data.draw(st.booleans(), label="kept")
+    ]
+    game = GumboGame()
+    machine = GameMachine("mlb", "622947")
+    for response in kept:
+        try:
+            new = game.update(response)
+        except FeedParseError:
+            assert needs_full(game)
+            continue
+        for event in new:
+            assert machine.apply(event) in (Outcome.APPLIED, Outcome.CORRECTED)
+    assert [e.seq for e in game.events] == list(range(1, len(game.events) + 1))
+    assert machine.state.plays == len(plays(game.events))
+
+
+def test_every_prefix_of_a_game_is_a_prefix_of_its_events():
+    """Reading the first n at-bats gives the first events of the whole game, unchanged."""
+    doc = load("feed_live_718594.json.gz")
+    full = read_document(doc).events
+    all_plays = doc["liveData"]["plays"]["allPlays"]
+    for n in range(0, len(all_plays), 7):
+        partial = copy.deepcopy(doc)
+        partial["liveData"]["plays"]["allPlays"] = all_plays[:n]
+        partial["gameData"]["status"]["abstractGameState"] = "Live"
+        assert read_document(partial).events == full[: n + 1]

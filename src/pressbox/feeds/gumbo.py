@@ -747,6 +747,7 @@ class GumboGame:
         "_doc",
         "_issues",
         "_log",
+        "_resync",
         "_timestamp",
         "game_id",
         "source",
@@ -760,6 +761,7 @@ class GumboGame:
         self._doc: JSON = None
         self._timestamp: str | None = None
         self._log = EventLog()
+        self._resync = True
         self._issues: tuple[str, ...] = ()
 
     @property
@@ -787,6 +789,15 @@ class GumboGame:
         """``game_end`` has been emitted."""
         return self.game_id is not None and f"{self.game_id}:end" in self._log
 
+    @property
+    def needs_full_document(self) -> bool:
+        """Ask for the full ``feed/live`` next, not a diffPatch.
+
+        True before the first document and after a diffPatch was refused (a poll was lost
+        or the patch was computed from another version), until a full document is taken.
+        """
+        return self._resync
+
     def update_bytes(self, data: bytes | str) -> list[PlayEvent]:
         """Decode a response body (JSON, gzip accepted) and :meth:`update` with it."""
         return self.update(decode_json(data, self.source))
@@ -800,6 +811,17 @@ class GumboGame:
         Raises:
             FeedParseError: The response cannot be read or applied; nothing changes.
         """
+        try:
+            return self._update(payload)
+        except FeedParseError:
+            if isinstance(payload, list):
+                # A lost or mismatched patch leaves the server's base and ours apart; only a
+                # full document brings them together again.
+                self._resync = True
+            raise
+
+    def _update(self, payload: JSON) -> list[PlayEvent]:
+        full = isinstance(payload, dict)
         if isinstance(payload, dict):
             doc = payload
             timestamp = _doc_timestamp(doc)
@@ -818,6 +840,7 @@ class GumboGame:
             doc = self._patched(payload)
             if doc is None:
                 return []
+            full = any(isinstance(r, dict) and "liveData" in r for r in payload)
         else:
             raise FeedParseError(
                 self.source,
@@ -836,6 +859,8 @@ class GumboGame:
         self._doc = doc
         self._timestamp = normalized.timestamp or self._timestamp
         self._issues = normalized.issues
+        if full:
+            self._resync = False
         return new
 
     def _patched(self, responses: list[JSON]) -> JSON:
