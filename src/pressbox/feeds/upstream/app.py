@@ -604,6 +604,27 @@ class FaultMiddleware:
 # --------------------------------------------------------------------------- assembly
 
 
+class _UpstreamApp(Starlette):
+    """Starlette with the fault layer *outside* its middleware stack.
+
+    The fault layer must get the server's own ``send`` (to reach the connection for a
+    reset), and Starlette's error middleware wraps ``send`` in a closure.
+    """
+
+    fault_layer: ASGIApp | None = None
+
+    async def call_routes(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the normal Starlette stack (middleware, routing)."""
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        layer = self.fault_layer
+        if layer is None:
+            await self.call_routes(scope, receive, send)
+        else:
+            await layer(scope, receive, send)
+
+
 def create_upstream_app(
     data: UpstreamData,
     *,
@@ -666,9 +687,9 @@ def create_upstream_app(
         Route("/pressbox/games", pressbox_games),
         Route("/pressbox/players", pressbox_players),
     ]
-    app = Starlette(routes=routes)
+    app = _UpstreamApp(routes=routes)
     app.state.upstream = upstream
-    app.add_middleware(FaultMiddleware, upstream=upstream)
+    app.fault_layer = FaultMiddleware(app.call_routes, upstream)
     return app
 
 

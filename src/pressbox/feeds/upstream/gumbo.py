@@ -21,6 +21,7 @@ two points, computed with ``jsonpatch``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import re
@@ -1151,7 +1152,9 @@ def _assemble(
         )
     plays: dict[str, JSON] = {"allPlays": all_plays}
     if last_play is not None:
-        plays["currentPlay"] = last_play
+        # A copy: JSON has no shared nodes, and a patch applied to a document with shared
+        # nodes would change both places at once.
+        plays["currentPlay"] = copy.deepcopy(last_play)
     plays["scoringPlays"] = scoring
     plays["playsByInning"] = by_inning
     boxscore: dict[str, JSON] = {
