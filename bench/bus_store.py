@@ -186,7 +186,7 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"# {n:,} events in {len(games)} games, batch {args.batch}, concurrency "
         f"{args.concurrency}, best of {args.repeat}; Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores",
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
