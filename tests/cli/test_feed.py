@@ -171,3 +171,15 @@ def test_registered_in_the_pressbox_app():
     result = CliRunner().invoke(cli.app, ["feed", "normalize", "--help"])
     assert result.exit_code == 0
     assert "--format" in result.stdout
+
+
+def test_play_by_play_needs_a_game_id(app):
+    """A playByPlay response is read with --game-id and refused without it."""
+    path = GUMBO / "playByPlay_pydantic_fixture.json.gz"
+    result = invoke(app, "-f", "gumbo", "--summary", "--game-id", "1", path)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["plays"], summary["away_score"], summary["home_score"]) == (62, 0, 2)
+    result = invoke(app, "-f", "gumbo", path)
+    assert result.exit_code == 1
+    assert "needs --game-id" in result.stderr

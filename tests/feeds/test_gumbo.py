@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pressbox.engine.events import BaseballPlay, BaseballSituation, PlayEvent, RunnerMove
 from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError
-from pressbox.feeds.gumbo import GumboGame, read_document
+from pressbox.feeds.gumbo import GumboGame, is_play_by_play, read_document, read_play_by_play
 from pressbox.feeds.parse import decode_concatenated
 from tests.conftest import shared_data
 
@@ -549,3 +549,18 @@ def test_every_prefix_of_a_game_is_a_prefix_of_its_events():
         partial["liveData"]["plays"]["allPlays"] = all_plays[:n]
         partial["gameData"]["status"]["abstractGameState"] = "Live"
         assert read_document(partial).events == full[: n + 1]
+
+
+def test_play_by_play_response():
+    """A playByPlay response (plays without the game's data) reads like the live feed's plays."""
+    doc = load("playByPlay_pydantic_fixture.json.gz")
+    assert is_play_by_play(doc)
+    assert not is_play_by_play(load("feed_live_744914.json.gz"))
+    normalized = read_play_by_play(doc, game_id="1", source="pbp")
+    assert normalized.at_bats == len(doc["allPlays"]) == 62
+    last = normalized.events[-1]
+    assert (last.away_score, last.home_score) == (0, 2)
+    assert not normalized.final
+    run(list(normalized.events), "1")
+    with pytest.raises(FeedParseError, match="missing field 'allPlays'"):
+        read_play_by_play({"plays": []}, game_id="1")

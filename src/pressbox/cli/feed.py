@@ -6,7 +6,8 @@ score, issues). Files may be gzip-compressed.
 
 For ``--format gumbo`` the files are responses of one game taken in order: full live-feed
 documents, ``diffPatch`` arrays, or captures holding several responses back to back; each
-is applied to the last good document. For ``espn`` and ``generic`` each file is one game.
+is applied to the last good document. A ``playByPlay`` response (the plays without the
+game's data) is read too, given ``--game-id``. For ``espn`` and ``generic`` each file is one game.
 
 A document that cannot be read is reported on stderr with its file and reason; the command
 then exits with status 1 (after printing whatever the other documents gave).
@@ -25,8 +26,9 @@ from pressbox.engine.events import PlayEvent, to_dict
 from pressbox.errors import FeedParseError
 from pressbox.feeds.espn import read_summary
 from pressbox.feeds.generic import read_generic
-from pressbox.feeds.gumbo import GumboGame
+from pressbox.feeds.gumbo import GumboGame, is_play_by_play, live_feed_from_play_by_play
 from pressbox.feeds.parse import decode_concatenated, decode_json
+from pressbox.types import JSON
 
 Format = Literal["gumbo", "espn", "generic"]
 
@@ -55,7 +57,11 @@ class GameResult:
 
 
 def normalize_files(
-    fmt: Format, paths: list[Path], *, split_runner_events: bool = False
+    fmt: Format,
+    paths: list[Path],
+    *,
+    split_runner_events: bool = False,
+    game_id: str | None = None,
 ) -> tuple[list[GameResult], list[FeedParseError]]:
     """Normalize captured documents.
 
@@ -63,13 +69,14 @@ def normalize_files(
         fmt: The documents' format.
         paths: The files, in order (for ``gumbo``, successive responses of one game).
         split_runner_events: GUMBO only: runner events inside an at-bat as plays of their own.
+        game_id: GUMBO only: the ``gamePk`` of ``playByPlay`` responses, which do not say it.
 
     Returns:
         One result per game read, and the errors of the documents that could not be read.
     """
     errors: list[FeedParseError] = []
     if fmt == "gumbo":
-        return _gumbo(paths, split_runner_events, errors), errors
+        return _gumbo(paths, split_runner_events, game_id, errors), errors
     results: list[GameResult] = []
     for path in paths:
         try:
@@ -89,7 +96,10 @@ def normalize_files(
 
 
 def _gumbo(
-    paths: list[Path], split_runner_events: bool, errors: list[FeedParseError]
+    paths: list[Path],
+    split_runner_events: bool,
+    game_id: str | None,
+    errors: list[FeedParseError],
 ) -> list[GameResult]:
     game: GumboGame | None = None
     events: list[PlayEvent] = []
@@ -107,12 +117,20 @@ def _gumbo(
                 game = GumboGame(source=source, split_runner_events=split_runner_events)
             game.source = source
             try:
-                events.extend(game.update(response))
+                events.extend(game.update(_as_live_feed(response, game_id, source)))
             except FeedParseError as exc:
                 errors.append(exc)
     if game is None or game.game_id is None:
         return []
     return [GameResult(game.game_id, events, list(game.issues))]
+
+
+def _as_live_feed(response: JSON, game_id: str | None, source: str) -> JSON:
+    if not is_play_by_play(response):
+        return response
+    if game_id is None:
+        raise FeedParseError(source, "a playByPlay response needs --game-id")
+    return live_feed_from_play_by_play(response, game_id=game_id, source=source)
 
 
 def _read(path: Path) -> bytes:
@@ -146,6 +164,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         summary: Annotated[
             bool, typer.Option(help="One JSON line per game instead of its events.")
         ] = False,
+        game_id: Annotated[
+            str | None,
+            typer.Option(help="GUMBO: the gamePk of playByPlay responses (they do not say it)."),
+        ] = None,
     ) -> None:
         """Print the normalized events of captured feed documents as JSON lines."""
         if fmt not in ("gumbo", "espn", "generic"):
@@ -156,7 +178,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if missing:
             raise typer.BadParameter(f"no such file: {', '.join(missing)}")
         chosen: Format = "gumbo" if fmt == "gumbo" else "espn" if fmt == "espn" else "generic"
-        results, errors = normalize_files(chosen, files, split_runner_events=split_runner_events)
+        results, errors = normalize_files(
+            chosen, files, split_runner_events=split_runner_events, game_id=game_id
+        )
         for result in results:
             if summary:
                 write_json_line(result.summary())

@@ -49,7 +49,10 @@ __all__ = [
     "EVENT_TYPES",
     "GumboDocument",
     "GumboGame",
+    "is_play_by_play",
+    "live_feed_from_play_by_play",
     "read_document",
+    "read_play_by_play",
 ]
 
 _BASES: Final = {"1B": 1, "2B": 2, "3B": 3, "4B": HOME_PLATE, "score": HOME_PLATE, "HM": 4}
@@ -196,6 +199,63 @@ def read_document(
             need, or contradicts itself (a score the runners' moves do not make...).
     """
     return _DocumentReader(Reader(source), split_runner_events).read(doc)
+
+
+def read_play_by_play(
+    doc: JSON,
+    *,
+    game_id: str,
+    source: str = "gumbo",
+    split_runner_events: bool = False,
+) -> GumboDocument:
+    """Normalize a ``/api/v1/game/{gamePk}/playByPlay`` response.
+
+    That endpoint serves the live feed's ``liveData.plays`` alone: no teams, no status. The
+    teams are named ``HOME`` and ``AWAY``, the date is the first play's, and the game is
+    never taken as final (no ``game_end``).
+
+    Args:
+        doc: The decoded response (``allPlays``, ``currentPlay``...).
+        game_id: The ``gamePk`` the response was fetched for.
+        source: Its name in errors.
+        split_runner_events: See :func:`read_document`.
+
+    Raises:
+        FeedParseError: As :func:`read_document`.
+    """
+    return read_document(
+        live_feed_from_play_by_play(doc, game_id=game_id, source=source),
+        source=source,
+        split_runner_events=split_runner_events,
+    )
+
+
+def live_feed_from_play_by_play(doc: JSON, *, game_id: str, source: str = "gumbo") -> JSON:
+    """A live-feed document holding a ``playByPlay`` response (see :func:`read_play_by_play`).
+
+    Raises:
+        FeedParseError: The response is not an object with an ``allPlays`` array.
+    """
+    r = Reader(source)
+    plays = r.obj(doc, "")
+    first = next(iter(r.get_list(plays, "allPlays", "")), None)
+    about = first.get("about") if isinstance(first, dict) else None
+    start = about.get("startTime") if isinstance(about, dict) else None
+    return {
+        "gamePk": game_id,
+        "gameData": {
+            "status": {"abstractGameState": "Live"},
+            "teams": {"home": {"abbreviation": "HOME"}, "away": {"abbreviation": "AWAY"}},
+            "datetime": {"officialDate": start[:10] if isinstance(start, str) else ""},
+            "game": {},
+        },
+        "liveData": {"plays": plays},
+    }
+
+
+def is_play_by_play(doc: JSON) -> bool:
+    """The document is a ``playByPlay`` response rather than a full live feed."""
+    return isinstance(doc, dict) and "allPlays" in doc and "liveData" not in doc
 
 
 class _DocumentReader:
