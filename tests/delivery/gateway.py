@@ -38,9 +38,13 @@ def build_app(
     policy: Policy | None = None,
     limits: Limits | None = None,
     own_bus: bool = False,
+    state: dict[str, Any] | None = None,
 ) -> Any:
-    """A Starlette app serving the delivery routes; the hub lives in its lifespan."""
-    state: dict[str, Any] = {}
+    """A Starlette app serving the delivery routes; the hub lives in its lifespan.
+
+    ``state`` receives the running hub under ``"hub"``.
+    """
+    state = {} if state is None else state
 
     async def stats(request: Request) -> JSONResponse:
         hub: Hub = state["hub"]
@@ -69,7 +73,6 @@ def build_app(
             yield
 
     app = Starlette(routes=[Route("/stats", stats)], lifespan=lifespan)
-    app.state.holder = state
     return expose_transport(app)
 
 

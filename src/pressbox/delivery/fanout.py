@@ -115,6 +115,9 @@ class Policy:
         tick_s: Seconds between the hub's checks of lagging clients.
         tcp_user_timeout_s: ``TCP_USER_TIMEOUT`` set on directly written sockets
             (0 leaves the system default).
+        socket_send_buffer: ``SO_SNDBUF`` set on directly written sockets, so that the
+            kernel too holds a bounded amount per client (0 leaves the system default,
+            which grows to megabytes and would hide a slow reader from the policy).
         replay_max: Most updates replayed to a resuming client from the log; further
             behind, it gets a snapshot.
         recent: Updates kept in memory per game for resumes without reading the log.
@@ -126,6 +129,7 @@ class Policy:
     heartbeat_s: float = 15.0
     tick_s: float = 0.5
     tcp_user_timeout_s: float = 15.0
+    socket_send_buffer: int = 64 * 1024
     replay_max: int = 5_000
     recent: int = 256
 
@@ -347,17 +351,21 @@ def _placeholder(game_id: str) -> Frames:
     return Frames.build("snapshot", game_id, 0, data)
 
 
-def set_tcp_user_timeout(transport: asyncio.BaseTransport, seconds: float) -> None:
-    """Make the kernel drop the connection when sent data stays unacknowledged.
+def tune_socket(transport: asyncio.BaseTransport, policy: Policy) -> None:
+    """Bound the kernel's send buffer and drop connections whose data stays unacknowledged.
 
-    Together with the heartbeat this frees half-open connections in bounded time.
+    With the heartbeat, ``TCP_USER_TIMEOUT`` frees half-open connections in bounded time.
     """
     sock = transport.get_extra_info("socket")
-    if sock is None or seconds <= 0:
+    if sock is None:
         return
     with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+        if policy.socket_send_buffer > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, policy.socket_send_buffer)
+        if policy.tcp_user_timeout_s > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            timeout_ms = int(policy.tcp_user_timeout_s * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout_ms)
 
 
 class Hub:
@@ -514,7 +522,7 @@ class Hub:
         if sub.queue is not None:
             self._queued.add(sub)
         if sub.transport is not None:
-            set_tcp_user_timeout(sub.transport, self.policy.tcp_user_timeout_s)
+            tune_socket(sub.transport, self.policy)
 
     # -- games --------------------------------------------------------------------------
 

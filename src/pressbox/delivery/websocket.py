@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pressbox.delivery.fanout import Hub, Refused, Subscriber
@@ -96,7 +97,11 @@ class WebSocketStream:
         self.hub = hub
         self.key_of = key_of
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        await self.serve(WebSocket(scope, receive, send))
+
+    async def serve(self, websocket: WebSocket) -> None:
         """Serve one connection until the client leaves or the server stops."""
         key = self.key_of(websocket.scope)
         try:
