@@ -1,0 +1,615 @@
+"""The HTTP app: routes, lifespan, the edge (keys, limits, shedding, deadlines) and errors.
+
+:func:`create_app` assembles a FastAPI app from its arguments, with no globals. Resources
+live in the lifespan: the :class:`~pressbox.service.Service` (opened there unless given),
+the Redis client when ``cache_url`` is ``redis://``, the key store, the delivery
+:class:`~pressbox.delivery.Hub`, and the background roles of the process (ingest, process).
+
+Every request to ``/v1/`` passes the edge (:class:`Edge`, a plain ASGI middleware) in this
+order: header size (431), API key (401), load shedding by priority and tier (503), the
+key's token bucket (429), then either the hot path (a fresh cached prediction is written
+as pre-encoded bytes, without routing) or the FastAPI route under its deadline (503 past
+it). Every answer carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
+``RateLimit-Reset``.
+
+Errors map to HTTP in one table, :data:`ERRORS`; exception groups with one error are
+unwrapped first (like Starlette's ``collapse_excgroups``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pressbox.api.keys import Authenticator, Unauthorized, keystore_from_url
+from pressbox.api.limits import MemoryLimiter, RedisLeaseLimiter
+from pressbox.api.metrics import api_metrics
+from pressbox.api.predict import PredictionCache, RedisSharedCache
+from pressbox.api.routes import load_prediction, public, router
+from pressbox.api.runtime import Runtime
+from pressbox.api.settings import ApiSettings, CoreSettings
+from pressbox.api.shedding import Priority, Shedder, priority_of
+from pressbox.delivery import Hub, delivery_routes
+from pressbox.errors import (
+    BackendError,
+    CircuitOpen,
+    PressboxError,
+    RateLimited,
+    UnknownGame,
+)
+from pressbox.service import Service, run_roles
+
+_log = structlog.get_logger("pressbox.api")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+"""The booth dashboard's files, served at ``/`` when there is an ``index.html``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """What one process runs.
+
+    Args:
+        api: The REST API under ``/v1/``.
+        gateway: Delivery: SSE, WebSocket and graphics routes.
+        ingest: Replay real games into the log (the demo source).
+        process: A processor pool turning events into updates.
+        paths: Retrosheet files or folders for ``ingest`` (default: the bundled games).
+        speed: Replay speed-up for ``ingest`` (default: the settings').
+    """
+
+    api: bool = True
+    gateway: bool = False
+    ingest: bool = False
+    process: bool = False
+    paths: tuple[str, ...] = ()
+    speed: float | None = None
+
+    @classmethod
+    def everything(cls, paths: Sequence[str] = (), speed: float | None = None) -> Roles:
+        """Every role in one process (``pressbox serve``)."""
+        return cls(True, True, True, True, tuple(paths), speed)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """How one kind of exception is answered."""
+
+    status: int
+    code: str
+    retry_after: bool = False
+
+
+ERRORS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
+    (Unauthorized, ErrorRule(401, "unauthorized")),
+    (RateLimited, ErrorRule(429, "rate_limited", retry_after=True)),
+    (UnknownGame, ErrorRule(404, "unknown_game")),
+    (CircuitOpen, ErrorRule(503, "unavailable", retry_after=True)),
+    (BackendError, ErrorRule(503, "unavailable", retry_after=True)),
+    (TimeoutError, ErrorRule(503, "timeout", retry_after=True)),
+    (RequestValidationError, ErrorRule(422, "invalid_request")),
+    (ValueError, ErrorRule(422, "invalid_request")),
+)
+"""The one error → HTTP table, first match wins (``BackendUnavailable`` is a
+``BackendError``). Anything else is a bug and answers 500."""
+
+
+def collapse(exc: BaseException) -> BaseException:
+    """The single error inside (nested) exception groups of one, else ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RequestValidationError):
+        parts = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()))
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        return "; ".join(parts) or "invalid request"
+    return str(exc) or type(exc).__name__
+
+
+def error_response(exc: BaseException, retry_after_s: int = 1) -> JSONResponse | None:
+    """The answer for an exception by :data:`ERRORS`, or ``None`` when it is not listed."""
+    exc = collapse(exc)
+    for kind, rule in ERRORS:
+        if isinstance(exc, kind):
+            body: dict[str, Any] = {"error": rule.code, "reason": _reason(exc)}
+            headers: dict[str, str] = {}
+            if isinstance(exc, RateLimited):
+                body["limit"] = exc.limit
+                body["retry_after"] = exc.retry_after
+            if isinstance(exc, RequestValidationError):
+                body["detail"] = json.loads(json.dumps(exc.errors()[:20], default=str))
+            if rule.retry_after:
+                wait = exc.retry_after if isinstance(exc, RateLimited) else retry_after_s
+                headers["Retry-After"] = str(max(1, int(-(-wait // 1))))
+                body.setdefault("retry_after", float(wait))
+            if isinstance(exc, Unauthorized):
+                headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
+            return JSONResponse(body, status_code=rule.status, headers=headers)
+    return None
+
+
+def _install_errors(app: FastAPI, retry_after_s: int) -> None:
+    async def mapped(request: Request, exc: Exception) -> Response:
+        answer = error_response(exc, retry_after_s)
+        if answer is None:
+            raise exc
+        return answer
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "reason": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    for kind, _ in ERRORS:
+        if issubclass(kind, Exception):
+            app.add_exception_handler(kind, mapped)
+    app.add_exception_handler(PressboxError, mapped)
+    app.add_exception_handler(ExceptionGroup, mapped)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+# ------------------------------------------------------------------------------ edge
+
+_JSON = (b"content-type", b"application/json")
+_STREAMS = ("/v1/stream", "/v1/ws")
+_ROUTE = {Priority.HIGH: "predict", Priority.NORMAL: "normal", Priority.LOW: "low"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", b"%d" % len(data)), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class Edge:
+    """The plain ASGI middleware in front of every ``/v1/`` route (see the module doc).
+
+    Args:
+        app: The app behind it.
+        runtime: The running app's parts; requests pass straight through until it is ready.
+    """
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.rt = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.rt
+        if scope["type"] != "http" or not rt.ready:
+            await self.app(scope, receive, send)
+            return
+        token: bytes | None = None
+        size = 0
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"x-api-key":
+                token = value
+            elif name == b"authorization" and value[:7].lower() == b"bearer ":
+                token = value[7:]
+        api = rt.api
+        if size > api.max_header_bytes:
+            await _answer(send, 431, {"error": "headers_too_large", "reason": "headers too large"})
+            return
+        path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if token is None and scope["query_string"]:
+            # EventSource cannot set headers: streams may pass the key as ?api_key=.
+            found = parse_qs(scope["query_string"].decode("latin-1")).get("api_key")
+            token = found[-1].encode("latin-1") if found else None
+        if token is None:
+            if not api.public:
+                await self._refuse_auth(send, "missing API key (X-API-Key header)")
+                return
+            client = scope.get("client")
+            principal = rt.booth_principal(client[0] if client else "unknown")
+        else:
+            auth = rt.auth
+            assert auth is not None  # noqa: S101 - set before ready
+            text = token.decode("latin-1")
+            known = auth.cached(text)
+            if known is None:
+                try:
+                    known = await auth.authenticate(text)
+                except Unauthorized as exc:
+                    known = exc.reason
+                except BackendError as exc:
+                    await _answer(
+                        send,
+                        503,
+                        {"error": "unavailable", "reason": str(exc), "retry_after": 1.0},
+                        [(b"retry-after", b"1")],
+                    )
+                    return
+            if isinstance(known, str):
+                await self._refuse_auth(send, known)
+                return
+            principal = known
+        method: str = scope["method"]
+        priority = priority_of(method, path)
+        stream = path.startswith(_STREAMS)
+        if not stream and not rt.shedder.admit(priority, principal.spec.rank):
+            rt.metrics.refused.labels("overloaded", principal.tier).inc()
+            wait = api.retry_after_s
+            await _answer(
+                send,
+                503,
+                {
+                    "error": "overloaded",
+                    "reason": f"the server is overloaded; {_ROUTE[priority]} requests of "
+                    f"tier {principal.tier} are refused for now",
+                    "retry_after": float(wait),
+                },
+                [(b"retry-after", b"%d" % wait)],
+            )
+            return
+        limiter = rt.limiter
+        assert limiter is not None  # noqa: S101 - set before ready
+        decision = limiter.try_local(principal) or await limiter.acquire(principal)
+        limit_headers = decision.headers()
+        if not decision.allowed:
+            rt.metrics.refused.labels("rate_limited", principal.tier).inc()
+            spec = principal.spec
+            await _answer(
+                send,
+                429,
+                {
+                    "error": "rate_limited",
+                    "reason": f"key {principal.key_id} is over its {principal.tier} limit",
+                    "limit": f"{principal.tier}: {spec.rate:g}/s, burst {spec.burst}",
+                    "retry_after": round(decision.retry_after, 3),
+                },
+                limit_headers,
+            )
+            return
+        if priority is Priority.HIGH and method == "GET":
+            parts = path.split("/")
+            predictions = rt.predictions
+            if len(parts) == 5 and predictions is not None:
+                found_prediction = predictions.peek(parts[3], parts[4])
+                if found_prediction is not None:
+                    body = found_prediction.body(time.time())
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": found_prediction.status,
+                            "headers": [
+                                _JSON,
+                                (b"content-length", b"%d" % len(body)),
+                                *limit_headers,
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        if stream:
+            await self.app(scope, receive, _with_headers(send, limit_headers, None))
+            return
+        deadline = api.cached_deadline_s if priority is Priority.HIGH else api.deadline_s
+        await self._inner(scope, receive, send, limit_headers, deadline, method)
+
+    async def _refuse_auth(self, send: Send, reason: str) -> None:
+        self.rt.metrics.refused.labels("unauthorized", "").inc()
+        await _answer(
+            send,
+            401,
+            {"error": "unauthorized", "reason": reason},
+            [(b"www-authenticate", b'ApiKey header="X-API-Key"')],
+        )
+
+    async def _inner(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit_headers: list[tuple[bytes, bytes]],
+        deadline: float,
+        method: str,
+    ) -> None:
+        api = self.rt.api
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (
+                    not value.isdigit() or int(value) > api.max_body_bytes
+                ):
+                    await _answer(
+                        send,
+                        413,
+                        {
+                            "error": "body_too_large",
+                            "reason": f"the body may have at most {api.max_body_bytes} bytes",
+                        },
+                    )
+                    return
+            receive = _bounded(receive, api.max_body_bytes)
+        started: list[bool] = []
+        shedder = self.rt.shedder
+        shedder.inflight += 1
+        try:
+            async with asyncio.timeout(deadline) as scope_deadline:
+                await self.app(scope, receive, _with_headers(send, limit_headers, started))
+        except TimeoutError:
+            if not scope_deadline.expired() or started:
+                raise
+            self.rt.metrics.refused.labels("deadline", "").inc()
+            wait = api.retry_after_s
+            await _answer(
+                send,
+                503,
+                {
+                    "error": "timeout",
+                    "reason": f"no answer within the {deadline:g} s deadline",
+                    "retry_after": float(wait),
+                },
+                [(b"retry-after", b"%d" % wait), *limit_headers],
+            )
+        except _TooLarge:
+            if started:
+                raise
+            await _answer(
+                send,
+                413,
+                {
+                    "error": "body_too_large",
+                    "reason": f"the body may have at most {api.max_body_bytes} bytes",
+                },
+            )
+        finally:
+            shedder.inflight -= 1
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[bool] | None) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if started is not None:
+                started.append(True)
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+# ------------------------------------------------------------------------------ app
+
+
+@dataclass
+class _Parts:
+    runtime: Runtime
+    owns_service: bool
+    roles: Roles
+    settings: CoreSettings
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def create_app(
+    settings: CoreSettings,
+    *,
+    service: Service | None = None,
+    roles: Roles | None = None,
+    api_settings: ApiSettings | None = None,
+    registry: CollectorRegistry | None = None,
+    redis_client: Any = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> FastAPI:
+    """Build the HTTP app of one process.
+
+    Args:
+        settings: The core settings (``pressbox.config.Settings``): backend URLs.
+        service: A service to use; when ``None`` one is built from ``settings`` and
+            opened (and closed) by the lifespan. A given service is used as it is: the
+            caller opens and closes it.
+        roles: What this process runs; by default the REST API only.
+        api_settings: The API's settings; read from ``PRESSBOX_API_*`` when ``None``.
+        registry: The Prometheus registry for the API's metrics and ``/metrics``
+            (default: the global one).
+        redis_client: A ready ``redis.asyncio`` client for limits, the shared cache and
+            keys (default: one opened from ``settings.cache_url`` when it is ``redis://``).
+        extra_routes: More routes to mount (the booth page, tests).
+
+    Returns:
+        The app; run it with uvicorn or any ASGI server.
+    """
+    roles = roles or Roles()
+    api = api_settings or ApiSettings()
+    owns = service is None
+    svc = service if service is not None else Service(settings)  # type: ignore[arg-type]
+    # (settings is the core Settings; the API names it by the fields it reads.)
+    hub = Hub(svc.bus, follow_all=True)
+    runtime = Runtime(
+        service=svc,
+        api=api,
+        tiers=api.all_tiers(),
+        hub=hub,
+        shedder=Shedder(max_inflight=api.max_inflight, max_lag_s=api.max_lag_s),
+        metrics=api_metrics(registry),
+        registry=registry,
+    )
+    parts = _Parts(runtime, owns, roles, settings)
+
+    app = FastAPI(
+        title="pressbox",
+        version="1",
+        summary="Live win probability and game data.",
+        description=(
+            "Every /v1/ data endpoint takes an API key in the X-API-Key header "
+            "(or Authorization: Bearer). Answers about missing data are 200 with "
+            '{"available": false, "reason": ...}.'
+        ),
+        lifespan=lambda app: _lifespan(app, parts, redis_client),
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    _install_errors(app, api.retry_after_s)
+    app.include_router(public)
+    if roles.api:
+        app.include_router(router)
+    if roles.gateway:
+        app.router.routes.extend(delivery_routes(hub))
+    app.router.routes.extend(extra_routes)
+    _mount_dashboard(app)
+    app.add_middleware(Edge, runtime=runtime)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    if (WEB_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="dashboard")
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><title>pressbox</title><h1>pressbox</h1>"
+            '<p>API: <a href="/docs">/docs</a>, <a href="/v1/games">/v1/games</a>, '
+            '<a href="/v1/predictions/latest">/v1/predictions/latest</a></p>'
+        )
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIterator[None]:
+    rt = parts.runtime
+    api = rt.api
+    async with contextlib.AsyncExitStack() as stack:
+        if parts.owns_service:
+            await stack.enter_async_context(rt.service)
+        cache_url = parts.settings.cache_url
+        redis = redis_client
+        if redis is None and cache_url.startswith(("redis://", "rediss://")):
+            import redis.asyncio as aioredis
+
+            redis = aioredis.from_url(cache_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            stack.push_async_callback(redis.aclose)
+        rt.redis = redis
+        keys_url = api.resolved_keys_url(parts.settings)
+        shares_redis = redis is not None and keys_url == cache_url
+        rt.keys = await stack.enter_async_context(
+            keystore_from_url(keys_url, redis_client=redis if shares_redis else None)
+        )
+        rt.auth = Authenticator(rt.keys, rt.tiers, cache_s=api.key_cache_s)
+        if redis is not None:
+            rt.limiter = RedisLeaseLimiter(
+                redis,
+                lease_s=api.lease_s,
+                lease_max=api.lease_max,
+                lease_ttl_s=api.lease_ttl_s,
+                fallback=MemoryLimiter(registry=rt.registry),
+            )
+        else:
+            rt.limiter = MemoryLimiter(registry=rt.registry)
+        service = rt.service
+
+        async def load(sport: str, game_id: str) -> Any:
+            return await load_prediction(service, sport, game_id)
+
+        rt.predictions = PredictionCache(
+            load,
+            ttl=api.cache_ttl_s,
+            shared=RedisSharedCache(redis) if redis is not None else None,
+            shared_ttl=api.shared_cache_ttl_s,
+            registry=rt.registry,
+        )
+        rt.hub.add_listener(rt.predictions.on_update)
+        await stack.enter_async_context(rt.hub)
+        _spawn(parts, "shedder", rt.shedder.monitor())
+        roles = parts.roles
+        if roles.ingest or roles.process:
+            _spawn(
+                parts,
+                "roles",
+                run_roles(
+                    service,
+                    ingest=roles.ingest,
+                    process=roles.process,
+                    paths=list(roles.paths) or None,
+                    speed=roles.speed,
+                ),
+            )
+        rt.ready = True
+        _log.info("api.started", roles=str(roles), public=api.public)
+        try:
+            yield
+        finally:
+            rt.ready = False
+            for task in parts.tasks:
+                task.cancel()
+            for task in parts.tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            parts.tasks.clear()
+
+
+def _spawn(parts: _Parts, name: str, coro: Any) -> None:
+    # Owned by the lifespan, which cancels and awaits it on shutdown; a crash is logged
+    # at once rather than found at shutdown.
+    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
+
+    def done(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            _log.error("api.task_failed", task=name, error=str(t.exception()))
+
+    task.add_done_callback(done)
+    parts.tasks.append(task)
+
+
+RoleFactory = Callable[[], FastAPI]

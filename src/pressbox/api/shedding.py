@@ -1,0 +1,101 @@
+"""Load shedding and deadlines: what to refuse first when the process is overloaded.
+
+Every request has a priority class and its key's tier rank. The process's *pressure* is
+the larger of two fractions: requests in flight over ``max_inflight``, and the event
+loop's lag (how late a timer fires, i.e. how long a ready request waits for the loop,
+the queueing delay) over ``max_lag_s``. A request is admitted while the pressure is below
+its threshold:
+
+==========  =====================================================  =========
+class       endpoints                                              threshold
+==========  =====================================================  =========
+``HIGH``    ``/v1/predict/…``                                      1.00
+``NORMAL``  games, snapshots, WP series, key plays, ``POST /wp``   0.75
+``LOW``     ``/v1/predictions/latest``, ``/v1/games/{id}/plays``   0.50
+==========  =====================================================  =========
+
+minus 0.05 for each tier rank below Enterprise (3), so at the same pressure Community is
+refused before Starter, Starter before Pro, Pro before Enterprise, and every tier's
+low-priority requests go before any high-priority one. A refused request gets 503 with
+``Retry-After`` at once, which costs the loop almost nothing, so the requests that are
+admitted keep their latency.
+
+Deadlines: a request served from a cache has ``cached_deadline_s`` (default 1 s), every
+other ``deadline_s`` (default 3 s); past it the client gets 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+
+PRIORITY_THRESHOLDS: dict[int, float] = {2: 1.0, 1: 0.75, 0: 0.5}
+TIER_STEP = 0.05
+TOP_RANK = 3
+
+
+class Priority(enum.IntEnum):
+    """How long a class of requests is served under overload (higher = longer)."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+
+
+def priority_of(method: str, path: str) -> Priority:
+    """The priority class of a ``/v1/`` request."""
+    if path.startswith("/v1/predict/"):
+        return Priority.HIGH
+    if path.startswith("/v1/predictions") or (
+        path.startswith("/v1/games/") and path.endswith("/plays")
+    ):
+        return Priority.LOW
+    return Priority.NORMAL
+
+
+def threshold(priority: Priority, rank: int) -> float:
+    """The pressure up to which a request of this class and tier rank is admitted."""
+    return PRIORITY_THRESHOLDS[int(priority)] - (TOP_RANK - max(0, min(rank, TOP_RANK))) * TIER_STEP
+
+
+class Shedder:
+    """Tracks in-flight requests and loop lag, and decides who is refused.
+
+    Args:
+        max_inflight: In-flight requests that count as full pressure (default 256).
+        max_lag_s: Loop lag that counts as full pressure, seconds (default 0.05).
+    """
+
+    def __init__(self, *, max_inflight: int = 256, max_lag_s: float = 0.05) -> None:
+        if max_inflight < 1 or max_lag_s <= 0:
+            raise ValueError("max_inflight and max_lag_s must be positive")
+        self.max_inflight = max_inflight
+        self.max_lag_s = max_lag_s
+        self.inflight = 0
+        self.lag = 0.0
+        """The loop lag, seconds: rises at once, decays by a fifth per sample."""
+        self.shed = 0
+
+    @property
+    def pressure(self) -> float:
+        """The load as a fraction of what the process takes (1.0 = full)."""
+        return max(self.inflight / self.max_inflight, self.lag / self.max_lag_s)
+
+    def admit(self, priority: Priority, rank: int) -> bool:
+        """Whether a request of this class and tier rank is served now."""
+        if self.pressure < threshold(priority, rank):
+            return True
+        self.shed += 1
+        return False
+
+    def sample(self, lag: float) -> None:
+        """Take one measurement of the loop lag, seconds."""
+        self.lag = lag if lag > self.lag else self.lag * 0.8 + lag * 0.2
+
+    async def monitor(self, interval: float = 0.005) -> None:
+        """Measure the loop lag every ``interval`` seconds, until cancelled."""
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(interval)
+            self.sample(max(0.0, time.perf_counter() - start - interval))
