@@ -22,6 +22,7 @@ from pressbox.feeds.odds import (
     overround,
     pregame_prior,
     read_odds,
+    read_odds_api,
     remove_margin,
     spread_win_probability,
 )
@@ -183,3 +184,71 @@ def test_bad_odds_documents(doc, reason):
     with pytest.raises(FeedParseError) as info:
         read_odds(doc, source="odds.json")
     assert reason in str(info.value)
+
+
+ODDS_API_EVENTS = [
+    {
+        "id": "e912304de2b2ce35b473ce2ecd3d1502",
+        "sport_key": "americanfootball_nfl",
+        "commence_time": "2023-10-11T23:10:00Z",
+        "home_team": "Houston Texans",
+        "away_team": "Kansas City Chiefs",
+        "bookmakers": [
+            {
+                "key": "draftkings",
+                "title": "DraftKings",
+                "markets": [
+                    {
+                        "key": "h2h",
+                        "outcomes": [
+                            {"name": "Houston Texans", "price": 190},
+                            {"name": "Kansas City Chiefs", "price": -230},
+                        ],
+                    },
+                    {
+                        "key": "spreads",
+                        "outcomes": [
+                            {"name": "Houston Texans", "price": -110, "point": 5.5},
+                            {"name": "Kansas City Chiefs", "price": -110, "point": -5.5},
+                        ],
+                    },
+                ],
+            },
+            {"key": "spread_only", "markets": [{"key": "spreads", "outcomes": []}]},
+        ],
+    }
+]
+
+
+def test_read_odds_api_events():
+    """The Odds API v4 events give one line per bookmaker, matched to the teams by name."""
+    lines = read_odds_api(ODDS_API_EVENTS)["e912304de2b2ce35b473ce2ecd3d1502"]
+    draftkings = lines[0]
+    assert draftkings.provider == "DraftKings"
+    assert draftkings.home == pytest.approx(2.90)
+    assert draftkings.away == pytest.approx(1 + 100 / 230)
+    assert draftkings.spread == 5.5
+    assert lines[1].home is None
+    prior = pregame_prior(lines, "nfl")
+    assert prior is not None
+    assert prior.books == 1
+    assert 0.3 < prior.home < 0.35
+
+
+def test_read_odds_api_refuses_bad_events():
+    """An event without teams or with a price that is not odds is refused."""
+    with pytest.raises(FeedParseError, match=r"\[0\]: missing field 'home_team'"):
+        read_odds_api([{"id": "x", "away_team": "A", "bookmakers": []}])
+    bad = [
+        {
+            "id": "x",
+            "home_team": "H",
+            "away_team": "A",
+            "bookmakers": [
+                {"key": "b", "markets": [{"key": "h2h", "outcomes": [{"name": "H", "price": 1.9}]}]}
+            ],
+        }
+    ]
+    with pytest.raises(FeedParseError, match="not American odds"):
+        read_odds_api(bad)
+    assert read_odds_api(bad, odds_format="decimal")["x"][0].home == 1.9

@@ -19,7 +19,8 @@ serves::
                 "home": 259, "away": -330, "draw": null, "spread": 9.0, "total": 68.0}]}
 
 ``format`` is ``"american"`` (default) or ``"decimal"``; ``spread`` is the home team's line
-(negative when the home team is favoured).
+(negative when the home team is favoured). :func:`read_odds_api` reads the events of The Odds
+API v4 (``/v4/sports/{sport}/odds``: ``bookmakers[].markets[]`` ``h2h`` and ``spreads``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "overround",
     "pregame_prior",
     "read_odds",
+    "read_odds_api",
     "remove_margin",
     "spread_win_probability",
 ]
@@ -315,6 +317,78 @@ def read_odds(doc: JSON, *, source: str = "odds") -> list[BookLine]:
             )
         )
     return lines
+
+
+def read_odds_api(
+    doc: JSON, *, source: str = "odds-api", odds_format: Literal["american", "decimal"] = "american"
+) -> dict[str, list[BookLine]]:
+    """The bookmakers' lines of The Odds API v4 events, by event id.
+
+    Outcomes are matched to the teams by name (``home_team``/``away_team``; ``"Draw"`` for a
+    tie); the ``spreads`` market gives the home team's ``point``.
+
+    Args:
+        doc: The decoded response: an array of events.
+        source: Its name in errors.
+        odds_format: The ``oddsFormat`` the request asked for.
+
+    Raises:
+        FeedParseError: An event misses its id or teams, or a price is not odds.
+    """
+    r = Reader(source)
+    out: dict[str, list[BookLine]] = {}
+    for number, event in enumerate(r.array(doc, "")):
+        path = join("", number)
+        event_id = r.get_str(event, "id", path)
+        home_team = r.get_str(event, "home_team", path)
+        away_team = r.get_str(event, "away_team", path)
+        lines: list[BookLine] = []
+        for book_number, book in enumerate(r.get_list(event, "bookmakers", path)):
+            book_path = join(join(path, "bookmakers"), book_number)
+            prices: dict[str, float] = {}
+            spread: float | None = None
+            for market_number, market in enumerate(r.get_list(book, "markets", book_path)):
+                market_path = join(join(book_path, "markets"), market_number)
+                key = r.get_str(market, "key", market_path)
+                for index, outcome in enumerate(r.get_list(market, "outcomes", market_path)):
+                    outcome_path = join(join(market_path, "outcomes"), index)
+                    name = r.get_str(outcome, "name", outcome_path)
+                    side = (
+                        "home"
+                        if name == home_team
+                        else "away"
+                        if name == away_team
+                        else "draw"
+                        if name.lower() == "draw"
+                        else None
+                    )
+                    if key == "h2h" and side is not None:
+                        price = r.opt_float(outcome, "price", outcome_path)
+                        if price is None:
+                            raise r.error(outcome_path, "missing field 'price'")
+                        try:
+                            prices[side] = (
+                                american_to_decimal(price)
+                                if odds_format == "american"
+                                else _check_decimal(price)
+                            )
+                        except ValueError as exc:
+                            raise r.error(join(outcome_path, "price"), str(exc)) from exc
+                    elif key == "spreads" and side == "home":
+                        spread = r.opt_float(outcome, "point", outcome_path)
+            lines.append(
+                BookLine(
+                    provider=r.opt_str(book, "title", book_path)
+                    or r.opt_str(book, "key", book_path)
+                    or f"book {book_number + 1}",
+                    home=prices.get("home"),
+                    away=prices.get("away"),
+                    draw=prices.get("draw"),
+                    spread=spread,
+                )
+            )
+        out[event_id] = lines
+    return out
 
 
 def _check_decimal(decimal: float) -> float:
