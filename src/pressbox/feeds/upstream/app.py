@@ -341,7 +341,8 @@ async def feed_diff_patch(request: Request) -> Response:
 
 
 async def game_part(request: Request) -> Response:
-    """``/api/v1/game/{gamePk}/linescore`` and ``/boxscore``: parts of the live feed."""
+    """``/api/v1/game/{gamePk}/linescore``, ``/boxscore`` and ``/playByPlay``: parts of the
+    live feed (``liveData.linescore``, ``.boxscore``, ``.plays``)."""
     mg = _game_or_404(request)
     if isinstance(mg, Response):
         return mg
@@ -349,7 +350,7 @@ async def game_part(request: Request) -> Response:
     n = _game_point(request, mg)
     part = request.url.path.rstrip("/").rsplit("/", 1)[-1]
     doc = _served_document(request, mg, n)
-    payload = dict(doc["liveData"][part])
+    payload = dict(doc["liveData"]["plays" if part == "playByPlay" else part])
     payload["copyright"] = gumbo.COPYRIGHT
     return json_response(request, payload, last_modified=upstream.last_modified(mg, n))
 
@@ -436,12 +437,29 @@ async def espn_summary(request: Request) -> Response:
     if decision.stall is not None:
         upstream.replay.stall(key, decision.stall)
     n = upstream.replay.published(key)
-    payload = espn.summary_document(game, n)
+    payload = espn.summary_document(game, n, booth.nfl_pickcenter(upstream.data, game))
     return json_response(
         request,
         payload,
         last_modified=upstream.replay.wall_time(key, n),
         drift_kind="espn",
+    )
+
+
+async def generic_plays(request: Request) -> Response:
+    """``/generic/v1/games/{eid}/plays``: an NFL game as the flat generic play list."""
+    upstream = _upstream(request)
+    eid = request.path_params["game_id"]
+    game = upstream.data.nfl.get(eid)
+    if game is None:
+        return _error(request, 404, f"Object not found: game {eid}")
+    key = f"nfl:{eid}"
+    decision = _decision(request)
+    if decision.stall is not None:
+        upstream.replay.stall(key, decision.stall)
+    n = upstream.replay.published(key)
+    return json_response(
+        request, espn.generic_document(game, n), last_modified=upstream.replay.wall_time(key, n)
     )
 
 
@@ -671,6 +689,7 @@ def create_upstream_app(
         Route("/api/v1.1/game/{pk}/feed/live/diffPatch", feed_diff_patch),
         Route("/api/v1/game/{pk}/linescore", game_part),
         Route("/api/v1/game/{pk}/boxscore", game_part),
+        Route("/api/v1/game/{pk}/playByPlay", game_part),
         Route("/api/v1/teams", _booth_route(booth.teams, "teams")),
         Route("/api/v1/teams/{team_id}/roster", _booth_route(booth.roster, "team roster")),
         Route("/api/v1/people/{person_id}", _booth_route(booth.person, "person")),
@@ -681,6 +700,12 @@ def create_upstream_app(
             _booth_route(booth.park_factors, "park factors"),
         ),
         Route("/v4/sports/{sport}/odds", _booth_route(booth.odds, "odds")),
+        Route("/odds/v1/games/{game_id}", _booth_route(booth.odds_document, "odds")),
+        Route(
+            "/weather/v1/games/{game_id}",
+            _booth_route(booth.weather_flat_document, "game weather"),
+        ),
+        Route("/generic/v1/games/{game_id}/plays", generic_plays),
         Route("/apis/site/v2/sports/football/nfl/summary", espn_summary),
         Route("/apis/site/v2/sports/football/nfl/scoreboard", espn_scoreboard),
         Route("/pressbox/health", pressbox_health),

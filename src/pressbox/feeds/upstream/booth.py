@@ -875,9 +875,127 @@ def odds(upstream: Upstream, request: Request) -> JSON | None:
 
 
 def _nfl_odds(data: UpstreamData, g: NflGame, stamp: str) -> JSON:
-    recs = _nfl_records(data, g.date)
-    p = nfl_home_probability(recs.get(g.home, Record()), recs.get(g.away, Record()))
-    spread = -round(2 * 13.45 * NormalDist().inv_cdf(p)) / 2
+    p, spread, _ = nfl_line(data, g)
     return _odds_event(
         g.eid, "americanfootball_nfl", "NFL", g.start_utc, g.home, g.away, p, spread, 0.5, stamp
     )
+
+
+# --------------------------------------------------------------------------- flat documents
+
+
+def _game_key(upstream: Upstream, text: str) -> MlbGame | NflGame | None:
+    if text.isdigit() and int(text) in upstream.data.games:
+        return upstream.data.games[int(text)]
+    return upstream.data.nfl.get(text)
+
+
+def _mlb_total(recs: dict[str, Record], home: str, away: str) -> float:
+    per_game = []
+    for code in (home, away):
+        rec = recs.get(code)
+        games = rec.wins + rec.losses + rec.ties if rec else 0
+        if rec and games:
+            per_game.append((rec.runs_scored + rec.runs_allowed) / games)
+    total = sum(per_game) / len(per_game) if per_game else 8.5
+    return math.floor(total * 2) / 2 + 0.5
+
+
+def mlb_line(data: UpstreamData, mg: MlbGame) -> tuple[float, float, float]:
+    """(home win chance, home run line, total) of an MLB game, from records to date."""
+    info = mg.game.info
+    recs = records(data, mg.season, info.date)
+    p = mlb_home_probability(recs.get(info.home, Record()), recs.get(info.away, Record()))
+    return p, -1.5 if p >= 0.5 else 1.5, _mlb_total(recs, info.home, info.away)
+
+
+def nfl_line(data: UpstreamData, g: NflGame) -> tuple[float, float, float]:
+    """(home win chance, home spread, total) of an NFL game, from records to date."""
+    recs = _nfl_records(data, g.date)
+    p = nfl_home_probability(recs.get(g.home, Record()), recs.get(g.away, Record()))
+    spread = -round(2 * 13.45 * NormalDist().inv_cdf(p)) / 2
+    points = [
+        e.home_score + e.away_score
+        for other in data.nfl.values()
+        if other.date < g.date and _nfl_season(other.date) == _nfl_season(g.date)
+        for e in other.events[-1:]
+    ]
+    total = sum(points) / len(points) if points else 44.0
+    return p, spread, math.floor(total * 2) / 2 + 0.5
+
+
+def odds_document(upstream: Upstream, request: Request) -> JSON | None:
+    """``/odds/v1/games/{gameId}``: the flat odds document of :mod:`pressbox.feeds.odds`
+    (``gameId`` a ``gamePk`` or a GameCenter eid). Simulated, see the module docstring."""
+    game = _game_key(upstream, request.path_params["game_id"])
+    if game is None:
+        return None
+    if isinstance(game, MlbGame):
+        p, spread, total = mlb_line(upstream.data, game)
+        game_id, sport = str(game.pk), "mlb"
+    else:
+        p, spread, total = nfl_line(upstream.data, game)
+        game_id, sport = game.eid, "nfl"
+    return {
+        "gameId": game_id,
+        "sport": sport,
+        "simulated": True,
+        "books": [
+            {
+                "provider": "pressbox-sim",
+                "format": "american",
+                "home": american(p),
+                "away": american(1 - p),
+                "draw": None,
+                "spread": spread,
+                "total": total,
+            }
+        ],
+    }
+
+
+def nfl_pickcenter(data: UpstreamData, g: NflGame) -> list[JSON]:
+    """ESPN's ``pickcenter`` entry for an NFL game (simulated odds)."""
+    p, spread, total = nfl_line(data, g)
+    home_fav = spread <= 0
+    fav = g.home if home_fav else g.away
+    return [
+        {
+            "provider": {"id": "9999", "name": "pressbox (simulated)", "priority": 1},
+            "details": f"{fav} {-abs(spread):g}" if spread else "EVEN",
+            "overUnder": total,
+            "spread": abs(spread),
+            "awayTeamOdds": {"favorite": not home_fav, "moneyLine": american(1 - p)},
+            "homeTeamOdds": {"favorite": home_fav, "moneyLine": american(p)},
+        }
+    ]
+
+
+_RETRO_WEATHER: Final = (
+    ("winddir", "windDirection"),
+    ("sky", "sky"),
+    ("precip", "precipitation"),
+    ("fieldcond", "fieldCondition"),
+)
+
+
+def weather_flat_document(upstream: Upstream, request: Request) -> JSON | None:
+    """``/weather/v1/games/{gamePk}``: game-time weather in the flat shape of
+    :mod:`pressbox.feeds.weather`, from Retrosheet's info records (Retrosheet vocabulary)."""
+    game = _game_key(upstream, request.path_params["game_id"])
+    if not isinstance(game, MlbGame):
+        return None
+    rec = game.game.records
+    out: dict[str, JSON] = {"gameId": str(game.pk)}
+    temp = rec.get("temp", "")
+    if temp.isdigit() and int(temp) > 0:
+        out["temperatureF"] = int(temp)
+    speed = rec.get("windspeed", "")
+    if speed.isdigit():
+        out["windSpeedMph"] = int(speed)
+    for key, name in _RETRO_WEATHER:
+        value = rec.get(key, "")
+        if value and value != "unknown":
+            out[name] = value
+    out["observedAt"] = gumbo.iso(game.start_utc).replace(".000Z", "Z")
+    return out

@@ -215,8 +215,14 @@ def _play_document(game: NflGame, e: PlayEvent, index: int, start: dt.datetime) 
     }
 
 
-def summary_document(game: NflGame, n: int) -> JSON:
-    """ESPN's ``summary?event=ID`` for a game with its first ``n`` events out."""
+def summary_document(game: NflGame, n: int, pickcenter: list[JSON] | None = None) -> JSON:
+    """ESPN's ``summary?event=ID`` for a game with its first ``n`` events out.
+
+    Args:
+        game: The game.
+        n: Events out, ``0..len(events)``.
+        pickcenter: ESPN's bookmaker lines to include (simulated ones from the booth).
+    """
     n = max(0, min(n, len(game.events)))
     final = n >= len(game.events)
     gaps = play_gaps(game)
@@ -320,11 +326,18 @@ def summary_document(game: NflGame, n: int) -> JSON:
                     "status": _status(game, n),
                 }
             ],
-            "league": {"id": "28", "uid": "s:20~l:28", "abbreviation": "NFL", "name": "NFL"},
+            "league": {
+                "id": "28",
+                "uid": "s:20~l:28",
+                "abbreviation": "NFL",
+                "name": "NFL",
+                "slug": "nfl",
+            },
         },
         "drives": drives_doc,
         "winprobability": win,
         "scoringPlays": scoring,
+        "pickcenter": pickcenter or [],
         "simulated": True,
     }
 
@@ -350,3 +363,45 @@ def scoreboard_document(games: list[tuple[NflGame, int]]) -> JSON:
             }
         )
     return {"leagues": [{"id": "28", "abbreviation": "NFL"}], "events": events}
+
+
+def generic_document(game: NflGame, n: int) -> JSON:
+    """The flat play list of :mod:`pressbox.feeds.generic` with the first ``n`` events out."""
+    n = max(0, min(n, len(game.events)))
+    final = n >= len(game.events)
+    plays: list[JSON] = []
+    for e in game.events[:n]:
+        if e.kind != "play" or not isinstance(e.before, FootballSituation):
+            continue
+        before = e.before
+        detail = e.detail if isinstance(e.detail, FootballPlay) else FootballPlay()
+        plays.append(
+            {
+                "playId": e.event_id.rsplit(":", 1)[-1],
+                "quarter": before.quarter,
+                "gameClockSeconds": before.clock_seconds,
+                "homeScore": e.home_score,
+                "awayScore": e.away_score,
+                "possession": before.possession,
+                "yardLine": before.yard_line,
+                "down": before.down,
+                "distance": before.distance,
+                "type": detail.play_type,
+                "text": e.text,
+                "yards": detail.yards,
+                "scoring": detail.scoring,
+            }
+        )
+    out: dict[str, JSON] = {
+        "gameId": game.eid,
+        "sport": "nfl",
+        "home": game.home,
+        "away": game.away,
+        "date": game.date,
+        "status": "final" if final else "live" if n else "scheduled",
+        "plays": plays,
+    }
+    if final:
+        last = game.events[-1]
+        out["finalScore"] = {"home": last.home_score, "away": last.away_score}
+    return out
