@@ -80,6 +80,9 @@ CONTEXTS = ("tied", "behind", "ahead", "margin")
 margin of 4 or more either way. Bullpen use follows the score (a closer protects a lead of
 1-3, not a tie on the road), so run scoring does too."""
 
+_EXTRA = 4
+"""Index of the extra-inning group in :data:`GROUPS`."""
+
 HALVES = ("top", "bottom")
 END = 24
 """Index of the absorbing state: the third out."""
@@ -347,8 +350,13 @@ class EloRatings:
 
 
 def elo_home_advantage(home_win_rate: float) -> float:
-    """Elo points that give equal teams the home win rate ``home_win_rate``."""
-    return 400.0 * math.log10(home_win_rate / (1.0 - home_win_rate))
+    """Elo points that give equal teams the home win rate ``home_win_rate``.
+
+    The rate is held within [0.01, 0.99] so that a tiny training set cannot ask for an
+    infinite advantage.
+    """
+    rate = min(max(home_win_rate, 0.01), 0.99)
+    return 400.0 * math.log10(rate / (1.0 - rate))
 
 
 def fit_elo_k(
@@ -539,7 +547,8 @@ def transition_probabilities(
     """Transition probabilities per (bottom, group, context), shrunk level by level.
 
     Each score-context cell is pulled toward its inning group, and each inning group toward
-    its half, by ``shrink`` pseudo plate appearances; a base-out state never seen in a half
+    its half, by ``shrink`` pseudo plate appearances; an extra-inning cell is pulled toward
+    the 9th-inning cell of the same context instead. A base-out state never seen in a half
     falls back to "the batter is out, nobody moves".
 
     Args:
@@ -573,15 +582,21 @@ def transition_probabilities(
                     merged.update(cells[(bottom, group, context)].get(start, Counter()))
                 groups.append(merged)
                 half.update(merged)
+            solved: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
             for group in range(len(GROUPS)):
                 for context in range(len(CONTEXTS)):
                     rows = out.setdefault((bottom, group, context), [])
                     if not half:
                         rows.extend(_default_transitions(start))
                         continue
-                    level = _shrunk(groups[group], _normalized(half), shrink)
                     own = cells[(bottom, group, context)].get(start, Counter())
-                    level = _shrunk(own, level, shrink)
+                    if group == _EXTRA:
+                        # Extra innings are few; they are played like the 9th, so each
+                        # extra-inning cell leans on the 9th-inning cell of its context.
+                        level = solved[(_EXTRA - 1, context)]
+                    else:
+                        level = _shrunk(groups[group], _normalized(half), shrink)
+                    level = solved[(group, context)] = _shrunk(own, level, shrink)
                     rows.extend((start, end, runs, p) for (end, runs), p in level.items())
     return out
 
