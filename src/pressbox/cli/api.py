@@ -1,0 +1,134 @@
+"""``pressbox serve`` (every role in one process), ``pressbox api`` and ``pressbox gateway``.
+
+Each runs uvicorn with :func:`pressbox.api.app.create_app` and the process's roles:
+
+- ``serve``: ingest (replaying real games), process, delivery and the REST API in one
+  process on the embedded defaults; the booth dashboard is at ``/``.
+- ``api``: the REST API only (``--workers N`` runs N processes; give them
+  ``PRESSBOX_CACHE_URL=redis://...`` so that they share rate limits and the cache).
+- ``gateway``: delivery only (SSE, WebSocket, graphics).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from pressbox.api.app import Roles, create_app
+from pressbox.api.settings import ApiSettings
+from pressbox.cli._common import configure_logging
+from pressbox.config import Settings
+from pressbox.delivery import expose_transport
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default: settings).")]
+PortOpt = Annotated[
+    int | None, typer.Option(help="Port to listen on (default: settings).", min=0, max=65535)
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        typer.echo(f"pressbox: bad settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _api_settings(**overrides: Any) -> ApiSettings:
+    try:
+        return ApiSettings(**overrides)
+    except ValueError as exc:
+        typer.echo(f"pressbox: bad API settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(app: Any, settings: Settings, banner: str) -> None:
+    typer.echo(f"{banner}: http://{settings.host}:{settings.port}/", err=True)
+    try:
+        uvicorn.run(
+            expose_transport(app),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+        )
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        sys.exit(130)
+
+
+def api_app() -> Any:
+    """The REST API app from the environment (the uvicorn factory of ``api --workers``)."""
+    configure_logging()
+    return expose_transport(create_app(Settings(), roles=Roles(api=True)))
+
+
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+) -> None:
+    """Serve the REST API (the api role)."""
+    configure_logging()
+    settings = _settings(host=host, port=port)
+    if workers == 1:
+        _run(create_app(settings, roles=Roles(api=True)), settings, "api")
+        return
+    if not settings.cache_url.startswith(("redis://", "rediss://")):
+        typer.echo(
+            "pressbox api: several workers need PRESSBOX_CACHE_URL=redis://... to share "
+            "rate limits and the cache",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(f"api: http://{settings.host}:{settings.port}/ ({workers} workers)", err=True)
+    uvicorn.run(
+        "pressbox.cli.api:api_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+def gateway(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Serve live delivery: SSE, WebSocket and graphics (the gateway role)."""
+    configure_logging()
+    settings = _settings(host=host, port=port)
+    _run(create_app(settings, roles=Roles(api=False, gateway=True)), settings, "gateway")
+
+
+def serve(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Retrosheet event files or folders (default: the bundled games)."),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Keyless reads for the booth page (public mode) on.")
+    ] = False,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Divide real between-play gaps by this; 0 = as fast as possible.", min=0),
+    ] = None,
+) -> None:
+    """Run everything in one process: replay, processing, delivery and the API."""
+    configure_logging()
+    settings = _settings(host=host, port=port)
+    api_settings = _api_settings(public=True) if demo else _api_settings()
+    roles = Roles.everything([str(p) for p in paths or []], speed)
+    app = create_app(settings, roles=roles, api_settings=api_settings)
+    _run(app, settings, "dashboard")
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add ``serve``, ``api`` and ``gateway``."""
+    del groups
+    app.command("serve")(serve)
+    app.command("api")(api)
+    app.command("gateway")(gateway)
