@@ -13,7 +13,7 @@ maps, see ``docs/upstream.md``):
   alphabet or longer than 8 characters gets a hashed id at or above ``10**13``.
 * team ids are the real MLB team ids for the 30 franchises of 2015-2016
   (``NYA`` → 147); any other code gets ``base36(code)``.
-* venue id = ``base36(site code)`` (Retrosheet ``ANA01`` → ``17720641``).
+* venue id = ``base36(site code)`` (Retrosheet ``ANA01`` → ``17882209``).
 """
 
 from __future__ import annotations
