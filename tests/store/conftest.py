@@ -70,29 +70,28 @@ async def _drop_schema(url: str, schema: str) -> None:
 @pytest.fixture(
     params=["sqlite-memory", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def archive_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL for a fresh, empty archive of each backend."""
+async def archive_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL for a fresh, empty archive of each backend; a PostgreSQL schema is dropped after."""
     if request.param == "sqlite-memory":
-        return "sqlite://"
+        yield "sqlite://"
+        return
     if request.param == "sqlite-file":
-        return f"sqlite:///{tmp_path / 'archive.db'}"
+        yield f"sqlite:///{tmp_path / 'archive.db'}"
+        return
     base = service_url("POSTGRES")
     schema = f"pressbox_test_{uuid.uuid4().hex[:12]}"
-    request.node.pg_schema = (base, schema)
     sep = "&" if "?" in base else "?"
-    return f"{base}{sep}schema={schema}"
+    try:
+        yield f"{base}{sep}schema={schema}"
+    finally:
+        await _drop_schema(base, schema)
 
 
 @pytest.fixture
-async def archive(archive_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Archive]:
-    """Each backend in turn, opened and migrated; dropped afterwards."""
-    try:
-        async with from_url(archive_url) as archive:
-            yield archive
-    finally:
-        pg = getattr(request.node, "pg_schema", None)
-        if pg is not None:
-            await _drop_schema(*pg)
+async def archive(archive_url: str) -> AsyncIterator[Archive]:
+    """Each backend in turn, opened and migrated."""
+    async with from_url(archive_url) as archive:
+        yield archive
 
 
 @pytest.fixture

@@ -496,8 +496,13 @@ class RedisBus:
                 await self._idle.wait()
         except TimeoutError:
             pass
-        await self._r.aclose()
-        await self._pool.disconnect()
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                await self._r.aclose()
+                await self._pool.disconnect()
+        except (TimeoutError, redis_errors.RedisError, OSError):
+            # Closing is best effort: the sockets go away with the process anyway.
+            pass
 
     async def __aenter__(self) -> Self:
         return self

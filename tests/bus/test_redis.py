@@ -1,0 +1,52 @@
+"""What only the Redis log does: its key layout and the translation of server errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from pressbox.bus.redis import RedisBus
+from pressbox.errors import BackendError, BackendUnavailable
+from tests.bus.conftest import _drop_prefix
+from tests.conftest import service_url
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+async def test_server_errors_become_backend_errors() -> None:
+    """A Redis error reply (a key of the wrong type) surfaces as BackendError, not redis's."""
+    url = service_url("REDIS")
+    prefix = f"pressbox-test:{uuid.uuid4().hex}:"
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.set(f"{prefix}log:{{events:G}}", "not a stream")
+        async with RedisBus(url, prefix=prefix) as bus:
+            with pytest.raises(BackendError) as info:
+                await bus.append("events:G", b"x", key="k")
+            assert not isinstance(info.value, BackendUnavailable)
+            assert "WRONGTYPE" in str(info.value)
+            assert await bus.append("events:H", b"x", key="k") == 1
+    finally:
+        await client.aclose()
+        await _drop_prefix(url, prefix)
+
+
+async def test_entries_are_stream_entries_with_the_seq_as_id() -> None:
+    """Other Redis clients see a plain stream: ids "<seq>-0", fields k, p and t."""
+    url = service_url("REDIS")
+    prefix = f"pressbox-test:{uuid.uuid4().hex}:"
+    client = aioredis.Redis.from_url(url)
+    try:
+        async with RedisBus(url, prefix=prefix) as bus:
+            await bus.append_many("events:G", [("a", b"1"), ("b", b"2")])
+        entries: Any = await client.xrange(f"{prefix}log:{{events:G}}")
+        assert [(i, f[b"k"], f[b"p"]) for i, f in entries] == [
+            (b"1-0", b"a", b"1"),
+            (b"2-0", b"b", b"2"),
+        ]
+    finally:
+        await client.aclose()
+        await _drop_prefix(url, prefix)
