@@ -27,8 +27,10 @@ from pressbox.delivery import (
     Hub,
     Limits,
     Policy,
+    SSEStream,
     delivery_routes,
     expose_transport,
+    with_streams,
 )
 
 
@@ -39,15 +41,24 @@ def build_app(
     limits: Limits | None = None,
     own_bus: bool = False,
     state: dict[str, Any] | None = None,
+    gate: bool = True,
 ) -> Any:
-    """A Starlette app serving the delivery routes; the hub lives in its lifespan.
+    """A Starlette app serving the delivery routes; the hub runs in its lifespan.
 
-    ``state`` receives the running hub under ``"hub"``.
+    Args:
+        bus: The event log (opened by the lifespan when ``own_bus``).
+        policy: The hub's slow-client policy.
+        limits: The hub's connection limits.
+        own_bus: Open and close ``bus`` in the lifespan.
+        state: Receives the hub under ``"hub"``.
+        gate: Serve SSE in front of the app (:func:`with_streams`), else only as routes.
     """
     state = {} if state is None else state
+    hub = Hub(bus, policy=policy, limits=limits)
+    board = GraphicsBoard(hub)
+    state["hub"] = hub
 
     async def stats(request: Request) -> JSONResponse:
-        hub: Hub = state["hub"]
         s = hub.stats
         return JSONResponse(
             {
@@ -65,14 +76,13 @@ def build_app(
         async with contextlib.AsyncExitStack() as stack:
             if own_bus:
                 await stack.enter_async_context(bus)
-            hub = Hub(bus, policy=policy, limits=limits)
-            board = GraphicsBoard(hub)
             await stack.enter_async_context(hub)
-            state["hub"] = hub
-            app.router.routes.extend(delivery_routes(hub, board=board))
             yield
 
-    app = Starlette(routes=[Route("/stats", stats)], lifespan=lifespan)
+    routes = [Route("/stats", stats), *delivery_routes(hub, board=board)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    if gate:
+        return with_streams(app, SSEStream(hub))
     return expose_transport(app)
 
 

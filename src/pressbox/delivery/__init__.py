@@ -5,8 +5,11 @@ Mount the routes in the app and run the hub in its lifespan::
     async with from_url(url) as bus, Hub(bus) as hub:
         routes = delivery_routes(hub)          # mount them; the hub feeds them
 
-Under uvicorn, wrap the outermost app with :func:`expose_transport` so that SSE streams
-are written straight to their sockets whatever middleware is in between. The protocol is
+Under uvicorn, SSE streams are written straight to their sockets. For the most
+connections per process, serve them in front of the app with :func:`with_streams`
+(outside every middleware); otherwise wrap the outermost app with
+:func:`expose_transport` so that the routes find the socket whatever middleware is in
+between. The protocol is
 described in docs/delivery.md; the figures in docs/benchmarks.md.
 """
 
@@ -21,7 +24,14 @@ from pressbox.delivery.graphics import (
     graphics_commands,
     graphics_endpoint,
 )
-from pressbox.delivery.sse import KeyFunc, SSEStream, api_key, expose_transport, parse_last_event_id
+from pressbox.delivery.sse import (
+    KeyFunc,
+    SSEStream,
+    api_key,
+    expose_transport,
+    parse_last_event_id,
+    with_streams,
+)
 from pressbox.delivery.websocket import WebSocketStream
 
 __all__ = [
@@ -43,6 +53,7 @@ __all__ = [
     "graphics_commands",
     "graphics_endpoint",
     "parse_last_event_id",
+    "with_streams",
 ]
 
 

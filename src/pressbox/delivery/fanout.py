@@ -129,7 +129,7 @@ class Policy:
     heartbeat_s: float = 15.0
     tick_s: float = 0.5
     tcp_user_timeout_s: float = 15.0
-    socket_send_buffer: int = 64 * 1024
+    socket_send_buffer: int = 128 * 1024
     replay_max: int = 5_000
     recent: int = 256
 
@@ -336,6 +336,11 @@ class _Game:
     payload: bytes = b""
     update: Update | None = None
     subs: set[Subscriber] = field(default_factory=set)
+    """Every subscriber of the game, lagging ones included."""
+    direct: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
+    """Subscribers in step written with one shared chunk: the hot loop of the fan-out."""
+    others: set[Subscriber] = field(default_factory=set)
+    """Subscribers in step that need their own framing or a queue."""
     recent: deque[Frames] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     known: bool = False
@@ -502,6 +507,7 @@ class Hub:
             game = self._games.get(game_id)
             if game is not None:
                 game.subs.discard(sub)
+                self._detach(game, sub)
         sub.games.clear()
         sub.drop_backlog()
         self._subs.discard(sub)
@@ -653,15 +659,26 @@ class Hub:
         self.stats.updates += 1
         high = self.policy.high_water
         sent = 0
-        for sub in game.subs:
-            if sub.lag_since is not None or sub.closed:
+        data = frames.sse_chunk
+        lagged: list[Subscriber] = []
+        # The hot loop: one shared bytes object, one write per client, nothing awaited.
+        for sub, transport in game.direct.items():
+            if transport.get_write_buffer_size() > high:
+                lagged.append(sub)
+                continue
+            transport.write(data)
+        sent = len(game.direct) - len(lagged)
+        for sub in game.others:
+            if sub.closed:
                 continue
             if sub.buffered() > high:
-                self._lag(sub)
+                lagged.append(sub)
                 continue
             sub.games[game.game_id] = seq
             sub.write(sub.frame(frames))
             sent += 1
+        for sub in lagged:
+            self._lag(sub)
         self.stats.messages += sent
         if self._listeners:
             update = self.latest(game.game_id)
@@ -677,8 +694,26 @@ class Hub:
                 sub.games[game.game_id] = game.last_seq
                 sub.write(sub.frame(game.snapshot))
 
+    @staticmethod
+    def _attach(game: _Game, sub: Subscriber) -> None:
+        if sub.transport is not None and not sub.multi:
+            game.direct[sub] = sub.transport
+        else:
+            game.others.add(sub)
+
+    @staticmethod
+    def _detach(game: _Game, sub: Subscriber) -> None:
+        game.direct.pop(sub, None)
+        game.others.discard(sub)
+
     def _lag(self, sub: Subscriber) -> None:
+        if sub.lag_since is not None:
+            return
         sub.lag_since = time.monotonic()
+        for game_id in sub.games:
+            game = self._games.get(game_id)
+            if game is not None:
+                self._detach(game, sub)
         sub.drop_backlog()
         self._lagging.add(sub)
         self.stats.lagging += 1
@@ -712,6 +747,7 @@ class Hub:
         if sub.closed:
             return
         game.subs.discard(sub)
+        self._detach(game, sub)
         if game_id not in sub.order:
             sub.order.append(game_id)
         # From here to the end: no await, so no update slips between catch-up and live.
@@ -733,6 +769,8 @@ class Hub:
         sub.games[game_id] = game.last_seq
         self.stats.messages += len(out)
         game.subs.add(sub)
+        if sub.lag_since is None:
+            self._attach(game, sub)
 
     async def _replay(self, game: _Game, since: int) -> list[Frames]:
         if game.recent and game.recent[0].seq <= since + 1:
@@ -748,6 +786,7 @@ class Hub:
         game = self._games.get(game_id)
         if game is not None:
             game.subs.discard(sub)
+            self._detach(game, sub)
         sub.games.pop(game_id, None)
         if game_id in sub.order:
             sub.order.remove(game_id)
@@ -814,6 +853,7 @@ class Hub:
                     if game is not None and game.snapshot is not None:
                         sub.games[game_id] = game.snapshot.seq
                         sub.write(sub.frame(game.snapshot))
+                        self._attach(game, sub)
             elif now - sub.lag_since > policy.stall_s:
                 self._lagging.discard(sub)
                 self.stats.slow_disconnects += 1

@@ -1,0 +1,300 @@
+"""Live delivery benchmark: play-to-display latency and fan-out rate, SSE, WebSocket, baseline.
+
+For each server kind (the pressbox gateway over SSE, over WebSocket, and a bare-asyncio
+SSE baseline) and each client count, in one run:
+
+1. start the server in its own process, following 15 games on Redis;
+2. connect the clients from separate processes (bench/_clients.py), spread over the games;
+3. memory per idle connection = growth of the server's RSS / connections;
+4. paced phase: 15 games totalling 50 events/s for ``--paced-s`` seconds; latency is the
+   update's ``ts_ingest`` (set just before the append) to its receipt by a client;
+5. burst phase: ``--burst`` updates appended at once; delivered messages/s is the
+   messages received by all clients over the time from the first append to the last
+   receipt.
+
+Every phase is bounded in time. Example (the figures in docs/benchmarks.md)::
+
+    .venv/bin/python bench/fanout.py --clients 1000,10000 --kinds sse,ws,baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from pressbox.bus import from_url, update_stream  # noqa: E402
+from pressbox.engine.events import encode  # noqa: E402
+from tests.delivery.games import real_game_updates  # noqa: E402
+
+BUCKET_S = 0.0002
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Feed:
+    """Appends updates of 15 games, each a copy of a real game, with fresh ts_ingest."""
+
+    def __init__(self, bus, games: list[str]) -> None:  # type: ignore[no-untyped-def]
+        self.bus = bus
+        self.games = games
+        self.source = {g: real_game_updates(i % 7, game_id=g) for i, g in enumerate(games)}
+        self.seq = dict.fromkeys(games, 0)
+        self.turn = 0
+
+    async def append(self, game: str | None = None) -> None:
+        if game is None:
+            game = self.games[self.turn % len(self.games)]
+            self.turn += 1
+        seq = self.seq[game] + 1
+        self.seq[game] = seq
+        plays = self.source[game]
+        update = msgspec.structs.replace(
+            plays[(seq - 1) % len(plays)],
+            seq=seq,
+            event_id=f"{game}:{seq}",
+            ts_ingest=time.time(),
+        )
+        await self.bus.append(update_stream(game), encode(update), key=update.event_id)
+
+
+class Clients:
+    def __init__(self, procs: list[asyncio.subprocess.Process]) -> None:
+        self.procs = procs
+
+    @classmethod
+    async def start(cls, kind: str, port: int, games: list[str], n: int, k: int) -> Clients:
+        protocol = "ws" if kind == "ws" else "sse"
+        procs = []
+        share = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        offset = 0
+        for count in share:
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    str(ROOT / "bench" / "_clients.py"),
+                    protocol,
+                    "127.0.0.1",
+                    str(port),
+                    ",".join(games),
+                    str(count),
+                    str(offset),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            )
+            offset += count
+        return cls(procs)
+
+    async def ready(self) -> int:
+        total = 0
+        for p in self.procs:
+            assert p.stdout is not None
+            line = (await asyncio.wait_for(p.stdout.readline(), 300)).decode()
+            total += int(line.split()[1])
+        return total
+
+    async def ask(self, command: str) -> list[str]:
+        answers = []
+        for p in self.procs:
+            assert p.stdin is not None
+            p.stdin.write(command.encode() + b"\n")
+            await p.stdin.drain()
+        for p in self.procs:
+            assert p.stdout is not None
+            answers.append((await asyncio.wait_for(p.stdout.readline(), 60)).decode())
+        return answers
+
+    async def report(self) -> dict:
+        merged: dict = {"messages": 0, "last": 0.0, "hist": {}, "closed": 0}
+        for line in await self.ask("REPORT"):
+            r = json.loads(line)
+            merged["messages"] += r["messages"]
+            merged["closed"] += r["closed"]
+            merged["last"] = max(merged["last"], r["last"] or 0.0)
+            for b, c in r["hist"].items():
+                merged["hist"][int(b)] = merged["hist"].get(int(b), 0) + c
+        return merged
+
+    async def stop(self) -> None:
+        for p in self.procs:
+            if p.stdin is not None and p.returncode is None:
+                p.stdin.write(b"QUIT\n")
+                await p.stdin.drain()
+        for p in self.procs:
+            try:
+                await asyncio.wait_for(p.wait(), 20)
+            except TimeoutError:
+                p.kill()
+
+
+def percentiles(hist: dict[int, int]) -> dict[str, float]:
+    total = sum(hist.values())
+    if not total:
+        return {}
+    out, seen = {}, 0
+    marks = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)]
+    for bucket in sorted(hist):
+        seen += hist[bucket]
+        while marks and seen >= marks[0][1] * total:
+            out[marks[0][0]] = (bucket + 1) * BUCKET_S * 1000
+            marks.pop(0)
+    out["max"] = (max(hist) + 1) * BUCKET_S * 1000
+    return out
+
+
+async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int):  # type: ignore[no-untyped-def]
+    if kind == "baseline":
+        args = [str(ROOT / "bench" / "_baseline.py"), bus_url, ",".join(games)]
+    else:
+        args = ["-m", "tests.delivery.gateway", "--bus", bus_url]
+        args += ["--max-connections", str(max_conn)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, cwd=ROOT, env=ENV, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    port = int(line.split()[1])
+    if kind != "baseline":
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    await client.get(f"http://127.0.0.1:{port}/stats")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    return proc, port
+
+
+async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[no-untyped-def]
+    proc, port = await start_server(kind, args.bus_url, feed.games, max(n + 100, 18_000))
+    try:
+        rss0 = rss_kib(proc.pid)
+        k = max(1, min(args.client_procs, (n + 999) // 1000))
+        clients = await Clients.start(kind, port, feed.games, n, k)
+        connected = await clients.ready()
+        await asyncio.sleep(args.settle_s)
+        rss1 = rss_kib(proc.pid)
+        result: dict = {
+            "kind": kind,
+            "clients": n,
+            "connected": connected,
+            "kib_per_conn": round((rss1 - rss0) / max(connected, 1), 2),
+            "rss_mib": round(rss1 / 1024, 1),
+        }
+        # Paced phase: 50 events/s over 15 games.
+        await clients.ask("RESET")
+        events = int(args.paced_s * args.rate)
+        start = time.monotonic()
+        for i in range(events):
+            await feed.append()
+            delay = start + (i + 1) / args.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.sleep(1.5)
+        report = await clients.report()
+        expected = events * connected / len(feed.games)
+        result.update(
+            paced_events=events,
+            paced_delivered=report["messages"],
+            paced_expected=round(expected),
+            paced_msgs_per_s=round(report["messages"] / args.paced_s),
+            **{f"latency_{k}_ms": round(v, 1) for k, v in percentiles(report["hist"]).items()},
+        )
+        # Burst phase: --burst updates at once, delivered messages per second.
+        await clients.ask("RESET")
+        t0 = time.time()
+        for _ in range(args.burst):
+            await feed.append()
+        expected = args.burst * connected / len(feed.games)
+        deadline = time.monotonic() + args.burst_timeout_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            report = await clients.report()
+            if report["messages"] >= expected * 0.999:
+                break
+        report = await clients.report()
+        span = max(report["last"] - t0, 1e-6)
+        result.update(
+            burst_delivered=report["messages"],
+            burst_expected=round(expected),
+            burst_msgs_per_s=round(report["messages"] / span),
+            closed=report["closed"],
+        )
+        await clients.stop()
+        return result
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--clients", default="1000,10000")
+    parser.add_argument("--kinds", default="sse,ws,baseline")
+    parser.add_argument("--games", type=int, default=15)
+    parser.add_argument("--rate", type=float, default=50.0, help="events/s over all games")
+    parser.add_argument("--paced-s", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=300)
+    parser.add_argument("--burst-timeout-s", type=float, default=60.0)
+    parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    args.bus_url = f"{args.redis}?prefix={prefix}"
+    games = [f"BENCH{i:02d}" for i in range(args.games)]
+    results = []
+    async with from_url(args.bus_url) as bus:
+        feed = Feed(bus, games)
+        for game in games:
+            await feed.append(game)
+        try:
+            for n in [int(x) for x in args.clients.split(",")]:
+                for kind in args.kinds.split(","):
+                    result = await run_one(kind, n, feed, args)
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
+        finally:
+            for game in games:
+                await bus.delete(update_stream(game))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    cols = [
+        "kind", "clients", "connected", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+        "latency_max_ms", "paced_delivered", "paced_expected", "burst_msgs_per_s",
+        "kib_per_conn",
+    ]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in results:
+        print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
