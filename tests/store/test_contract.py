@@ -181,9 +181,9 @@ async def test_migrations_apply_once_and_survive_reopening(
 ) -> None:
     """Reopening a database applies nothing new and keeps the data."""
     await archive.put_events(_game())
-    assert await archive.schema_version() == LATEST  # type: ignore[attr-defined]
+    assert await archive.schema_version() == LATEST
     async with reopen() as again:
-        assert await again.schema_version() == LATEST  # type: ignore[attr-defined]
+        assert await again.schema_version() == LATEST
         assert len(await again.timeline(G)) == 5
     assert len(MIGRATIONS) == LATEST
 
@@ -200,7 +200,7 @@ async def test_processes_opening_a_new_database_together_migrate_it_once(
             for archive in archives:
                 tg.start_soon(archive.__aenter__)
         for archive in archives:
-            assert await archive.schema_version() == LATEST  # type: ignore[attr-defined]
+            assert await archive.schema_version() == LATEST
         await archives[0].put_events(_game())
         assert len(await archives[2].timeline(G)) == 5
     finally:

@@ -12,6 +12,7 @@ from pressbox.store import SUPPORTED, from_url
 from pressbox.store._schema import LATEST
 from pressbox.store.postgres import PostgresArchive
 from pressbox.store.sqlite import SqliteArchive, path_from_url
+from tests.store.conftest import event
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +96,15 @@ async def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
     async with SqliteArchive(str(path)):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_an_unreadable_stored_event_is_a_backend_error(tmp_path: Path) -> None:
+    """A stored document that no longer decodes is reported as BackendError."""
+    path = tmp_path / "bad.db"
+    async with SqliteArchive(str(path)) as archive:
+        await archive.put_events([event("G", 1, kind="game_start")])
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET payload = '{\"v\": 1}'")
+    async with SqliteArchive(str(path)) as archive:
+        with pytest.raises(BackendError, match="unreadable event"):
+            await archive.timeline("G")

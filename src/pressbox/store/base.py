@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, TypeAlias
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update
+from pressbox.engine.events import GameInfo, PlayEvent, Update, decode_event, decode_update
+from pressbox.errors import BackendError, FeedParseError
 from pressbox.types import GameStatus, Sport
 
 Checkpoint: TypeAlias = tuple[str, str, int]
@@ -164,6 +165,10 @@ class Archive(Protocol):
 
     async def checkpoint(self, consumer: str, stream: str) -> int:
         """The last seq ``consumer`` recorded for ``stream``; 0 if none."""
+        ...
+
+    async def schema_version(self) -> int:
+        """The highest migration applied to the database (for diagnostics)."""
         ...
 
     async def ping(self) -> bool:
@@ -308,3 +313,28 @@ def check_text(name: str, value: object) -> str:
     if not value:
         raise ValueError(f"{name} must not be empty")
     return value
+
+
+def stored_event(doc: str | bytes) -> PlayEvent:
+    """Decode an event read back from the archive.
+
+    Raises:
+        BackendError: The stored document no longer decodes (written by an incompatible
+            version, or edited by hand).
+    """
+    try:
+        return decode_event(doc, source="archive")
+    except FeedParseError as exc:
+        raise BackendError(f"archive holds an unreadable event: {exc.reason}") from exc
+
+
+def stored_update(doc: str | bytes) -> Update:
+    """Decode an update read back from the archive.
+
+    Raises:
+        BackendError: The stored document no longer decodes.
+    """
+    try:
+        return decode_update(doc, source="archive")
+    except FeedParseError as exc:
+        raise BackendError(f"archive holds an unreadable update: {exc.reason}") from exc

@@ -23,7 +23,7 @@ from typing import Any, Self
 import asyncpg
 import msgspec
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update, decode_event, decode_update, encode
+from pressbox.engine.events import GameInfo, PlayEvent, Update, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
 from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_POSTGRES, check_version
 from pressbox.store.base import (
@@ -35,6 +35,8 @@ from pressbox.store.base import (
     check_updates,
     game_changes,
     model_of,
+    stored_event,
+    stored_update,
 )
 from pressbox.types import GameStatus, Sport
 
@@ -441,7 +443,7 @@ class PostgresArchive:
         rows = await self._fetch(
             "SELECT payload::text FROM events WHERE game_id = $1 ORDER BY seq, event_id", game_id
         )
-        return [decode_event(row[0], source="archive") for row in rows]
+        return [stored_event(row[0]) for row in rows]
 
     async def updates(self, game_id: str, model: str | None = None) -> list[Update]:
         """A game's updates by model then seq; raises UnknownGame."""
@@ -454,7 +456,7 @@ class PostgresArchive:
             game_id,
             model,
         )
-        return [decode_update(row[0], source="archive") for row in rows]
+        return [stored_update(row[0]) for row in rows]
 
     async def models(self, game_id: str) -> list[str]:
         """The models a game has updates from; raises UnknownGame."""
@@ -489,7 +491,7 @@ class PostgresArchive:
             model,
             n,
         )
-        return [decode_update(row[0], source="archive") for row in rows]
+        return [stored_update(row[0]) for row in rows]
 
     async def checkpoint(self, consumer: str, stream: str) -> int:
         """The last seq ``consumer`` recorded for ``stream``; 0 if none."""

@@ -23,7 +23,7 @@ from typing import Any, Self
 import aiosqlite
 import msgspec
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update, decode_event, decode_update, encode
+from pressbox.engine.events import GameInfo, PlayEvent, Update, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
 from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_SQLITE, check_version
 from pressbox.store.base import (
@@ -35,6 +35,8 @@ from pressbox.store.base import (
     check_updates,
     game_changes,
     model_of,
+    stored_event,
+    stored_update,
 )
 from pressbox.types import GameStatus, Sport
 
@@ -393,7 +395,7 @@ class SqliteArchive:
         rows = await self._fetch(
             "SELECT payload FROM events WHERE game_id = ? ORDER BY seq, event_id", (game_id,)
         )
-        return [decode_event(row[0], source="archive") for row in rows]
+        return [stored_event(row[0]) for row in rows]
 
     async def updates(self, game_id: str, model: str | None = None) -> list[Update]:
         """A game's updates by model then seq; raises UnknownGame."""
@@ -405,7 +407,7 @@ class SqliteArchive:
             " ORDER BY model, seq",
             (game_id, model, model),
         )
-        return [decode_update(row[0], source="archive") for row in rows]
+        return [stored_update(row[0]) for row in rows]
 
     async def models(self, game_id: str) -> list[str]:
         """The models a game has updates from; raises UnknownGame."""
@@ -437,7 +439,7 @@ class SqliteArchive:
             " ORDER BY abs(wpa) DESC, seq LIMIT ?",
             (game_id, model, n),
         )
-        return [decode_update(row[0], source="archive") for row in rows]
+        return [stored_update(row[0]) for row in rows]
 
     async def checkpoint(self, consumer: str, stream: str) -> int:
         """The last seq ``consumer`` recorded for ``stream``; 0 if none."""
