@@ -7,6 +7,8 @@ from typing import Any
 
 import jsonpatch
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pressbox.engine.events import BaseballPlay, BaseballSituation
 from pressbox.feeds.upstream import gumbo, ids
@@ -25,7 +27,7 @@ def test_top_level_shape_matches_a_real_capture(sample: UpstreamData) -> None:
     """Top-level, metaData, gameData and liveData keys are those of a real final feed."""
     real = _real_final()
     mg = sample.games[ANA_PK]
-    doc = gumbo.feed_document(mg, sample, len(mg.game.events))
+    doc = gumbo.feed_document(mg, sample, gumbo.final_point(mg))
     assert set(real) <= set(doc)
     assert set(real["metaData"]) <= set(doc["metaData"])
     for key in ("game", "datetime", "status", "teams", "players", "venue", "weather"):
@@ -42,7 +44,7 @@ def test_play_shape_matches_a_real_capture(sample: UpstreamData) -> None:
     """allPlays entries carry the real keys down to runners' movement and details."""
     real_play = _real_final()["liveData"]["plays"]["allPlays"][5]
     mg = sample.games[ANA_PK]
-    doc = gumbo.feed_document(mg, sample, len(mg.game.events))
+    doc = gumbo.feed_document(mg, sample, gumbo.final_point(mg))
     play = doc["liveData"]["plays"]["allPlays"][5]
     assert set(real_play) == set(play)
     assert set(real_play["result"]) == set(play["result"])
@@ -63,8 +65,8 @@ def test_metadata_timestamp_and_status_follow_the_replay_point(sample: UpstreamD
     mg = sample.games[ANA_PK]
     codes = gumbo.timecodes(mg)
     assert codes == sorted(set(codes))
-    assert len(codes) == len(mg.game.events) + 1
-    total = len(mg.game.events)
+    total = gumbo.final_point(mg)
+    assert len(codes) == total + 1
     for n, state in ((0, "Preview"), (total // 2, "Live"), (total, "Final")):
         doc = gumbo.feed_document(mg, sample, n)
         assert doc["gameData"]["status"]["abstractGameState"] == state
@@ -79,7 +81,7 @@ def test_runs_in_runners_add_up_to_the_score(sample: UpstreamData, pk: int) -> N
     """Every play's scoring runners account exactly for the score changes, and the linescore
     totals equal the final score."""
     mg = sample.games[pk]
-    doc = gumbo.feed_document(mg, sample, len(mg.game.events))
+    doc = gumbo.feed_document(mg, sample, gumbo.final_point(mg))
     away = home = 0
     for play in doc["liveData"]["plays"]["allPlays"]:
         scored = sum(1 for r in play["runners"] if r["details"]["isScoringEvent"])
@@ -102,7 +104,7 @@ def test_runs_in_runners_add_up_to_the_score(sample: UpstreamData, pk: int) -> N
 def test_plate_appearances_are_grouped_like_the_real_feed(sample: UpstreamData) -> None:
     """One allPlays entry per plate appearance; running plays become action events of it."""
     mg = sample.games[26362201510270]
-    doc = gumbo.feed_document(mg, sample, len(mg.game.events))
+    doc = gumbo.feed_document(mg, sample, gumbo.final_point(mg))
     plays = doc["liveData"]["plays"]["allPlays"]
     pa = 0
     for e in mg.game.events:
@@ -133,7 +135,7 @@ def test_in_progress_at_bat_is_the_current_play(sample: UpstreamData) -> None:
         and not e.detail.pa_end
         and e.before.half == e.after.half
     )
-    doc = gumbo.feed_document(mg, sample, index + 1)
+    doc = gumbo.feed_document(mg, sample, gumbo.point_after(mg, index + 1))
     current = doc["liveData"]["plays"]["currentPlay"]
     assert current["about"]["isComplete"] is False
     assert current["playEvents"][-1]["type"] == "action"
@@ -143,7 +145,7 @@ def test_in_progress_at_bat_is_the_current_play(sample: UpstreamData) -> None:
 def test_diff_patch_turns_the_older_document_into_the_newer(sample: UpstreamData) -> None:
     """Applying every diff in order to the older document gives exactly the newer one."""
     mg = sample.games[ANA_PK]
-    docs = [gumbo.feed_document(mg, sample, n) for n in range(30, 36)]
+    docs = [gumbo.feed_document(mg, sample, n) for n in range(100, 106)]
     patches = gumbo.diff_patch(docs)
     assert len(patches) == 5
     current = docs[0]
@@ -164,3 +166,53 @@ def test_ids_are_stable_and_reversible() -> None:
     assert ids.retro_id_of_player(ids.player_id("weird id!")) is None
     with pytest.raises(ValueError, match="Retrosheet"):
         ids.game_pk("nonsense")
+
+
+def test_pitches_come_out_one_by_one(sample: UpstreamData) -> None:
+    """Between two plays the at-bat in progress shows its pitches one update at a time, with
+    the count moving, and no result until the play itself."""
+    mg = sample.games[ANA_PK]
+    plan = gumbo.points(mg)
+    c = next(i for i, (_, shown) in enumerate(plan, 1) if shown == 2)
+    doc = gumbo.feed_document(mg, sample, c)
+    current = doc["liveData"]["plays"]["currentPlay"]
+    assert current["about"]["isComplete"] is False
+    assert "event" not in current["result"]
+    pitches = [e for e in current["playEvents"] if e["isPitch"]]
+    assert len(pitches) == 2
+    count = current["count"]
+    assert count["balls"] + count["strikes"] <= 2
+    assert doc["liveData"]["linescore"]["balls"] == count["balls"]
+    before = gumbo.feed_document(mg, sample, c - 1)
+    assert len(before["liveData"]["plays"]["allPlays"]) == len(doc["liveData"]["plays"]["allPlays"])
+    assert doc["metaData"]["timeStamp"] > before["metaData"]["timeStamp"]
+    assert gumbo.final_point(mg) > len(mg.game.events)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text("ab/~", max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text("ab/~", max_size=2), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(old=_json, new=_json)
+@settings(max_examples=300, deadline=None)
+def test_json_patch_turns_any_document_into_any_other(old: object, new: object) -> None:
+    """The structural diff is a correct RFC 6902 patch for any pair of JSON values."""
+    patched = jsonpatch.apply_patch(
+        {"d": old}, [{**op, "path": "/d" + op["path"]} for op in gumbo.json_patch(old, new)]
+    )
+    assert patched == {"d": new}
+    assert [type(x) for x in _leaves(patched["d"])] == [type(x) for x in _leaves(new)]
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _leaves(value[key])]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]

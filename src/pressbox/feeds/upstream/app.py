@@ -41,7 +41,7 @@ from pressbox.feeds.upstream.faults import CLEAN, NO_FAULTS, Decision, FaultInje
 from pressbox.feeds.upstream.replay import Replay, Timeline
 from pressbox.types import JSON, Clock
 
-MAX_DIFFS: Final = 20
+MAX_DIFFS: Final = 40
 """A ``diffPatch`` spanning more steps than this answers with the full document instead,
 as the real API does when the client is far behind."""
 
@@ -87,6 +87,8 @@ class Upstream:
         self.max_diffs = max_diffs
         self._moments: dict[int, list[dt.datetime]] = {}
         self._codes: dict[int, list[str]] = {}
+        self._points: dict[int, list[gumbo.Point]] = {}
+        self._checkpoints: dict[int, dict[int, object]] = {}
         self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
         self.corrections: dict[int, _Correction] = {}
 
@@ -112,15 +114,31 @@ class Upstream:
         return self._codes[mg.pk]
 
     def published(self, mg: MlbGame) -> int:
-        """Events of the game out now."""
+        """Updates of the game out now (:func:`.gumbo.points`: pitches and events)."""
         return self.replay.published(str(mg.pk))
+
+    def points(self, mg: MlbGame) -> list[gumbo.Point]:
+        """The updates of a game (cached)."""
+        if mg.pk not in self._points:
+            self._points[mg.pk] = gumbo.points(mg)
+        return self._points[mg.pk]
+
+    def events_out(self, mg: MlbGame, c: int) -> int:
+        """Events of the game out once ``c`` updates are."""
+        return self.points(mg)[c - 1][0] if c > 0 else 0
 
     def document(self, mg: MlbGame, n: int) -> dict[str, JSON]:
         """The clean feed document at point ``n`` (cached; never mutate it)."""
         key = (mg.pk, n)
         doc = self._docs.get(key)
         if doc is None:
-            doc = gumbo.feed_document(mg, self.data, n, times=self.moments(mg))
+            doc = gumbo.feed_document(
+                mg,
+                self.data,
+                n,
+                times=self.moments(mg),
+                checkpoints=self._checkpoints.setdefault(mg.pk, {}),
+            )
             self._docs[key] = doc
             if len(self._docs) > _DOC_CACHE:
                 self._docs.popitem(last=False)
@@ -511,6 +529,8 @@ async def pressbox_games(request: Request) -> Response:
                 "away": mg.game.info.away,
                 "home": mg.game.info.home,
                 "events": len(mg.game.events),
+                "eventsOut": upstream.events_out(mg, n),
+                "updates": len(upstream.points(mg)),
                 "published": n,
                 "stalled": upstream.replay.stalled(str(mg.pk)),
             }
@@ -726,7 +746,8 @@ def _timelines(data: UpstreamData, date: str | None) -> list[tuple[str, Timeline
         ]
         first = min(day_starts, default=0)
         for mg, start in zip(data.games.values(), day_starts, strict=True):
-            out.append((str(mg.pk), Timeline.from_gaps(float(start - first), mg.gaps)))
+            gaps = gumbo.point_gaps(mg)
+            out.append((str(mg.pk), Timeline.from_gaps(float(start - first), gaps)))
     else:
         today = [mg for mg in data.games.values() if mg.game.info.date == date]
         first_utc = min((mg.start_utc for mg in today), default=None)
@@ -738,7 +759,7 @@ def _timelines(data: UpstreamData, date: str | None) -> list[tuple[str, Timeline
                 offset = math.inf
             else:
                 offset = (mg.start_utc - first_utc).total_seconds()
-            out.append((str(mg.pk), Timeline.from_gaps(offset, mg.gaps)))
+            out.append((str(mg.pk), Timeline.from_gaps(offset, gumbo.point_gaps(mg))))
     nfl_first = min((g.start_utc for g in data.nfl.values()), default=None)
     for g in data.nfl.values():
         gaps = espn.play_gaps(g)

@@ -626,7 +626,8 @@ def schedule_document(upstream: Upstream, games: Iterable[MlbGame], hydrate: set
     in_progress_total = 0
     for mg in games:
         info = mg.game.info
-        n = upstream.published(mg)
+        c = upstream.published(mg)
+        n = upstream.events_out(mg, c)
         total = len(mg.game.events)
         status = gumbo.status_document(n, total, mg.game.innings < info.innings)
         live = 0 < n < total
@@ -684,7 +685,7 @@ def schedule_document(upstream: Upstream, games: Iterable[MlbGame], hydrate: set
         if "officials" in hydrate:
             game["officials"] = gumbo.officials_document(data, mg.game.records)
         if "linescore" in hydrate:
-            game["linescore"] = upstream.document(mg, n)["liveData"]["linescore"]
+            game["linescore"] = upstream.document(mg, c)["liveData"]["linescore"]
         if "probablePitcher" in hydrate:
             probable = upstream.document(mg, 0)["gameData"]["probablePitchers"]
             for key in ("away", "home"):
@@ -840,7 +841,8 @@ def odds(upstream: Upstream, request: Request) -> JSON | None:
                 continue
             if not wanted and date is not None and info.date != date:
                 continue
-            if not wanted and date is None and upstream.published(mg) >= len(mg.game.events):
+            out_now = upstream.events_out(mg, upstream.published(mg))
+            if not wanted and date is None and out_now >= len(mg.game.events):
                 continue
             recs = records(data, mg.season, info.date)
             p = mlb_home_probability(recs.get(info.home, Record()), recs.get(info.away, Record()))
