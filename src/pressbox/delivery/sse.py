@@ -286,14 +286,9 @@ class SSEStream:
             disconnected = True
             sub.end("client left")
 
-        async def closing() -> None:
-            await self.hub.wait_closed()
-            sub.end("server shutting down")
-
         assert sub.wake is not None  # noqa: S101 - queued subscribers have one
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(watch())
-            closer = tg.create_task(closing())
             try:
                 while not sub.closed:
                     data = sub.pop()
@@ -307,7 +302,6 @@ class SSEStream:
                     sub.send_since = None
             finally:
                 watcher.cancel()
-                closer.cancel()
         if not disconnected:
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

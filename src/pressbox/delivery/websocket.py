@@ -116,21 +116,17 @@ class WebSocketStream:
         try:
             await websocket.accept()
             self.hub.register(sub)
+            # One task besides the handler: the send loop. Shutdown and the slow-client
+            # policy end it through the subscriber (Hub.close_streams ends them all).
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._send_loop(websocket, sub))
-                closer = tg.create_task(self._close_on_shutdown(sub))
                 try:
                     await self._receive_loop(websocket, sub)
                 finally:
                     # Ends the send loop; it closes the socket with the reason, if any.
                     sub.end(sub.reason or "client left")
-                    closer.cancel()
         finally:
             self.hub.release(sub)
-
-    async def _close_on_shutdown(self, sub: Subscriber) -> None:
-        await self.hub.wait_closed()
-        sub.end("server shutting down")
 
     async def _send_loop(self, websocket: WebSocket, sub: Subscriber) -> None:
         assert sub.wake is not None  # noqa: S101 - queued subscribers have one
