@@ -155,6 +155,13 @@ def test_run_batch_answers_a_last_line_without_newline():
     assert orjson.loads(sink.getvalue()) == {"home_wp": table.home_wp(2, False, 1, 2, 1)}
 
 
+def test_run_batch_skips_blank_lines():
+    """Blank lines get no answer."""
+    sink = io.BytesIO()
+    assert mlb_model.run_batch(mlb.load().table(), io.BytesIO(b"\n \n"), sink) == 0
+    assert sink.getvalue() == b""
+
+
 def test_fit_writes_a_reproducible_parameter_file(app, tmp_path):
     """``fit mlb`` writes the same bytes twice and records the training seasons."""
     first, second = tmp_path / "a.json", tmp_path / "b.json"

@@ -75,12 +75,36 @@ def _answer(table: mlb.WpTable, line: bytes) -> bytes:
     return b'{"home_wp":%r}\n' % wp
 
 
+def _answer_all(table: mlb.WpTable, lines: list[bytes]) -> bytes:
+    """Answer a block of lines: all at once when all are good, else line by line."""
+    home_wp = table.home_wp
+    try:
+        answers = []
+        for line in lines:
+            doc = orjson.loads(line)
+            wp = home_wp(
+                doc["inning"],
+                _HALF[doc["half"]],
+                doc["outs"],
+                _BASES_STR[doc.get("bases", "000")],
+                doc["home"] - doc["away"],
+            )
+            answers.append({"home_wp": wp})
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return b"".join(_answer(table, line) for line in lines)
+    if not answers:
+        return b""
+    # One encoder call for the block, cut into lines: far cheaper than one per answer.
+    return orjson.dumps(answers)[1:-1].replace(b"},{", b"}\n{") + b"\n"
+
+
 def run_batch(table: mlb.WpTable, source: BinaryIO, sink: BinaryIO) -> int:
     """Answer JSON-line states from ``source`` on ``sink``; return the number of lines.
 
     Whatever is available is read and answered at once, so a pipe of millions of lines
     goes at full speed and an interactive writer gets each answer as soon as its line
-    is complete.
+    is complete. Blank lines are skipped; a line that is not a valid state gets an
+    ``{"error": ...}`` line in its place.
     """
     pending = b""
     count = 0
@@ -91,9 +115,9 @@ def run_batch(table: mlb.WpTable, source: BinaryIO, sink: BinaryIO) -> int:
             break
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
-        answers = [_answer(table, line) for line in lines if line.strip()]
-        count += len(answers)
-        sink.write(b"".join(answers))
+        lines = [line for line in lines if line.strip()]
+        count += len(lines)
+        sink.write(_answer_all(table, lines))
         sink.flush()
     if pending.strip():
         sink.write(_answer(table, pending))

@@ -1,0 +1,159 @@
+"""Benchmark the MLB win-probability model: one evaluation, the batch command, a season.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/wp_mlb.py [--season ../shared/data/retrosheet/2016] [--lines 1000000]
+
+It prints one line per figure and a JSON summary:
+
+- ``single_eval``: median time of one ``WpTable.home_wp`` call (state → probability) after
+  the model is loaded, over random states; also ``MlbModel.home_wp``, which looks the
+  default table up first.
+- ``batch``: states per second through ``pressbox wp mlb --batch`` (a real subprocess,
+  JSON lines in and out, process start-up included).
+- ``season``: plays per second through WP + WPA + leverage (``score_game``) for every game
+  of a Retrosheet season read beforehand, and the same with the engine's state machine
+  (``engine.state.apply``) folding every event first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from pressbox.engine.models import mlb  # noqa: E402
+from pressbox.engine.state import apply, initial_state  # noqa: E402
+from pressbox.feeds.retrosheet import iter_games  # noqa: E402
+
+
+def single_eval(model: mlb.MlbModel, calls: int = 200_000) -> dict[str, float]:
+    """Median nanoseconds per call, timed in blocks of 100 calls."""
+    rng = random.Random(1)
+    states = [
+        (
+            rng.randint(1, 12),
+            rng.random() < 0.5,
+            rng.randint(0, 2),
+            rng.randint(0, 7),
+            rng.randint(-8, 8),
+        )
+        for _ in range(100)
+    ]
+    table = model.table()
+    out: dict[str, float] = {}
+    for name, fn in (("table.home_wp", table.home_wp), ("model.home_wp", model.home_wp)):
+        blocks = []
+        for _ in range(calls // 100):
+            t0 = time.perf_counter_ns()
+            for s in states:
+                fn(*s)
+            blocks.append((time.perf_counter_ns() - t0) / 100)
+        out[name] = statistics.median(blocks)
+    return out
+
+
+def batch(lines: int) -> float:
+    """States per second through the ``wp mlb --batch`` command."""
+    rng = random.Random(2)
+    payload = "".join(
+        json.dumps(
+            {
+                "inning": rng.randint(1, 12),
+                "half": rng.choice(("top", "bottom")),
+                "outs": rng.randint(0, 2),
+                "bases": "".join(rng.choice("01") for _ in range(3)),
+                "home": rng.randint(0, 9),
+                "away": rng.randint(0, 9),
+            }
+        )
+        + "\n"
+        for _ in range(lines)
+    ).encode()
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pressbox", "wp", "mlb", "--batch"],
+        input=payload,
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    elapsed = time.perf_counter() - t0
+    answered = result.stdout.count(b"\n")
+    assert answered == lines, (answered, result.stderr[-500:])
+    return lines / elapsed
+
+
+def season(folder: Path, model: mlb.MlbModel) -> dict[str, float]:
+    """Plays per second over a season: scoring alone, and with the state machine."""
+    games = [g.events for g in iter_games([folder])]
+    events = sum(len(g) for g in games)
+    plays = sum(1 for g in games for e in g if e.kind == "play")
+    model.table()  # Build the table outside the timing, as a loaded service has it.
+    best_score = best_full = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0.0
+        for g in games:
+            total += sum(p.wpa for p in mlb.score_game(g, model))
+        best_score = min(best_score, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for g in games:
+            state = initial_state("mlb", g[0].game_id)
+            for e in g:
+                state = apply(state, e)
+            mlb.score_game(g, model)
+        best_full = min(best_full, time.perf_counter() - t0)
+    return {
+        "games": len(games),
+        "events": events,
+        "plays": plays,
+        "score_plays_per_s": plays / best_score,
+        "state_and_score_plays_per_s": plays / best_full,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--season", type=Path, default=ROOT.parent / "shared" / "data" / "retrosheet" / "2016"
+    )
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    model = mlb.load()
+    model.table()
+    load_s = time.perf_counter() - t0
+    single = single_eval(model)
+    for name, ns in single.items():
+        print(f"single eval {name}: median {ns / 1000:.3f} µs")
+    rate = batch(args.lines)
+    print(f"batch: {rate:,.0f} states/s ({args.lines:,} lines, start-up included)")
+    figures = season(args.season, model)
+    print(
+        f"season {args.season.name}: {figures['plays']:,} plays, "
+        f"WP+WPA+LI {figures['score_plays_per_s']:,.0f} plays/s, "
+        f"with engine.state.apply {figures['state_and_score_plays_per_s']:,.0f} plays/s"
+    )
+    print(
+        json.dumps(
+            {
+                "model_load_and_table_s": load_s,
+                "single_eval_ns": single,
+                "batch_states_per_s": rate,
+                "season": figures,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
