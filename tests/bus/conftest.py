@@ -49,13 +49,13 @@ async def _drop_prefix(url: str, prefix: str) -> None:
 async def bus(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[EventBus]:
     """Each backend in turn, empty, with a manual clock for timestamps; cleaned up after."""
     if request.param == "memory":
-        async with from_url("memory://", backend=MemoryBus(max_len=1000, clock=clock)) as bus:
+        async with from_url("memory://", backend=MemoryBus(max_len=5000, clock=clock)) as bus:
             yield bus
         return
     url = service_url("REDIS")
     prefix = f"pressbox-test:{uuid.uuid4().hex}:"
     try:
-        async with RedisBus(url, prefix=prefix, max_len=1000, clock=clock) as bus:
+        async with RedisBus(url, prefix=prefix, max_len=5000, clock=clock) as bus:
             yield bus
     finally:
         await _drop_prefix(url, prefix)

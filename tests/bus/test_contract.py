@@ -374,3 +374,20 @@ async def test_concurrent_writers_never_split_a_key(bus: EventBus) -> None:
     assert sorted(by_key) == sorted(keys)
     for batch, seqs in results:
         assert seqs == [by_key[k] for k in batch]
+
+
+async def test_long_reads_are_complete_and_ordered(bus: EventBus) -> None:
+    """Reads longer than one backend round trip come back whole and in order."""
+    for start in range(1, 2501, 500):
+        await _fill(bus, 500, start=start)
+    assert [e.seq for e in await bus.read(S)] == list(range(1, 2501))
+    assert [e.seq for e in await bus.read(S, 700, limit=1500)] == list(range(700, 2200))
+
+
+async def test_a_deleted_stream_can_be_read_by_a_group_again(bus: EventBus) -> None:
+    """After delete, a group reads the new entries of the stream from its start."""
+    await _fill(bus, 2)
+    await bus.read_group("proc", "a", [S])
+    await bus.delete(S)
+    await bus.append(S, b"again", key="new")
+    assert [(e.seq, e.key) for e in await bus.read_group("proc", "a", [S])] == [(1, "new")]

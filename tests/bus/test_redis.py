@@ -50,3 +50,20 @@ async def test_entries_are_stream_entries_with_the_seq_as_id() -> None:
     finally:
         await client.aclose()
         await _drop_prefix(url, prefix)
+
+
+async def test_a_group_removed_behind_the_bus_is_recreated() -> None:
+    """When another client deletes the stream, the next group read recreates the group."""
+    url = service_url("REDIS")
+    prefix = f"pressbox-test:{uuid.uuid4().hex}:"
+    client = aioredis.Redis.from_url(url)
+    try:
+        async with RedisBus(url, prefix=prefix) as bus:
+            await bus.append("events:G", b"1", key="a")
+            assert len(await bus.read_group("proc", "c", ["events:G"])) == 1
+            await client.delete(f"{prefix}log:{{events:G}}")
+            await bus.append("events:G", b"2", key="b")
+            assert [e.key for e in await bus.read_group("proc", "c", ["events:G"])] == ["b"]
+    finally:
+        await client.aclose()
+        await _drop_prefix(url, prefix)
