@@ -155,6 +155,37 @@ def test_run_batch_answers_a_last_line_without_newline():
     assert orjson.loads(sink.getvalue()) == {"home_wp": table.home_wp(2, False, 1, 2, 1)}
 
 
+def test_run_batch_answers_good_blocks_in_order():
+    """A block of good lines is answered in one go, one line each, in order."""
+    table = mlb.load().table()
+    states = [
+        (i, b, o, m, h, a)
+        for i in (1, 9, 11)
+        for b in (0, 1)
+        for o in (0, 2)
+        for m in (0, 5)
+        for h, a in ((0, 0), (4, 2))
+    ]
+    text = "".join(
+        json.dumps(
+            {
+                "inning": i,
+                "half": "bottom" if b else "top",
+                "outs": o,
+                "bases": f"{m & 1}{m >> 1 & 1}{m >> 2 & 1}",
+                "home": h,
+                "away": a,
+            }
+        )
+        + "\n"
+        for i, b, o, m, h, a in states
+    )
+    sink = io.BytesIO()
+    assert mlb_model.run_batch(table, io.BytesIO(text.encode()), sink) == len(states)
+    got = [orjson.loads(line)["home_wp"] for line in sink.getvalue().splitlines()]
+    assert got == [table.home_wp(i, bool(b), o, m, h - a) for i, b, o, m, h, a in states]
+
+
 def test_run_batch_skips_blank_lines():
     """Blank lines get no answer."""
     sink = io.BytesIO()
