@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RETROSHEET = ROOT / "data" / "retrosheet"
@@ -17,6 +18,13 @@ IN_CI = bool(os.environ.get("CI") or os.environ.get("PRESSBOX_CI"))
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def reset_logging() -> Iterator[None]:
+    """A command that configured structlog in one test does not leak into the next."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,8 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             logging.getLevelNamesMapping()[level.upper()]
         ),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: tests capture logs after a command has configured them in-process.
+        cache_logger_on_first_use=False,
     )
 
 
