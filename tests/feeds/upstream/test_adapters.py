@@ -9,14 +9,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pressbox.engine.events import BaseballSituation
+from pressbox.engine.events import BaseballSituation, PlayEvent
 from pressbox.engine.state import GameMachine
+from pressbox.errors import FeedParseError
 from pressbox.feeds import espn, generic, gumbo, odds, weather
 from pressbox.feeds.upstream import gumbo as upstream_gumbo
 from pressbox.feeds.upstream import run_upstream
 from pressbox.feeds.upstream.data import UpstreamData, load_data
 from pressbox.resilience.clock import ManualClock
 from tests.feeds.upstream.conftest import ANA_PK
+
+
+def _content(event: PlayEvent) -> tuple[object, ...]:
+    return (event.kind, event.detail, event.before, event.after, event.home_score, event.text)
 
 
 def _sit(s: object) -> tuple[object, ...]:
@@ -118,3 +123,67 @@ async def test_espn_and_generic_documents_read_back(nfl_files: list[Path]) -> No
         final.home_score,
         final.away_score,
     )
+
+
+async def _follow(
+    sample: UpstreamData, faults: str, seed: int
+) -> tuple[gumbo.GumboGame, dict[str, int]]:
+    """Follow the ANA game through the faults with a plain client: skip what fails."""
+    clock = ManualClock()
+    follower = gumbo.GumboGame(split_runner_events=True)
+    feed = f"/api/v1.1/game/{ANA_PK}/feed/live"
+    seen = {"http": 0, "parse": 0, "ok": 0}
+    async with (
+        run_upstream(
+            sample, speed=60, clock=clock, date="2015-04-10", faults=faults, seed=seed
+        ) as base,
+        httpx.AsyncClient(base_url=base, timeout=0.5) as client,
+    ):
+        for _ in range(3000):
+            if follower.final:
+                break
+            clock.advance(10)
+            try:
+                if follower.needs_full_document:
+                    response = await client.get(feed)
+                else:
+                    params = {"startTimecode": follower.timestamp or ""}
+                    response = await client.get(f"{feed}/diffPatch", params=params)
+                response.raise_for_status()
+                follower.update_bytes(response.content)
+                seen["ok"] += 1
+            except httpx.HTTPError:
+                seen["http"] += 1
+            except FeedParseError:
+                seen["parse"] += 1
+    return follower, seen
+
+
+@pytest.mark.anyio
+async def test_a_follower_survives_the_faults_and_ends_with_the_real_game(
+    sample: UpstreamData,
+) -> None:
+    """Through errors, truncation, drift, duplicated and swapped plays, stalls and
+    corrections, a follower that skips bad answers still ends with every play of the game
+    and its final score; corrections arrive as correcting events."""
+    faults = (
+        "error500=0.1,error429=0.05,truncate=0.05,drift=0.05,reset=0.03,dup=0.1,"
+        "reorder=0.1,stall=20s:0.05,correction=5s:0.05"
+    )
+    follower, seen = await _follow(sample, faults, seed=21)
+    assert follower.final
+    assert seen["http"] > 0
+    assert seen["parse"] > 0
+    mg = sample.games[ANA_PK]
+    expected = gumbo.read_document(
+        upstream_gumbo.feed_document(mg, sample, upstream_gumbo.final_point(mg)),
+        split_runner_events=True,
+    ).events
+    latest: dict[str, PlayEvent] = {}
+    for event in follower.events:
+        latest[event.corrects.split("~")[0] if event.corrects else event.event_id] = event
+    assert list(latest) == [e.event_id for e in expected]
+    for ours, theirs in zip(latest.values(), expected, strict=True):
+        assert _content(ours) == _content(theirs)
+    assert follower.events[-1].home_score == mg.game.home_score
+    assert any(e.corrects for e in follower.events)

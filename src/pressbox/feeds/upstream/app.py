@@ -55,9 +55,17 @@ class _Reset(Exception):
 
 @dataclass(slots=True)
 class _Correction:
-    until: float
+    """An earlier play rescored from update ``first`` to update ``last`` (both included).
+
+    Being tied to updates (not to requests) keeps every answer consistent: the document at
+    an update is the same whenever it is asked for, so a diff from it is right.
+    """
+
     at_bat: int
     variant: int
+    first: int
+    until: float
+    last: int | None = None
 
 
 class Upstream:
@@ -90,7 +98,7 @@ class Upstream:
         self._points: dict[int, list[gumbo.Point]] = {}
         self._checkpoints: dict[int, dict[int, object]] = {}
         self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
-        self.corrections: dict[int, _Correction] = {}
+        self.corrections: dict[int, list[_Correction]] = {}
 
     @property
     def clock(self) -> Clock:
@@ -260,40 +268,71 @@ def _game_point(request: Request, mg: MlbGame) -> int:
     decision = _decision(request)
     if decision.stall is not None:
         upstream.replay.stall(str(mg.pk), decision.stall)
-    return upstream.published(mg)
+    n = upstream.published(mg)
+    _track_corrections(request, mg, n)
+    return n
 
 
-def _served_document(request: Request, mg: MlbGame, n: int) -> dict[str, JSON]:
-    """The document at ``n`` with the play faults of this request (a copy when changed)."""
+def _track_corrections(request: Request, mg: MlbGame, n: int) -> None:
+    """End expired corrections of the game and start one when the fault fires.
+
+    A new correction shows from the next update on (so that clients see it as a change),
+    and is restored after its duration, from the update after the current one.
+    """
     upstream = _upstream(request)
-    decision = _decision(request)
-    doc = upstream.document(mg, n)
     now = upstream.clock.monotonic()
-    correction = upstream.corrections.get(mg.pk)
-    if correction is not None and now >= correction.until:
-        del upstream.corrections[mg.pk]
-        correction = None
-    if decision.correction is not None and correction is None:
-        plays = doc["liveData"]["plays"]["allPlays"]
+    kept: list[_Correction] = []
+    for corr in upstream.corrections.get(mg.pk, []):
+        if corr.last is None and now >= corr.until:
+            if n < corr.first:
+                continue
+            corr.last = n
+        kept.append(corr)
+    decision = _decision(request)
+    active = any(c.last is None for c in kept)
+    if decision.correction is not None and not active and n < len(upstream.points(mg)):
+        plays = upstream.document(mg, n)["liveData"]["plays"]["allPlays"]
         complete = [p for p in plays[:-1] if p["about"]["isComplete"]]
         if complete:
             target = complete[decision.correction % len(complete)]
-            correction = _Correction(
-                until=now + upstream.injector.spec.duration("correction"),
-                at_bat=target["about"]["atBatIndex"],
-                variant=decision.correction,
+            kept.append(
+                _Correction(
+                    at_bat=target["about"]["atBatIndex"],
+                    variant=decision.correction,
+                    first=n + 1,
+                    until=now + upstream.injector.spec.duration("correction"),
+                )
             )
-            upstream.corrections[mg.pk] = correction
-    if correction is None and decision.dup is None and decision.reorder is None:
+    upstream.corrections[mg.pk] = kept
+
+
+def _document_at(request: Request, mg: MlbGame, n: int, *, last: bool) -> dict[str, JSON]:
+    """The document at update ``n`` with the corrections showing there and, for the last
+    document of an answer, this request's duplicated or swapped plays (a copy if changed)."""
+    upstream = _upstream(request)
+    decision = _decision(request)
+    doc = upstream.document(mg, n)
+    showing = [
+        c
+        for c in upstream.corrections.get(mg.pk, [])
+        if c.first <= n and (c.last is None or n <= c.last)
+    ]
+    glitch = last and (decision.dup is not None or decision.reorder is not None)
+    if not showing and not glitch:
         return doc
     doc = dict(orjson.loads(orjson.dumps(doc)))
-    if correction is not None:
-        drift.correct_play(doc, correction.at_bat, correction.variant)
-    if decision.dup is not None:
+    for corr in showing:
+        drift.correct_play(doc, corr.at_bat, corr.variant)
+    if last and decision.dup is not None:
         drift.duplicate_play(doc, decision.dup)
-    if decision.reorder is not None:
+    if last and decision.reorder is not None:
         drift.reorder_plays(doc, decision.reorder)
     return doc
+
+
+def _served_document(request: Request, mg: MlbGame, n: int) -> dict[str, JSON]:
+    """The document at ``n`` as this request gets it."""
+    return _document_at(request, mg, n, last=True)
 
 
 async def feed_live(request: Request) -> Response:
@@ -352,7 +391,7 @@ async def feed_diff_patch(request: Request) -> Response:
         return json_response(request, doc, last_modified=last_modified, drift_kind="gumbo")
     if start == n:
         return json_response(request, [], last_modified=last_modified, drift_kind="diff")
-    docs = [upstream.document(mg, k) for k in range(start, n)]
+    docs = [_document_at(request, mg, k, last=False) for k in range(start, n)]
     docs.append(_served_document(request, mg, n))
     patches = gumbo.diff_patch(docs)
     return json_response(request, patches, last_modified=last_modified, drift_kind="diff")
