@@ -17,7 +17,7 @@ game.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -125,6 +125,28 @@ class GameScorer:
             ts_ingest=event.ts_ingest,
             ts_emit=self._clock(),
         )
+
+
+def rescore(
+    sport: Sport, game_id: str, events: Iterable[PlayEvent], model: WinProbabilityModel | None
+) -> list[Update]:
+    """Run a game's events through a fresh scorer (a re-run after a model change).
+
+    Events the state machine refuses are skipped, as a live processor skips them.
+
+    Returns:
+        The updates, numbered 1, 2, 3... as a processor would have published them.
+    """
+    scorer = GameScorer(sport, game_id, model)
+    updates: list[Update] = []
+    for event in events:
+        try:
+            update = scorer.score(event)
+        except InvalidEvent:
+            continue
+        if update is not None:
+            updates.append(update)
+    return updates
 
 
 @dataclass(slots=True)

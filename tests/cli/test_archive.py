@@ -139,3 +139,68 @@ def test_the_pressbox_command_has_the_archive_commands(archive_url: str) -> None
     )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 3
+
+
+@pytest.fixture
+def real_archive_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite archive holding the events of a real game (World Series 2016, game 7)."""
+    from pressbox.feeds.retrosheet import iter_games
+    from tests.conftest import SAMPLE_RETROSHEET
+
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    game = next(iter(iter_games([SAMPLE_RETROSHEET / "2016" / "post" / "2016WS_.EVE"])))
+
+    async def fill() -> None:
+        async with from_url(url) as archive:
+            await archive.put_events(list(game.events))
+
+    asyncio.run(fill())
+    monkeypatch.setenv("PRESSBOX_ARCHIVE_URL", url)
+    return url
+
+
+def test_replay_stores_a_models_updates_beside_the_others(real_archive_url: str) -> None:
+    """Re-running a game through two models keeps both sets of updates, once each."""
+    from pressbox.engine.models.mlb import default_parameters
+
+    shipped = CliRunner().invoke(_app(), ["archive", "replay", "CLE201611020"])
+    assert shipped.exit_code == 0, shipped.output
+    assert "96 new updates" in shipped.output
+    again = CliRunner().invoke(_app(), ["archive", "replay", "CLE201611020"])
+    assert " 0 new updates" in again.output
+
+    async def models() -> dict[str, int]:
+        async with from_url(real_archive_url) as archive:
+            return {
+                m: len(await archive.updates("CLE201611020", m))
+                for m in await archive.models("CLE201611020")
+            }
+
+    counts = asyncio.run(models())
+    assert len(counts) == 1
+    ((label, n),) = counts.items()
+    assert label.startswith("mlb")
+    assert n == 96
+    assert default_parameters()
+
+
+def test_replay_with_a_model_file_and_bad_inputs(real_archive_url: str, tmp_path: Path) -> None:
+    """A named model file is used; a missing file or an unknown game fails clearly."""
+    import pressbox.engine.models.mlb as mlb
+
+    other = Path(mlb.__file__).parent / "data" / "mlb-2015.json"
+    CliRunner().invoke(_app(), ["archive", "replay", "CLE201611020"])
+    result = CliRunner().invoke(
+        _app(), ["archive", "replay", "CLE201611020", "--model", str(other)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "96 new updates of mlb-markov/2015;" in result.output
+    assert "models now: mlb-markov/2015, mlb-markov/2015-2016" in result.output
+    missing = CliRunner().invoke(
+        _app(), ["archive", "replay", "CLE201611020", "--model", str(tmp_path / "none.json")]
+    )
+    assert missing.exit_code == 1
+    assert "cannot load model" in missing.output
+    unknown = CliRunner().invoke(_app(), ["archive", "replay", "NOPE"])
+    assert unknown.exit_code == 1
+    assert "unknown game" in unknown.output

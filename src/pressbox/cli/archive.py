@@ -1,11 +1,13 @@
-"""``pressbox archive games`` and ``pressbox archive export GAME``: read the archive.
+"""``pressbox archive games|export|replay``: read the archive and re-run its games.
 
 The archive is the one named by ``PRESSBOX_ARCHIVE_URL`` (default
 ``sqlite:///./pressbox.db``) unless ``--archive`` names another. ``games`` lists the
 archived games, one per line (``--json`` for JSON lines). ``export`` writes a game's
 events and then its updates as JSON lines, each document exactly as the engine encodes it
 (an update is told from an event by its ``state`` field). An unknown game or an archive
-that cannot be opened ends with a message on stderr and exit status 1.
+that cannot be opened ends with a message on stderr and exit status 1. ``replay`` re-runs
+a game's archived events through a model (after a model change, say) and stores the new
+model's updates beside the old ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import typer
 from pressbox.cli._common import write_json_line
 from pressbox.config import Settings
 from pressbox.engine.events import to_dict
+from pressbox.engine.models import get_model
 from pressbox.errors import BackendError, UnknownGame
+from pressbox.processor import rescore
 from pressbox.store import Archive, GameRecord, from_url
 
 _T = TypeVar("_T")
@@ -121,7 +125,36 @@ def export_command(
         write_json_line(doc)
 
 
+def replay_command(
+    game: Annotated[str, typer.Argument(help="The game's id, as `archive games` lists it.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="A fitted model file for the game's sport (default: the shipped one)."
+        ),
+    ] = None,
+    archive: ArchiveOption = None,
+) -> None:
+    """Re-run an archived game through a model; store its updates beside the others."""
+    try:
+
+        async def rerun(a: Archive) -> tuple[str, int, list[str]]:
+            record = await a.game(game)
+            wp_model = get_model(record.sport, model)
+            updates = rescore(record.sport, game, await a.timeline(game), wp_model)
+            label = updates[0].wp.model if updates and updates[0].wp else wp_model.name
+            stored = await a.put_updates(updates, model=label)
+            return label, stored, await a.models(game)
+
+        label, stored, models = _run(archive, rerun)
+    except (OSError, ModuleNotFoundError) as exc:
+        typer.echo(f"pressbox archive: cannot load model {model!r}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{game}: {stored} new updates of {label}; models now: {', '.join(models)}")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add ``archive games`` and ``archive export`` to the CLI."""
+    """Add ``archive games``, ``archive export`` and ``archive replay`` to the CLI."""
     groups["archive"].command("games")(games_command)
     groups["archive"].command("export")(export_command)
+    groups["archive"].command("replay")(replay_command)
