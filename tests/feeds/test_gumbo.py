@@ -564,3 +564,22 @@ def test_play_by_play_response():
     run(list(normalized.events), "1")
     with pytest.raises(FeedParseError, match="missing field 'allPlays'"):
         read_play_by_play({"plays": []}, game_id="1")
+
+
+@pytest.mark.parametrize(("split", "last_id"), [(False, "718594:24"), (True, "718594:24.3")])
+def test_game_that_ends_inside_an_at_bat(split, last_id):
+    """A game final in the middle of an at-bat (a walk-off wild pitch, a called game) keeps the
+    runner events of that at-bat and ends."""
+    doc = _mid_at_bat(load("feed_live_718594.json.gz"))
+    doc["gameData"]["status"]["abstractGameState"] = "Final"
+    doc["liveData"]["linescore"]["teams"]["home"]["runs"] = 1
+    doc["liveData"]["linescore"]["teams"]["away"]["runs"] = 1
+    normalized = read_document(doc, split_runner_events=split)
+    last_play, end = normalized.events[-2:]
+    assert last_play.event_id == last_id
+    assert detail(last_play).moves == (RunnerMove("457759", 2, 3),)
+    assert detail(last_play).event_type == "stolen_base"
+    assert detail(last_play).pa_end is False
+    assert end.kind == "game_end"
+    assert normalized.final
+    assert run(list(normalized.events), "718594").state.status == "final"

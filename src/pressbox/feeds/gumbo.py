@@ -310,7 +310,12 @@ class _DocumentReader:
             path = join("liveData.plays.allPlays", position)
             if not last_complete:
                 raise r.error(path, "an at-bat follows one that is not complete")
-            complete, new = self._play(game_id, play, path, position, tracker, info.innings)
+            # A game can end inside an at-bat (a walk-off wild pitch, a game called in the
+            # middle of one): once final, nothing more will join the last at-bat.
+            closed = abstract in _FINAL_STATES and position == len(all_plays) - 1
+            complete, new = self._play(
+                game_id, play, path, position, tracker, info.innings, closed=closed
+            )
             events.extend(new)
             at_bats += complete
             last_complete = complete
@@ -417,8 +422,13 @@ class _DocumentReader:
         position: int,
         tracker: _Tracker,
         innings: int,
+        *,
+        closed: bool = False,
     ) -> tuple[bool, list[PlayEvent]]:
-        """The events of one ``allPlays`` entry; whether the at-bat is complete."""
+        """The events of one ``allPlays`` entry; whether the at-bat is over.
+
+        ``closed`` says that the game ended with this at-bat, complete or not.
+        """
         r = self.r
         play = r.obj(play, path)
         about = r.get_obj(play, "about", path)
@@ -464,7 +474,7 @@ class _DocumentReader:
                 moves = groups[index]
             elif not self.split:
                 continue
-            elif not complete and index >= len(play_events) - 1:
+            elif not complete and not closed and index >= len(play_events) - 1:
                 # The at-bat in progress may still attach more moves to its latest event.
                 continue
             else:
@@ -489,8 +499,32 @@ class _DocumentReader:
                 )
             )
             del groups[index]
+        if not complete and closed and groups:
+            last = max(groups)
+            left = [move for index in sorted(groups) for move in groups[index]]
+            result = play.get("result")
+            home = r.opt_int(result, "homeScore", join(path, "result")) if result else None
+            away = r.opt_int(result, "awayScore", join(path, "result")) if result else None
+            events.append(
+                self._apply(
+                    tracker,
+                    game_id=game_id,
+                    event_id=f"{game_id}:{at_bat}",
+                    moves=_merge(left),
+                    count=self._count_before(play_events, last),
+                    batter=batter,
+                    pitcher=pitcher,
+                    code=self._event_type_at(play_events, last, path),
+                    text=self._description_at(play_events, last),
+                    pa_end=False,
+                    rbi=0,
+                    score=(home, away) if home is not None and away is not None else None,
+                    ts=self._time_at(play_events, last),
+                    path=path,
+                )
+            )
         if not complete:
-            return False, events
+            return closed, events
 
         result = r.get_obj(play, "result", path)
         result_path = join(path, "result")
