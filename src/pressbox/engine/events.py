@@ -35,7 +35,7 @@ BATTER = 0
 """``RunnerMove.start`` for the batter (or a runner placed on base by rule)."""
 
 
-class GameInfo(msgspec.Struct, frozen=True, kw_only=True):
+class GameInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """What is known about a game before it starts."""
 
     home: str
@@ -54,7 +54,7 @@ class GameInfo(msgspec.Struct, frozen=True, kw_only=True):
     away_name: str | None = None
 
 
-class BaseballSituation(msgspec.Struct, frozen=True, kw_only=True, tag="baseball"):
+class BaseballSituation(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="baseball"):
     """Where a baseball game stands between two plays."""
 
     inning: int
@@ -71,7 +71,7 @@ class BaseballSituation(msgspec.Struct, frozen=True, kw_only=True, tag="baseball
         return "".join("0" if r is None else "1" for r in self.bases)
 
 
-class FootballSituation(msgspec.Struct, frozen=True, kw_only=True, tag="football"):
+class FootballSituation(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="football"):
     """Where a football game stands between two plays."""
 
     quarter: int
@@ -91,7 +91,7 @@ class FootballSituation(msgspec.Struct, frozen=True, kw_only=True, tag="football
 Situation: TypeAlias = BaseballSituation | FootballSituation
 
 
-class RunnerMove(msgspec.Struct, frozen=True, array_like=True):
+class RunnerMove(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One runner's movement on a play, batter included.
 
     Encoded as a JSON array ``[runner, start, end, out]`` to keep events small.
@@ -105,7 +105,7 @@ class RunnerMove(msgspec.Struct, frozen=True, array_like=True):
     out: bool = False
 
 
-class BaseballPlay(msgspec.Struct, frozen=True, kw_only=True, tag="baseball"):
+class BaseballPlay(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="baseball"):
     """What happened on a baseball play."""
 
     batter: str | None = None
@@ -123,7 +123,7 @@ class BaseballPlay(msgspec.Struct, frozen=True, kw_only=True, tag="baseball"):
     """A coarse family: ``single``, ``strikeout``, ``stolen_base``, ``walk``..."""
 
 
-class FootballPlay(msgspec.Struct, frozen=True, kw_only=True, tag="football"):
+class FootballPlay(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="football"):
     """What happened on a football play."""
 
     play_type: str = ""
@@ -135,7 +135,7 @@ class FootballPlay(msgspec.Struct, frozen=True, kw_only=True, tag="football"):
 PlayDetail: TypeAlias = BaseballPlay | FootballPlay
 
 
-class PlayEvent(msgspec.Struct, frozen=True, kw_only=True):
+class PlayEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One normalized event of a game, as every adapter produces it."""
 
     v: int = SCHEMA_VERSION
@@ -167,7 +167,7 @@ class PlayEvent(msgspec.Struct, frozen=True, kw_only=True):
     """When pressbox received it, Unix seconds."""
 
 
-class GameState(msgspec.Struct, frozen=True, kw_only=True):
+class GameState(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Everything the engine knows about a game after its latest event."""
 
     v: int = SCHEMA_VERSION
@@ -187,7 +187,7 @@ class GameState(msgspec.Struct, frozen=True, kw_only=True):
     """Number of ``play`` events applied."""
 
 
-class WinProbability(msgspec.Struct, frozen=True, kw_only=True):
+class WinProbability(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A model's answer for one state."""
 
     home: float
@@ -197,7 +197,7 @@ class WinProbability(msgspec.Struct, frozen=True, kw_only=True):
     """Model name and version, ``"mlb-markov/2015-2016"``."""
 
 
-class Update(msgspec.Struct, frozen=True, kw_only=True):
+class Update(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """What a processor publishes after each event: the state and its consequences."""
 
     v: int = SCHEMA_VERSION
