@@ -16,8 +16,15 @@ earlier event id). A document or patch that cannot be read raises
 :class:`~pressbox.errors.FeedParseError` and leaves the game at its last good document.
 
 Event ids are ``"{gamePk}:{atBatIndex}"`` for an at-bat, ``"{gamePk}:{atBatIndex}.{index}"``
-for an event inside one (a runner placed by rule, or a runner event when they are split),
-``"{gamePk}:start"``/``"{gamePk}:end"``, and ``"<id>~<n>"`` for the n-th correction of ``<id>``.
+for an event inside one at ``playEvents[index]`` (a runner placed by rule, or a runner event
+when they are split; ``.placed`` for an extra-inning runner the feed moves without a
+``runner_placed`` action), ``"{gamePk}:start"``/``"{gamePk}:end"``, and ``"<id>~<n>"`` for the
+n-th correction of ``<id>``.
+
+Upstream quirks handled here: feeds before about 2020 leave ``isOut`` null and do not name
+the runners left on base; the full documents the server sends empty
+``metaData.gameEvents``/``logicalEvents`` while its later diffs expect them filled; a game
+can end inside an at-bat that is never marked complete (a walk-off wild pitch).
 """
 
 from __future__ import annotations
