@@ -23,6 +23,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @app.command("upstream")
     def upstream(
+        paths: list[Path] = typer.Argument(  # noqa: B008 - typer declares arguments this way
+            None, help="More data paths (so that --data A B C works).", show_default=False
+        ),
         port: int = typer.Option(8765, help="Port to listen on; 0 picks a free one."),
         host: str = typer.Option("127.0.0.1", help="Interface to bind."),
         data: list[Path] = typer.Option(  # noqa: B008 - typer declares options this way
@@ -53,7 +56,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         except ValueError as exc:
             typer.echo(f"pressbox upstream: bad --faults: {exc}", err=True)
             raise typer.Exit(2) from exc
-        paths = list(data) if data else [_REPO_SAMPLE]
+        paths = [*(data or []), *(paths or [])] or [_REPO_SAMPLE]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             typer.echo(f"pressbox upstream: no such data path: {', '.join(missing)}", err=True)

@@ -233,6 +233,36 @@ async def test_error_429_carries_retry_after(sample: UpstreamData) -> None:
     assert r.headers["retry-after"] == "3"
 
 
+async def test_error_503_sends_retry_after_only_when_the_spec_gives_one(
+    sample: UpstreamData,
+) -> None:
+    """error503 with a duration carries Retry-After; without one it does not."""
+    async with (
+        run_upstream(sample, speed=0, faults="error503=5s:1") as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        with_header = await client.get(FEED)
+    async with (
+        run_upstream(sample, speed=0, faults="error503=1") as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        without = await client.get(FEED)
+    assert (with_header.status_code, with_header.headers["retry-after"]) == (503, "5")
+    assert without.status_code == 503
+    assert "retry-after" not in without.headers
+
+
+async def test_answers_are_gzipped_for_clients_that_accept_it(sample: UpstreamData) -> None:
+    """Large answers come gzip-encoded, as the real API sends them."""
+    async with (
+        run_upstream(sample, speed=0) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        r = await client.get(FEED)
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json()["gamePk"] == ANA_PK
+
+
 async def test_reset_drops_the_connection_without_an_answer(sample: UpstreamData) -> None:
     """A reset closes the TCP connection; httpx sees a protocol or read error."""
     async with (

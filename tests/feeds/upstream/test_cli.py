@@ -45,7 +45,8 @@ def test_serves_and_prints_the_base_url() -> None:
     """The command prints its base URL on stdout and answers on it."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pressbox", "upstream", "--port", "0", "--speed", "0",
-         "--data", str(SAMPLE_RETROSHEET), "--faults", "error500=0.5", "--seed", "3"],
+         "--data", str(SAMPLE_RETROSHEET / "2015"), str(SAMPLE_RETROSHEET / "2016"),
+         "--faults", "error500=0.5", "--seed", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

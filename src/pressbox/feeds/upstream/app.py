@@ -30,6 +30,8 @@ from typing import Any, Final
 import anyio
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,7 +47,7 @@ MAX_DIFFS: Final = 40
 """A ``diffPatch`` spanning more steps than this answers with the full document instead,
 as the real API does when the client is far behind."""
 
-_DOC_CACHE: Final = 512
+_DOC_CACHE: Final = 256
 _FAULT_FREE_PREFIX: Final = "/pressbox/"
 
 
@@ -669,6 +671,9 @@ class FaultMiddleware:
             headers.append((b"retry-after", str(retry).encode()))
             body = orjson.dumps({"messageNumber": 429, "message": "Too Many Requests"})
         elif status == 503:
+            if decision.retry_after > 0:
+                retry = max(1, math.ceil(decision.retry_after))
+                headers.append((b"retry-after", str(retry).encode()))
             body = orjson.dumps({"messageNumber": 503, "message": "Service Unavailable"})
         else:
             body = orjson.dumps({"messageNumber": 500, "message": "Internal Server Error"})
@@ -771,7 +776,10 @@ def create_upstream_app(
         Route("/pressbox/games", pressbox_games),
         Route("/pressbox/players", pressbox_players),
     ]
-    app = _UpstreamApp(routes=routes)
+    # The real APIs answer gzip to clients that accept it (httpx does by default).
+    app = _UpstreamApp(
+        routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)]
+    )
     app.state.upstream = upstream
     app.fault_layer = FaultMiddleware(app.call_routes, upstream)
     return app

@@ -57,6 +57,10 @@ how long a corrected play stays changed before it is restored."""
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 
+# Kinds that take a duration without having a default: a 503 sends ``Retry-After`` only
+# when the spec gives one (``error503=5s:0.1``), as some servers do and others do not.
+_OPTIONAL_DURATIONS: Final = frozenset({"error503"})
+
 # A transport fault takes over the whole answer; when several fire, the first one here wins.
 _EXCLUSIVE: Final = ("reset", "timeout", "error500", "error503", "error429", "truncate")
 
@@ -140,7 +144,7 @@ def _item(kind: str, value: str, item: str) -> Fault:
     duration_text, sep, prob_text = value.rpartition(":")
     duration: float | None = None
     if sep:
-        if kind not in DEFAULT_DURATIONS:
+        if kind not in DEFAULT_DURATIONS and kind not in _OPTIONAL_DURATIONS:
             raise ValueError(f"fault {item!r}: {kind} takes no duration")
         try:
             duration = parse_duration(duration_text)
@@ -297,7 +301,11 @@ class FaultInjector:
             reset=exclusive == "reset",
             hang=self.spec.duration("timeout") if exclusive == "timeout" else None,
             status=status,
-            retry_after=self.spec.duration("error429") if status == 429 else 0.0,
+            retry_after=self.spec.duration("error429")
+            if status == 429
+            else self.spec.duration("error503")
+            if status == 503
+            else 0.0,
             truncate=0.2 + 0.6 * (draws["truncate"][1] % 1000) / 1000
             if exclusive == "truncate"
             else None,

@@ -14,9 +14,10 @@ bases, wild pitches, pickoffs...), with their ``runners`` entries pointing at th
 that play as its result, as the real feed does. Bases are ``"1B"``, ``"2B"``, ``"3B"``,
 ``"score"`` (an out at home is ``outBase: "4B"``); the batter's ``start`` is ``null``.
 
-:func:`timecodes` gives the ``timeStamp`` of each point (``YYYYMMDD_HHMMSS``, UTC, in game
-time: first pitch plus the real gaps), and :func:`diff_patch` the RFC 6902 patches between
-two points, computed with ``jsonpatch``.
+:func:`points` lists the game's updates: every pitch, then every play, as the real feed
+updates pitch by pitch. :func:`timecodes` gives the ``timeStamp`` of each (``YYYYMMDD_HHMMSS``,
+UTC, in game time: first pitch plus the real gaps), and :func:`diff_patch` the RFC 6902
+patches between them (:func:`json_patch`, checked against ``jsonpatch`` in the tests).
 """
 
 from __future__ import annotations
