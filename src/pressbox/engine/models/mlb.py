@@ -964,7 +964,7 @@ class MlbModel:
             extra_runner: Extra innings start with a runner on second (MLB 2020+).
             prior: The home team's pregame win probability (from odds or ratings); both
                 teams' run environments are tilted so that the table's starting WP equals
-                it (within the strength grid's range, about 0.1-0.9). ``None`` (default):
+                it (within the strength grid's range, about 0.08-0.94). ``None`` (default):
                 an average home team against an average visitor.
 
         Returns:
