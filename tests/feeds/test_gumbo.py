@@ -583,3 +583,33 @@ def test_game_that_ends_inside_an_at_bat(split, last_id):
     assert end.kind == "game_end"
     assert normalized.final
     assert run(list(normalized.events), "718594").state.status == "final"
+
+
+def test_pitching_change_inside_an_at_bat_is_no_correction():
+    """A runner event keeps the pitcher of its moment when the pitcher changes later in the
+    at-bat (matchup.pitcher names the pitcher at the end)."""
+    doc = load("feed_live_718594.json.gz")
+    early = _mid_at_bat(doc)
+    later = copy.deepcopy(doc)
+    at_bat = later["liveData"]["plays"]["allPlays"][24]
+    for event in at_bat["playEvents"][4:]:
+        event["index"] += 1
+    at_bat["playEvents"].insert(
+        4,
+        {
+            "index": 4,
+            "type": "action",
+            "details": {"eventType": "pitching_substitution", "description": "Pitching Change"},
+            "player": {"id": 999},
+        },
+    )
+    for runner in at_bat["runners"]:
+        if runner["details"]["playIndex"] > 3:
+            runner["details"]["playIndex"] += 1
+    at_bat["matchup"]["pitcher"]["id"] = 999
+    game = GumboGame(split_runner_events=True)
+    steal = game.update(early)[-1]
+    assert (steal.event_id, detail(steal).pitcher) == ("718594:24.3", "664076")
+    rest = game.update(later)
+    assert all(e.corrects is None for e in rest)
+    assert (rest[0].event_id, detail(rest[0]).pitcher) == ("718594:24", "999")

@@ -170,6 +170,8 @@ class _Tracker:
     bases: list[str | None] = field(default_factory=lambda: [None, None, None])
     home: int = 0
     away: int = 0
+    pitchers: dict[str, str] = field(default_factory=dict)
+    """The pitcher on the mound for each half (``"top"``: the home team's pitcher)."""
 
     def situation(self, balls: int = 0, strikes: int = 0) -> BaseballSituation:
         return BaseballSituation(
@@ -294,7 +296,7 @@ class _DocumentReader:
             and any(key in play["matchup"] for key in _POST_ON_BASES)
             for play in all_plays
         )
-        tracker = _Tracker()
+        tracker = _Tracker(pitchers=self._probable_pitchers(game_data))
         events: list[PlayEvent] = [
             PlayEvent(
                 sport="mlb",
@@ -414,6 +416,19 @@ class _DocumentReader:
             away_name=names["away"][1],
         )
 
+    @staticmethod
+    def _probable_pitchers(game_data: dict[str, JSON]) -> dict[str, str]:
+        """The starters announced in ``gameData.probablePitchers``, by the half they pitch."""
+        probable = game_data.get("probablePitchers")
+        pitchers: dict[str, str] = {}
+        if not isinstance(probable, dict):
+            return pitchers
+        for side, half in (("home", "top"), ("away", "bottom")):
+            person = probable.get(side)
+            if isinstance(person, dict) and isinstance(person.get("id"), int):
+                pitchers[half] = str(person["id"])
+        return pitchers
+
     def _final_score(self, live: dict[str, JSON]) -> tuple[int, int]:
         r = self.r
         teams = r.get_obj(r.get_obj(live, "linescore", "liveData"), "teams", "liveData.linescore")
@@ -494,7 +509,7 @@ class _DocumentReader:
                     moves=moves,
                     count=self._count_before(play_events, index),
                     batter=None if kind == "runner_placed" else batter,
-                    pitcher=pitcher,
+                    pitcher=_pitcher_at(play_events, index, tracker.pitchers.get(half), pitcher),
                     code=kind,
                     text=self._description_at(play_events, index)
                     or f"{kind.replace('_', ' ')}: {', '.join(m.runner for m in moves)}",
@@ -520,7 +535,7 @@ class _DocumentReader:
                     moves=_merge(left),
                     count=self._count_before(play_events, last),
                     batter=batter,
-                    pitcher=pitcher,
+                    pitcher=_pitcher_at(play_events, last, tracker.pitchers.get(half), pitcher),
                     code=self._event_type_at(play_events, last, path),
                     text=self._description_at(play_events, last),
                     pa_end=False,
@@ -532,6 +547,7 @@ class _DocumentReader:
             )
         if not complete:
             return closed, events
+        tracker.pitchers[half] = pitcher
 
         result = r.get_obj(play, "result", path)
         result_path = join(path, "result")
@@ -788,6 +804,19 @@ class _DocumentReader:
                     f"{key} says base {number + 1} is {'taken' if occupied else 'empty'} but "
                     f"the runners' moves leave it {'empty' if occupied else 'taken'}",
                 )
+
+
+def _pitcher_at(play_events: list[JSON], index: int, at_start: str | None, at_end: str) -> str:
+    """Who pitched at ``playEvents[index]``: the last pitching change before it, else the
+    pitcher the at-bat started with (``matchup.pitcher`` names the one at its end)."""
+    current = at_start
+    for event in play_events[: max(index, 0)]:
+        details = event.get("details") if isinstance(event, dict) else None
+        if isinstance(details, dict) and details.get("eventType") == "pitching_substitution":
+            player = event.get("player")
+            if isinstance(player, dict) and isinstance(player.get("id"), int):
+                current = str(player["id"])
+    return current or at_end
 
 
 def _implicit_placed_runner(groups: dict[int, list[_Move]]) -> set[int]:
