@@ -8,7 +8,8 @@ It prints one line per figure and a JSON summary:
 
 - ``single_eval``: median time of one ``WpTable.home_wp`` call (state → probability) after
   the model is loaded, over random states; also ``MlbModel.home_wp``, which looks the
-  default table up first.
+  default table up first, and ``MlbModel.win_probability`` from a ``GameState`` to a
+  ``WinProbability`` struct.
 - ``batch``: states per second through ``pressbox wp mlb --batch`` (a real subprocess,
   JSON lines in and out, process start-up included).
 - ``season``: plays per second through WP + WPA + leverage (``score_game``) for every game
@@ -35,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from pressbox.engine.events import BaseballSituation, GameInfo, GameState  # noqa: E402
 from pressbox.engine.models import mlb  # noqa: E402
 from pressbox.engine.state import apply, initial_state  # noqa: E402
 from pressbox.feeds.retrosheet import iter_games  # noqa: E402
@@ -54,13 +56,37 @@ def single_eval(model: mlb.MlbModel, calls: int = 200_000) -> dict[str, float]:
         for _ in range(100)
     ]
     table = model.table()
+    info = GameInfo(home="HOM", away="VIS", date="2016-04-04")
+    game_states = [
+        (
+            GameState(
+                sport="mlb",
+                game_id="g",
+                status="live",
+                info=info,
+                home_score=max(d, 0),
+                away_score=max(-d, 0),
+                situation=BaseballSituation(
+                    inning=i,
+                    half="bottom" if b else "top",
+                    outs=o,
+                    bases=tuple("r" if m >> k & 1 else None for k in range(3)),  # type: ignore[arg-type]
+                ),
+            ),
+        )
+        for i, b, o, m, d in states
+    ]
     out: dict[str, float] = {}
-    for name, fn in (("table.home_wp", table.home_wp), ("model.home_wp", model.home_wp)):
+    for name, fn, args in (
+        ("table.home_wp", table.home_wp, states),
+        ("model.home_wp", model.home_wp, states),
+        ("model.win_probability(GameState)", model.win_probability, game_states),
+    ):
         blocks = []
         for _ in range(calls // 100):
             t0 = time.perf_counter_ns()
-            for s in states:
-                fn(*s)
+            for a in args:
+                fn(*a)
             blocks.append((time.perf_counter_ns() - t0) / 100)
         out[name] = statistics.median(blocks)
     return out
