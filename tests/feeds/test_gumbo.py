@@ -613,3 +613,13 @@ def test_pitching_change_inside_an_at_bat_is_no_correction():
     rest = game.update(later)
     assert all(e.corrects is None for e in rest)
     assert (rest[0].event_id, detail(rest[0]).pitcher) == ("718594:24", "999")
+
+
+def test_end_time_filled_in_later_is_no_correction():
+    """A timestamp the feed fills in on a later poll does not correct the play."""
+    doc = load("feed_live_744914.json.gz")
+    early = copy.deepcopy(doc)
+    del early["liveData"]["plays"]["allPlays"][3]["about"]["endTime"]
+    game = GumboGame()
+    game.update(early)
+    assert game.update(doc) == []

@@ -439,7 +439,9 @@ class EventLog:
     was already emitted (by event id) and returns only what is new: events not seen before,
     numbered after the previous ones, and, for a ``play`` whose content changed, a
     correction with the next number, the id ``"<id>~<n>"`` and ``corrects`` set to the id
-    it replaces (the latest revision). ``game_start`` and ``game_end`` are never corrected.
+    it replaces (the latest revision). ``game_start`` and ``game_end`` are never corrected,
+    and timestamps are not content: an upstream that fills in a play's end time later does
+    not correct it.
 
     Args:
         ignore_after: Do not treat a change of ``after`` alone as a correction (football
@@ -497,6 +499,7 @@ class EventLog:
             seq=0,
             event_id="",
             corrects=None,
+            ts_source=None,
             ts_ingest=None,
             after=None if self._ignore_after else event.after,
         )
