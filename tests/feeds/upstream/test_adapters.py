@@ -187,3 +187,23 @@ async def test_a_follower_survives_the_faults_and_ends_with_the_real_game(
         assert _content(ours) == _content(theirs)
     assert follower.events[-1].home_score == mg.game.home_score
     assert any(e.corrects for e in follower.events)
+
+
+@pytest.mark.anyio
+async def test_espn_duplicates_and_swaps_are_absorbed(nfl_files: list[Path]) -> None:
+    """ESPN summaries with a duplicated or swapped play still normalize to the same game."""
+    data = load_data(nfl_files)
+    eid, game = next(iter(data.nfl.items()))
+    url = "/apis/site/v2/sports/football/nfl/summary"
+    async with (
+        run_upstream(data, speed=0, faults="dup=1,reorder=1", seed=5) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        doc = (await client.get(url, params={"event": eid})).json()
+    plays = [p["id"] for d in doc["drives"]["previous"] for p in d["plays"]]
+    assert len(plays) == len(set(plays)) + 1
+    final = espn.read_summary(doc).events[-1]
+    assert (final.home_score, final.away_score) == (
+        game.events[-1].home_score,
+        game.events[-1].away_score,
+    )

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from pressbox.feeds.upstream import create_upstream_app, ids
+from pressbox.feeds.upstream.data import UpstreamData
 from pressbox.feeds.upstream.replay import Replay, Timeline
 from pressbox.resilience.clock import ManualClock
 
@@ -80,3 +82,17 @@ def test_wall_time_of_an_event() -> None:
     replay = Replay(clock, 2.0, [("g", Timeline.from_gaps(10.0, [0, 20]))])
     assert replay.wall_time("g", 1) == pytest.approx(1005.0)
     assert replay.wall_time("g", 2) == pytest.approx(1015.0)
+
+
+def test_games_are_staggered_by_first_pitch(sample: UpstreamData) -> None:
+    """Replaying every game, a West Coast night game starts after an earlier Eastern one;
+    replaying a day, earlier days are final and later days not started."""
+    timelines = create_upstream_app(sample, clock=ManualClock()).state.upstream.replay.timelines
+    ana = timelines[str(ids.game_pk("ANA201504100"))]  # 7:12 PM Pacific
+    kca = timelines[str(ids.game_pk("KCA201510270"))]  # 7:07 PM Central
+    assert ana.offset > kca.offset >= 0
+    day = create_upstream_app(sample, clock=ManualClock(), date="2015-05-08")
+    timelines = day.state.upstream.replay.timelines
+    assert timelines[str(ids.game_pk("ANA201504100"))].offset == -math.inf
+    assert timelines[str(ids.game_pk("COL201505080"))].offset == 0
+    assert timelines[str(ids.game_pk("KCA201510270"))].offset == math.inf

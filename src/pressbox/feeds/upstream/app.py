@@ -497,6 +497,10 @@ async def espn_summary(request: Request) -> Response:
         upstream.replay.stall(key, decision.stall)
     n = upstream.replay.published(key)
     payload = espn.summary_document(game, n, booth.nfl_pickcenter(upstream.data, game))
+    if decision.dup is not None:
+        drift.duplicate_espn_play(payload, decision.dup)
+    if decision.reorder is not None:
+        drift.reorder_espn_plays(payload, decision.reorder)
     return json_response(
         request,
         payload,
@@ -785,16 +789,24 @@ def create_upstream_app(
     return app
 
 
+def _since_midnight_et(moment: dt.datetime, date: str) -> float:
+    """Seconds from midnight (US Eastern) of the game's date to its start: when every game
+    replays from now, games are staggered by this, so a 7:05 PM Pacific game comes after a
+    1:05 PM Eastern one."""
+    midnight = dt.datetime.fromisoformat(date).replace(tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    return (moment - midnight).total_seconds()
+
+
 def _timelines(data: UpstreamData, date: str | None) -> list[tuple[str, Timeline]]:
     out: list[tuple[str, Timeline]] = []
     if date is None:
         day_starts = [
-            mg.start_utc.hour * 3600 + mg.start_utc.minute * 60 for mg in data.games.values()
+            _since_midnight_et(mg.start_utc, mg.game.info.date) for mg in data.games.values()
         ]
-        first = min(day_starts, default=0)
+        first = min(day_starts, default=0.0)
         for mg, start in zip(data.games.values(), day_starts, strict=True):
             gaps = gumbo.point_gaps(mg)
-            out.append((str(mg.pk), Timeline.from_gaps(float(start - first), gaps)))
+            out.append((str(mg.pk), Timeline.from_gaps(start - first, gaps)))
     else:
         today = [mg for mg in data.games.values() if mg.game.info.date == date]
         first_utc = min((mg.start_utc for mg in today), default=None)
@@ -807,9 +819,19 @@ def _timelines(data: UpstreamData, date: str | None) -> list[tuple[str, Timeline
             else:
                 offset = (mg.start_utc - first_utc).total_seconds()
             out.append((str(mg.pk), Timeline.from_gaps(offset, gumbo.point_gaps(mg))))
-    nfl_first = min((g.start_utc for g in data.nfl.values()), default=None)
+
+    nfl_today = [g for g in data.nfl.values() if date is None or g.date == date]
+    first_kickoff = min((g.start_utc for g in nfl_today), default=None)
+    first_tod = min((_since_midnight_et(g.start_utc, g.date) for g in nfl_today), default=0.0)
     for g in data.nfl.values():
         gaps = espn.play_gaps(g)
-        offset = 0.0 if nfl_first is None else (g.start_utc - nfl_first).total_seconds() % 86400
+        if date is None:
+            offset = _since_midnight_et(g.start_utc, g.date) - first_tod
+        elif g.date < date:
+            offset = -math.inf
+        elif g.date > date or first_kickoff is None:
+            offset = math.inf
+        else:
+            offset = (g.start_utc - first_kickoff).total_seconds()
         out.append((f"nfl:{g.eid}", Timeline.from_gaps(offset, gaps)))
     return out

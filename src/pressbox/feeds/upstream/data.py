@@ -9,6 +9,7 @@ are built from them on request by :mod:`.gumbo`, :mod:`.espn` and :mod:`.booth`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -227,19 +228,51 @@ def _is_nfl(path: Path) -> bool:
     return path.name.endswith((".json.gz", ".json")) and path.name[:10].isdigit()
 
 
+def _nfl_kickoff(eid: str, clock: str | None) -> dt.datetime:
+    """Kickoff in UTC from the schedule's Eastern clock time (``"8:30"``, ``"1:00"``).
+
+    The schedule gives no AM/PM: games at 9 to 11 o'clock are the morning London games,
+    everything else is afternoon or evening.
+    """
+    hour, minute = 13, 0
+    if clock:
+        h, _, m = clock.partition(":")
+        if h.isdigit() and m.isdigit():
+            hour, minute = int(h), int(m)
+            if hour < 9:
+                hour += 12
+    local = dt.datetime.strptime(eid[:8], "%Y%m%d").replace(hour=hour % 24, minute=minute)
+    try:
+        tz: dt.tzinfo = zoneinfo.ZoneInfo("America/New_York")
+    except zoneinfo.ZoneInfoNotFoundError:
+        tz = dt.timezone(dt.timedelta(hours=-5))
+    return local.replace(tzinfo=tz).astimezone(dt.UTC)
+
+
+def _read_nfl_schedule(path: Path) -> dict[str, tuple[str, str | None]]:
+    """eid → (season type, Eastern kickoff clock) from ``schedule.json``."""
+    try:
+        doc = json.loads(path.read_bytes())
+        return {
+            str(eid): (str(game["season_type"]), game.get("time")) for eid, game in doc["games"]
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FeedParseError(path.name, f"bad schedule: {exc}") from exc
+
+
 def _load_nfl(data: UpstreamData, path: Path) -> None:
     files = sorted(path.rglob("*.json.gz")) if path.is_dir() else [path]
-    season_types: dict[str, str] = {}
+    schedule: dict[str, tuple[str, str | None]] = {}
     for folder in {path if path.is_dir() else path.parent, *(f.parent.parent for f in files)}:
-        schedule = folder / "schedule.json"
-        if schedule.is_file() and not season_types:
+        candidate = folder / "schedule.json"
+        if candidate.is_file() and not schedule:
             try:
-                season_types = nflgc.read_schedule(schedule)
+                schedule = _read_nfl_schedule(candidate)
             except FeedParseError as exc:
                 data.errors.append(exc)
     for file in files:
         eid = file.name[:10]
-        season_type = season_types.get(eid, "REG")
+        season_type, clock = schedule.get(eid, ("REG", None))
         if season_type == "PRE":
             continue
         try:
@@ -247,8 +280,7 @@ def _load_nfl(data: UpstreamData, path: Path) -> None:
         except FeedParseError as exc:
             data.errors.append(exc)
             continue
-        start = dt.datetime.strptime(eid[:8], "%Y%m%d").replace(hour=17, tzinfo=dt.UTC)
-        data.nfl[eid] = NflGame(eid, tuple(events), season_type, start)
+        data.nfl[eid] = NflGame(eid, tuple(events), season_type, _nfl_kickoff(eid, clock))
 
 
 def load_data(paths: Sequence[str | Path]) -> UpstreamData:

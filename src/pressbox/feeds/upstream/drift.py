@@ -7,6 +7,8 @@ number drawn by the fault injector:
   drifts between releases (``allPlays`` → ``all_plays``, ``timeStamp`` missing...).
 * :func:`duplicate_play` (``dup``): a completed play listed twice in ``allPlays``.
 * :func:`reorder_plays` (``reorder``): two neighbouring completed plays swapped.
+* :func:`duplicate_espn_play` / :func:`reorder_espn_plays`: the same two glitches in an
+  ESPN summary's drives.
 * :func:`correct_play` (``correction``): an earlier play's scoring changed (a hit
   rescored as an error, or the reverse), as official scorers do during a game; the
   app keeps it for a while and then restores the original.
@@ -170,4 +172,37 @@ def correct_play(doc: JSON, at_bat: int, variant: int) -> bool:
             details["event"] = event
             details["eventType"] = event_type
     play.setdefault("about", {})["hasReview"] = True
+    return True
+
+
+def _espn_plays(doc: JSON) -> list[list[JSON]]:
+    drives = doc.get("drives") if isinstance(doc, dict) else None
+    if not isinstance(drives, dict):
+        return []
+    out = [d.get("plays") for d in drives.get("previous", []) if isinstance(d, dict)]
+    current = drives.get("current")
+    if isinstance(current, dict):
+        out.append(current.get("plays"))
+    return [p for p in out if isinstance(p, list) and p]
+
+
+def duplicate_espn_play(doc: JSON, variant: int) -> bool:
+    """List one of the latest plays of an ESPN summary twice. Returns whether it could."""
+    groups = _espn_plays(doc)
+    if not groups:
+        return False
+    plays = groups[-1]
+    i = len(plays) - 1 - variant % min(len(plays), 3)
+    plays.insert(i + 1, plays[i])
+    return True
+
+
+def reorder_espn_plays(doc: JSON, variant: int) -> bool:
+    """Swap two neighbouring plays of the latest drive with two. Returns whether it could."""
+    groups = [g for g in _espn_plays(doc) if len(g) >= 2]
+    if not groups:
+        return False
+    plays = groups[-1]
+    i = len(plays) - 2 - variant % min(len(plays) - 1, 3)
+    plays[i], plays[i + 1] = plays[i + 1], plays[i]
     return True

@@ -78,10 +78,10 @@ def bound_port(server: uvicorn.Server) -> int:
 @asynccontextmanager
 async def run_upstream(
     data: UpstreamData | Sequence[str | Path],
-    *,
     speed: float = 60.0,
     faults: FaultSpec | str = "",
     seed: int = 0,
+    *,
     clock: Clock | None = None,
     date: str | None = None,
     host: str = "127.0.0.1",
