@@ -130,6 +130,8 @@ def test_stale_patch_is_an_error_after_the_good_events(app):
         ),
         ("generic", gzip.compress(b'{"gameId": 1, "plays": 3}'), "plays: expected an array"),
         ("gumbo", b"\x1f\x8b\x08garbage", "bad gzip data"),
+        ("gumbo", b'{"gamePk": "\xff\xfe"}', "not UTF-8 text"),
+        ("espn", b'{"header": "\xff"}', "malformed JSON"),
     ],
     ids=[
         "gumbo-truncated",
@@ -140,6 +142,8 @@ def test_stale_patch_is_an_error_after_the_good_events(app):
         "generic-drift",
         "gzip-drift",
         "bad-gzip",
+        "gumbo-latin1",
+        "espn-latin1",
     ],
 )
 def test_unreadable_document_exits_non_zero(app, tmp_path, fmt, content, message):

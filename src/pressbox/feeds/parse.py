@@ -64,7 +64,12 @@ def decode_concatenated(data: bytes | str, source: str) -> list[JSON]:
         FeedParseError: A value is malformed or the data ends in the middle of one.
     """
     if isinstance(data, bytes):
-        data = gunzip_if_needed(data, source).decode("utf-8", errors="strict")
+        try:
+            data = gunzip_if_needed(data, source).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FeedParseError(
+                source, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+            ) from exc
     decoder = json.JSONDecoder()
     values: list[JSON] = []
     position = 0
