@@ -216,3 +216,28 @@ def _leaves(value: object) -> list[object]:
     if isinstance(value, list):
         return [leaf for item in value for leaf in _leaves(item)]
     return [value]
+
+
+def test_linescore_follows_the_half_innings(sample: UpstreamData) -> None:
+    """After the third out the linescore is in the middle of the inning with the next team's
+    batters due; once that team's first pitch is out it is their half, with no outs."""
+    mg = sample.games[ANA_PK]
+    third_out = next(
+        i + 1
+        for i, e in enumerate(mg.game.events)
+        if isinstance(e.before, BaseballSituation)
+        and isinstance(e.after, BaseballSituation)
+        and e.kind == "play"
+        and e.before.half != e.after.half
+    )
+    c = gumbo.point_after(mg, third_out)
+    middle = gumbo.feed_document(mg, sample, c)["liveData"]["linescore"]
+    assert (middle["inningState"], middle["outs"]) == ("Middle", 3)
+    home_id = ids.team_ref(mg.game.info.home).mlb_id
+    assert middle["offense"]["team"]["id"] == home_id
+    assert {"batter", "onDeck", "inHole", "pitcher"} <= set(middle["offense"])
+    assert middle["defense"]["pitcher"]["id"] != middle["offense"]["pitcher"]["id"]
+    if gumbo.points(mg)[c] != (third_out + 1, 0):
+        started = gumbo.feed_document(mg, sample, c + 1)["liveData"]["linescore"]
+        assert (started["inningState"], started["outs"]) == ("Bottom", 0)
+        assert started["offense"]["batter"] == middle["offense"]["batter"]

@@ -574,6 +574,8 @@ class _Builder:
         self.people: dict[str, Person] = {}
         self.hits_by_inning: dict[int, dict[str, list[JSON]]] = {}
         self.pending = False
+        self.current_batter: str | None = None
+        self.pitchers: dict[str, str] = {}
         self.done = 0
         """Events added so far."""
 
@@ -586,6 +588,7 @@ class _Builder:
         other.innings = copy.deepcopy(self.innings)
         other.sides = copy.deepcopy(self.sides)
         other.people = dict(self.people)
+        other.pitchers = dict(self.pitchers)
         other.hits_by_inning = copy.deepcopy(self.hits_by_inning)
         return other
 
@@ -629,6 +632,7 @@ class _Builder:
         before = event.before
         assert isinstance(before, BaseballSituation)  # noqa: S101 - baseball events only
         batter = play.batter or self._next_batter(index)
+        self.current_batter = batter
         bp, pp = self.person(batter), self.person(play.pitcher)
         bats = "S" if bp.bats == "B" else bp.bats
         if bats == "S":
@@ -857,11 +861,14 @@ class _Builder:
         before, after = event.before, event.after
         assert isinstance(before, BaseballSituation)  # noqa: S101 - baseball events only
         assert isinstance(after, BaseballSituation)  # noqa: S101 - baseball events only
+        if play.pitcher:
+            self.pitchers["home" if before.half == "top" else "away"] = play.pitcher
         if self.current is None:
             self.current = self._open(index, event, play)
         doc = self.current
         if play.batter and doc["matchup"]["batter"]["id"] != self.person(play.batter).pid:
             doc["matchup"]["batter"] = self.ref(play.batter)
+            self.current_batter = play.batter
         if play.pitcher and doc["matchup"]["pitcher"]["id"] != self.person(play.pitcher).pid:
             doc["matchup"]["pitcher"] = self.ref(play.pitcher)
         self._pitches(index, doc, before.outs)
@@ -933,6 +940,39 @@ class _Builder:
             doc["about"]["endTime"] = moment
             doc["count"] = {"balls": self.balls, "strikes": self.strikes, "outs": outs}
             doc["playEndTime"] = moment
+
+    def _due(self, half: str) -> list[str]:
+        """The next three batters of the team batting in ``half`` (the one up first)."""
+        events = self.mg.game.events
+        start = self.done
+        out: list[str] = []
+        if self.current is not None and self.current["about"]["halfInning"] == half:
+            rid = self.current_batter
+            if rid:
+                out.append(rid)
+        for event in events[start:]:
+            play, before = event.detail, event.before
+            if not isinstance(play, BaseballPlay) or not isinstance(before, BaseballSituation):
+                continue
+            if before.half != half or not play.batter or play.batter in out:
+                continue
+            out.append(play.batter)
+            if len(out) == 3:
+                break
+        return out
+
+    def _next_pitcher(self, half: str) -> str | None:
+        """Who pitches the next play of ``half`` (the one warming up between innings)."""
+        for event in self.mg.game.events[self.done :]:
+            play, before = event.detail, event.before
+            if (
+                isinstance(play, BaseballPlay)
+                and isinstance(before, BaseballSituation)
+                and before.half == half
+                and play.pitcher
+            ):
+                return play.pitcher
+        return None
 
     def partial(self, index: int, shown: int) -> None:
         """Show the first ``shown`` pitches of event ``index`` in the at-bat in progress."""
@@ -1056,13 +1096,32 @@ class _Builder:
             if isinstance(lp, BaseballSituation):
                 inning, half = lp.inning, lp.half
                 state = "Top" if half == "top" else "Bottom"
+        if self.current is not None and last is not None and last.kind == "play":
+            # An at-bat of the next half has begun (its first pitches are out).
+            about = self.current["about"]
+            if (about["inning"], about["halfInning"]) != (inning, half):
+                inning, half = about["inning"], about["halfInning"]
+                state = "Top" if half == "top" else "Bottom"
+                outs = self.current["count"]["outs"]
+                bases = after.bases if isinstance(after, BaseballSituation) else bases
         offense: dict[str, JSON] = {}
         defense: dict[str, JSON] = {}
-        if n > 0 and isinstance(last, PlayEvent) and isinstance(last.detail, BaseballPlay):
-            if last.detail.batter:
-                offense["batter"] = self.ref(last.detail.batter)
-            if last.detail.pitcher:
-                defense["pitcher"] = self.ref(last.detail.pitcher)
+        if n > 0:
+            # Between halves the offense is the team that bats next.
+            upcoming = half if state in ("Top", "Bottom") else _other(half)
+            batting, fielding = ("away", "home") if upcoming == "top" else ("home", "away")
+            info = self.mg.game.info
+            due = self._due(upcoming)
+            for key, rid in zip(("batter", "onDeck", "inHole"), due, strict=False):
+                offense[key] = self.ref(rid)
+            if self.pitchers.get(batting):
+                offense["pitcher"] = self.ref(self.pitchers[batting])
+            offense["team"] = team_ref_document(self.data, self.mg.season, getattr(info, batting))
+            pitcher = self.pitchers.get(fielding) if upcoming == half else None
+            pitcher = pitcher or self._next_pitcher(upcoming)
+            if pitcher:
+                defense["pitcher"] = self.ref(pitcher)
+            defense["team"] = team_ref_document(self.data, self.mg.season, getattr(info, fielding))
         for base, key in ((0, "first"), (1, "second"), (2, "third")):
             if bases[base] is not None:
                 offense[key] = self.ref(bases[base])
@@ -1096,6 +1155,10 @@ def _ordinal(num: int) -> str:
     if 11 <= num % 100 <= 13:
         return f"{num}th"
     return f"{num}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(num % 10, 'th') }"
+
+
+def _other(half: str) -> str:
+    return "bottom" if half == "top" else "top"
 
 
 def _men_on(bases: tuple[str | None, str | None, str | None]) -> str:
@@ -1216,6 +1279,7 @@ def _assemble(
     for key in ("away", "home"):
         code = getattr(info, key)
         doc = team_document(data, season, code)
+        doc["active"] = True
         rec = season_records.get(code)
         wins, losses = (rec.wins, rec.losses) if rec else (0, 0)
         pct = f"{wins / (wins + losses):.3f}".lstrip("0") if wins + losses else ".000"
@@ -1282,7 +1346,7 @@ def _assemble(
             for p in sorted(b.people.values(), key=lambda p: p.pid)
             if p.retro_id != "unknown"
         },
-        "venue": venue_document(info.site),
+        "venue": {**venue_document(info.site), "timeZone": _time_zone(info.home, mg.start_utc)},
         "weather": weather,
         "review": {
             "hasChallenges": True,
@@ -1299,6 +1363,7 @@ def _assemble(
         },
         "alerts": [],
         "probablePitchers": starters,
+        **_scorer(data, records_),
     }
     if final:
         minutes = records_.get("timeofgame", "")
@@ -1348,12 +1413,25 @@ def _assemble(
                         "rbi": side.rbi,
                         "leftOnBase": side.lob,
                     },
+                    "pitching": {
+                        "runs": other.runs,
+                        "hits": other.hits,
+                        "doubles": other.doubles,
+                        "triples": other.triples,
+                        "homeRuns": other.homers,
+                        "strikeOuts": other.strikeouts,
+                        "baseOnBalls": other.walks,
+                        "atBats": other.at_bats,
+                    },
                     "fielding": {"errors": side.errors},
                 },
                 "batters": side.batters,
                 "pitchers": side.pitchers,
             }
-            for key, side in (("away", b.sides["away"]), ("home", b.sides["home"]))
+            for key, side, other in (
+                ("away", b.sides["away"], b.sides["home"]),
+                ("home", b.sides["home"], b.sides["away"]),
+            )
         },
         "officials": officials_document(data, records_),
         "info": _box_info(weather, records_ if final else None),
@@ -1385,6 +1463,24 @@ def _assemble(
         "gameData": game_data,
         "liveData": live,
     }
+
+
+def _time_zone(team: str, moment: dt.datetime) -> dict[str, JSON]:
+    zone = _zone(team)
+    local = moment.astimezone(zone)
+    offset = local.utcoffset()
+    hours = int(offset.total_seconds() // 3600) if offset is not None else -5
+    return {"id": ids.team_ref(team).timezone, "offset": hours, "tz": local.tzname() or ""}
+
+
+def _scorer(data: UpstreamData, records_: object) -> dict[str, JSON]:
+    get = getattr(records_, "get", None)
+    rid = get("oscorer", "") if get is not None else ""
+    if not rid:
+        return {}
+    ref = person_ref(data.person(rid))
+    ref["retrosheetId"] = rid
+    return {"officialScorer": ref}
 
 
 def _zone(team: str) -> dt.tzinfo:
