@@ -54,6 +54,16 @@ _PLAYS_RE = (
     ("spike", re.compile(r"\bspiked\b", re.IGNORECASE)),
     ("pass", re.compile(r"\bpass\b|\bsacked\b|\bscrambles\b", re.IGNORECASE)),
 )
+_STAT_FAMILIES = (
+    ("field_goal", frozenset({69, 70, 71})),
+    ("extra_point", frozenset({72, 73, 74, 301})),
+    ("two_point", frozenset({75, 76, 77, 78, 104, 105})),
+    ("punt", frozenset({2, 29, 30, 31, 32})),
+    ("kickoff", frozenset({41, 42, 43, 44, 102, 107, 108, 410})),
+    ("pass", frozenset({14, 15, 16, 19, 20})),
+    ("run", frozenset({10, 11})),
+)
+_FORMATION_RE = re.compile(r"\([^()]*formation\)", re.IGNORECASE)
 _NON_PLAYS = (
     ("timeout", re.compile(r"^\s*Timeout #", re.IGNORECASE)),
     ("end_period", re.compile(r"END (QUARTER|GAME|OF)", re.IGNORECASE)),
@@ -122,15 +132,28 @@ def _yard_line(yrdln: str | None, posteam: str | None) -> int | None:
     return number if parts[0] == posteam else 100 - number
 
 
-def _play_type(desc: str, note: str | None) -> str:
+def _play_type(desc: str, note: str | None, stats: list[tuple[int, str, int]]) -> str:
+    """A coarse play family, from the statistics when they tell, else from the text.
+
+    Statistics come first because the text misleads: a fake from "(Field Goal
+    formation)" is a run or a pass, and a kick nullified by a penalty has no kick stat.
+    """
+    ids = {stat for stat, _, _ in stats}
     for name, pattern in _NON_PLAYS:
         if pattern.search(desc):
             return name
     for name, pattern in _PLAYS_RE:
-        if pattern.search(desc):
+        if name in ("kneel", "spike") and pattern.search(desc):
+            return name
+    for name, family in _STAT_FAMILIES:
+        if ids & family:
             return name
     if "No Play" in desc or note == "PENALTY":
         return "penalty"
+    text = _FORMATION_RE.sub("", desc)
+    for name, pattern in _PLAYS_RE:
+        if pattern.search(text):
+            return name
     return "run"
 
 
@@ -363,7 +386,7 @@ def parse_game(
         away_score += points.get(away, 0)
         before = situations[index]
         after = situations[index + 1] if index + 1 < len(rows) else before
-        play_type = _play_type(desc, note)
+        play_type = _play_type(desc, note, stats)
         events.append(
             PlayEvent(
                 sport="nfl",

@@ -67,7 +67,9 @@ T_NODES: tuple[int, ...] = (
     # start of the third quarter.
     1801, 1815, 1830, 1860, 1920, 2010, 2100, 2400, 2700, 3000, 3300, 3600,
 )  # fmt: skip
-EP_NODES: tuple[float, ...] = (-2.5, -1.5, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.5)
+EP_NODES: tuple[float, ...] = (
+    -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.5,
+)  # fmt: skip
 TO_MAX = 3
 LOGIT_SCALE = 256.0
 """Grid cells hold round(log-odds × 256) as 16-bit integers."""
