@@ -15,6 +15,7 @@ from pressbox.engine.events import (
     decode_event,
     encode,
 )
+from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError
 from pressbox.feeds import nflgc
 from tests.conftest import shared_data
@@ -67,6 +68,18 @@ def test_events_are_ordered_and_well_formed(path: Path) -> None:
         if event.before.yard_line is not None:
             assert 0 <= event.before.yard_line <= 100
         assert 0 <= (event.before.home_timeouts or 0) <= 3
+
+
+@pytest.mark.parametrize("path", GAMES, ids=_eid)
+def test_events_go_through_the_state_machine(path: Path) -> None:
+    """The engine's state machine takes every parsed event and ends on the final score."""
+    events = nflgc.read_game(path, season_type=SCHEDULE[_eid(path)])
+    machine = GameMachine("nfl", _eid(path))
+    for event in events:
+        assert machine.apply(event) is Outcome.APPLIED
+    final = machine.state
+    assert final.status == "final"
+    assert (final.home_score, final.away_score) == (events[-1].home_score, events[-1].away_score)
 
 
 def test_scores_never_fall() -> None:
