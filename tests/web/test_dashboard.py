@@ -1,0 +1,337 @@
+"""The booth dashboard end to end: headless Chromium against a real ``pressbox serve``.
+
+The server replays the bundled real MLB games at speed in a subprocess with its own SQLite
+archive; the page is driven by Playwright with Debian's Chromium. Every request whose host
+is not loopback is recorded and refused, and each test asserts there was none.
+Screenshots go to ``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from pressbox.web import vendor_missing
+
+pytestmark = pytest.mark.browser
+
+IN_CI = bool(os.environ.get("CI") or os.environ.get("PRESSBOX_CI"))
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SPEED = "300"
+"""Replay speed-up: a nine-inning game takes about half a minute."""
+GAME = "WAS201604240"
+"""MIN at WAS, a walk-off in the 16th: the longest bundled game, still live mid-test."""
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
+WAIT_MS = 30_000
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (the test set-up installs it)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """One ``pressbox serve --demo`` subprocess that can be killed and started again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.archive_url = f"sqlite:///{workdir / 'archive.db'}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSBOX_")}
+        env |= {
+            "PRESSBOX_ARCHIVE_URL": self.archive_url,
+            "PRESSBOX_LOG_URL": "memory://",
+            "PRESSBOX_CACHE_URL": "memory://",
+        }
+        self.starts += 1
+        log = (self.workdir / f"serve-{self.starts}.log").open("wb")
+        command = [sys.executable, "-m", "pressbox", "serve", "--demo"]
+        self.proc = subprocess.Popen(
+            [*command, "--port", str(self.port), "--speed", SPEED],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"pressbox serve exited:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"pressbox serve did not answer within 30 s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to the open streams."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(self.workdir.glob("serve-*.log"))
+        )
+
+    def archived_plays(self, game_id: str) -> dict[int, str]:
+        """The game's updates as the archive holds them: seq -> text."""
+
+        async def read() -> dict[int, str]:
+            from pressbox.store import from_url
+
+            async with from_url(self.archive_url) as archive:
+                return {u.seq: u.text for u in await archive.updates(game_id)}
+
+        # Playwright's sync API owns this thread's event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, read()).result(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def playwright_api() -> Iterator[Any]:
+    """Playwright driving Debian's Chromium (never a downloaded browser)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if vendor_missing():
+        _missing(f"src/pressbox/web/vendor/ lacks {vendor_missing()} (npm ci, then copy)")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real ``pressbox serve --demo`` replaying the bundled games at speed."""
+    srv = Server(tmp_path_factory.mktemp("serve"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    """Headless Chromium."""
+    b = playwright_api.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that refuses and records every request off loopback."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    outside: list[str] = []
+    page_errors: list[str] = []
+
+    def gate(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", gate)
+    pg = context.new_page()
+    pg.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    pg.set_default_timeout(WAIT_MS)
+    yield pg
+    context.close()
+    assert outside == [], f"requests left localhost: {outside}"
+    assert page_errors == [], f"uncaught errors on the page: {page_errors}"
+
+
+def _shot(pg: Any, name: str, *, full_page: bool = False) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    pg.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def _no_error_screen(pg: Any) -> None:
+    text = pg.inner_text("main")
+    for word in ("Traceback", "Internal Server Error", "Unhandled", "undefined", "NaN"):
+        assert word not in text, f"{word!r} on the page"
+
+
+def _plays_on_page(pg: Any) -> list[tuple[int, str, bool]]:
+    rows: list[list[Any]] = pg.eval_on_selector_all(
+        "#plays li",
+        "rows => rows.map(r => [Number(r.dataset.seq), "
+        "(r.querySelector('.text') || {}).textContent || '', r.dataset.missing === '1'])",
+    )
+    return [(int(seq), text, bool(missing)) for seq, text, missing in rows]
+
+
+def test_grid_scores_and_wp_move_as_plays_arrive(page: Any, server: Server) -> None:
+    """Every live game has a card whose seq, score and WP bar follow the replay."""
+    page.goto(f"{server.url}/")
+    page.wait_for_selector(".card[data-status=live]")
+    cards = page.locator(".card[data-status=live]")
+    assert cards.count() >= 5
+    first = page.eval_on_selector_all(
+        ".card", "cs => Object.fromEntries(cs.map(c => [c.dataset.game, Number(c.dataset.seq)]))"
+    )
+    wp_before = page.eval_on_selector_all(
+        ".card .wpbar", "bs => bs.map(b => b.dataset.homeWp).join(',')"
+    )
+    page.wait_for_function(
+        "first => [...document.querySelectorAll('.card')]"
+        ".filter(c => Number(c.dataset.seq) >= (first[c.dataset.game] || 0) + 3).length >= 3",
+        arg=first,
+    )
+    page.wait_for_function(
+        "before => [...document.querySelectorAll('.card .wpbar')]"
+        ".map(b => b.dataset.homeWp).join(',') !== before",
+        arg=wp_before,
+    )
+    # Scores change as runs score somewhere on the night.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.card .score')]"
+        ".some(s => Number(s.dataset.score) > 0)"
+    )
+    card = page.locator(f".card[data-game={GAME}]")
+    assert card.locator(".team").first.inner_text().strip().startswith("MIN")
+    assert card.locator(".wpbar").get_attribute("role") == "img"
+    assert "MIN" in (card.locator(".wpbar").get_attribute("aria-label") or "")
+    _no_error_screen(page)
+    page.wait_for_timeout(500)
+    _shot(page, "dashboard-grid.png")
+
+
+def test_cards_open_the_game_from_the_keyboard(page: Any, server: Server) -> None:
+    """Tab reaches the cards and Enter opens the game view."""
+    page.goto(f"{server.url}/")
+    page.wait_for_selector(f".card[data-game={GAME}]")
+    page.focus(f".card[data-game={GAME}]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#scorebug #home-score")
+    assert page.url.endswith(f"#/game/{GAME}")
+
+
+def test_unavailable_source_shows_a_dash_with_its_reason(page: Any, server: Server) -> None:
+    """The matchup panel without a matchup source shows dashes whose title says why."""
+    page.goto(f"{server.url}/#/game/{GAME}")
+    dash = page.locator("#matchup .dash").first
+    dash.wait_for()
+    assert dash.inner_text() == "\u2014"
+    assert "matchup data unavailable" in (dash.get_attribute("title") or "")
+    assert dash.get_attribute("tabindex") == "0"
+    _no_error_screen(page)
+
+
+def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Server) -> None:
+    """Score and WP move; after SIGKILL and a restart the page resumes with no gap."""
+    page.goto(f"{server.url}/#/game/{GAME}")
+    page.wait_for_selector("#plays li[data-seq]")
+    page.wait_for_function("() => Number(document.querySelector('#scorebug').dataset.seq) >= 10")
+    seq0 = int(page.get_attribute("#scorebug", "data-seq") or 0)
+    wp0 = page.get_attribute("#scorebug", "data-home-wp")
+    page.wait_for_function(
+        "s => Number(document.querySelector('#scorebug').dataset.seq) >= s + 5", arg=seq0
+    )
+    page.wait_for_function(
+        "wp => document.querySelector('#scorebug').dataset.homeWp !== wp", arg=wp0
+    )
+    page.wait_for_selector("#wp-chart canvas")
+    page.wait_for_selector("#key-plays .kp")
+
+    # Hovering or focusing a key play shows it, its WPA and leverage under the chart.
+    first_key = page.locator("#key-plays .kp").first
+    key_seq = first_key.locator(".seq").inner_text()
+    first_key.focus()
+    readout = page.locator("#wp-readout")
+    assert readout.get_attribute("data-seq") == key_seq
+    assert "WPA" in readout.inner_text()
+    assert "leverage" in readout.inner_text()
+    _shot(page, "dashboard-game.png")
+
+    # Kill the server right after a play arrived, mid-game.
+    shown = int(page.get_attribute("#scorebug", "data-seq") or 0)
+    page.wait_for_function(
+        "s => Number(document.querySelector('#scorebug').dataset.seq) > s", arg=shown
+    )
+    server.kill()
+    page.wait_for_selector("#stale-badge")
+    assert "Reconnecting" in page.inner_text("#stale-badge")
+    assert page.locator("#scorebug #home-score").count() == 1
+    _no_error_screen(page)
+    before_kill = int(page.get_attribute("#scorebug", "data-seq") or 0)
+
+    server.start()
+    # The restarted server replays the same games and resumes processing from the
+    # archive; the page reconnects by itself and goes on past where it was.
+    page.wait_for_function(
+        "s => Number(document.querySelector('#scorebug').dataset.seq) >= s + 8",
+        arg=before_kill,
+        timeout=60_000,
+    )
+    page.wait_for_selector("#stale-badge", state="detached")
+    _no_error_screen(page)
+
+    newest = int(page.get_attribute("#scorebug", "data-seq") or 0)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#plays li[data-seq]').length >= n", arg=newest
+    )
+    plays = _plays_on_page(page)
+    seqs = [seq for seq, _, _ in plays]
+    assert seqs == list(range(max(seqs), 0, -1)), "plays are not 1..N without gap or duplicate"
+    assert [seq for seq, _, missing in plays if missing] == []
+    archived = server.archived_plays(GAME)
+    assert {seq: text for seq, text, _ in plays} == {s: archived[s] for s in seqs}
+    points = page.get_attribute("#wp-chart", "data-points")
+    assert points is not None
+    assert int(points) >= len(seqs)
