@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,6 +333,17 @@ class Edge:
         deadline = api.cached_deadline_s if priority is Priority.HIGH else api.deadline_s
         await self._inner(scope, receive, send, limit_headers, deadline, method)
 
+    @staticmethod
+    def _too_large(limit: int) -> Callable[[Send], Awaitable[None]]:
+        async def answer(send: Send) -> None:
+            await _answer(
+                send,
+                413,
+                {"error": "body_too_large", "reason": f"the body may have at most {limit} bytes"},
+            )
+
+        return answer
+
     async def _refuse_auth(self, send: Send, reason: str) -> None:
         self.rt.metrics.refused.labels("unauthorized", "").inc()
         await _answer(
@@ -352,21 +363,16 @@ class Edge:
         method: str,
     ) -> None:
         api = self.rt.api
+        too_large: list[bool] = []
         if method not in ("GET", "HEAD", "OPTIONS"):
             for name, value in scope["headers"]:
                 if name == b"content-length" and (
                     not value.isdigit() or int(value) > api.max_body_bytes
                 ):
-                    await _answer(
-                        send,
-                        413,
-                        {
-                            "error": "body_too_large",
-                            "reason": f"the body may have at most {api.max_body_bytes} bytes",
-                        },
-                    )
+                    await self._too_large(api.max_body_bytes)(send)
                     return
-            receive = _bounded(receive, api.max_body_bytes)
+            receive = _bounded(receive, api.max_body_bytes, too_large)
+            send = _replace_when(send, too_large, self._too_large(api.max_body_bytes))
         started: list[bool] = []
         shedder = self.rt.shedder
         shedder.inflight += 1
@@ -391,14 +397,7 @@ class Edge:
         except _TooLarge:
             if started:
                 raise
-            await _answer(
-                send,
-                413,
-                {
-                    "error": "body_too_large",
-                    "reason": f"the body may have at most {api.max_body_bytes} bytes",
-                },
-            )
+            await self._too_large(api.max_body_bytes)(send)
         finally:
             shedder.inflight -= 1
 
@@ -414,7 +413,7 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[bo
     return wrapped
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
+def _bounded(receive: Receive, limit: int, too_large: list[bool]) -> Receive:
     seen = 0
 
     async def wrapped() -> Message:
@@ -423,8 +422,27 @@ def _bounded(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
+                too_large.append(True)
                 raise _TooLarge
         return message
+
+    return wrapped
+
+
+def _replace_when(send: Send, flag: list[bool], answer: Callable[[Send], Awaitable[None]]) -> Send:
+    # The framework turns an error while reading the body into its own 400; once the body
+    # was found too large, that answer is replaced by the 413.
+    replaced = False
+
+    async def wrapped(message: Message) -> None:
+        nonlocal replaced
+        if flag and message["type"] == "http.response.start":
+            replaced = True
+            await answer(send)
+            return
+        if replaced:
+            return
+        await send(message)
 
     return wrapped
 

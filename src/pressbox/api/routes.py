@@ -150,7 +150,11 @@ async def load_prediction(service: Service, sport: str, game_id: str) -> Predict
 
 
 async def _models(service: Service, game_id: str, model: str | None) -> str | None:
-    models = await service.archive.models(game_id)
+    try:
+        models = await service.archive.models(game_id)
+    except UnknownGame:
+        await known_game(service, game_id)  # announced but not archived yet: no WP
+        return None
     named = [m for m in models if m]
     if model is not None:
         return model if model in named else None

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Annotated
 
 import typer
 
 from pressbox.api.keys import KeyRecord, create_key, keystore_from_url
 from pressbox.api.settings import ApiSettings
+from pressbox.cli._common import configure_logging
 from pressbox.config import Settings
 from pressbox.errors import PressboxError
 
 
 def _store_url() -> tuple[str, ApiSettings]:
+    configure_logging("WARNING")
     try:
         settings = Settings()
         api = ApiSettings()
@@ -84,8 +87,6 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys 
 
     async def main() -> bool:
         async with keystore_from_url(url) as store:
-            import time
-
             return await store.revoke(key_id, time.time())
 
     try:

@@ -1,0 +1,87 @@
+"""Load shedding: low priority before high, lower tiers before higher, under overload."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
+from pressbox.service import Service
+from tests.api.helpers import add_game, new_key, running, runtime
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("path", "priority"),
+    [
+        ("/v1/predict/mlb/G1", Priority.HIGH),
+        ("/v1/games", Priority.NORMAL),
+        ("/v1/games/G1", Priority.NORMAL),
+        ("/v1/games/G1/wp", Priority.NORMAL),
+        ("/v1/wp/mlb", Priority.NORMAL),
+        ("/v1/games/G1/plays", Priority.LOW),
+        ("/v1/predictions/latest", Priority.LOW),
+    ],
+)
+def test_priority_classes(path: str, priority: Priority) -> None:
+    """Each endpoint has the priority class of the design table."""
+    assert priority_of("GET", path) is priority
+
+
+def test_refusal_order() -> None:
+    """As pressure rises, every low-priority request goes before any high one, and within
+    a class the lower tier goes first."""
+    order = sorted(itertools.product(Priority, range(4)), key=lambda pr: threshold(pr[0], pr[1]))
+    classes = [p for p, _ in order]
+    assert classes == sorted(classes)
+    for priority in Priority:
+        ranks = [r for p, r in order if p is priority]
+        assert ranks == [0, 1, 2, 3]
+
+
+def test_pressure_from_inflight_and_lag() -> None:
+    """Pressure is the larger of in-flight and lag fractions; lag decays after a spike."""
+    shedder = Shedder(max_inflight=100, max_lag_s=0.1)
+    shedder.inflight = 50
+    assert shedder.pressure == pytest.approx(0.5)
+    shedder.sample(0.09)
+    assert shedder.pressure == pytest.approx(0.9)
+    for _ in range(30):
+        shedder.sample(0.0)
+    assert shedder.pressure == pytest.approx(0.5)
+    assert not shedder.admit(Priority.LOW, 3)
+    assert shedder.admit(Priority.NORMAL, 3)
+
+
+async def test_synthetic_overload_over_http(service: Service) -> None:
+    """Under a synthetic overload the latest-predictions and plays endpoints are refused
+    with 503 and Retry-After while predictions are still served, and Community is refused
+    before Enterprise."""
+    await add_game(service, "G1")
+    async with running(service, public=False, max_inflight=100, max_lag_s=10.0) as (app, client):
+        rt = runtime(app)
+        ent = {"X-API-Key": await new_key(app, "enterprise")}
+        com = {"X-API-Key": await new_key(app, "community")}
+        # Warm the prediction cache before the overload.
+        assert (await client.get("/v1/predict/mlb/G1", headers=ent)).status_code == 200
+
+        # In-flight requests are only moved by requests (the lag by a timer): 60 of 100.
+        rt.shedder.inflight = 60
+        latest = await client.get("/v1/predictions/latest", headers=ent)
+        plays = await client.get("/v1/games/G1/plays", headers=ent)
+        games = await client.get("/v1/games", headers=ent)
+        predict = await client.get("/v1/predict/mlb/G1", headers=ent)
+        assert (latest.status_code, plays.status_code) == (503, 503)
+        assert latest.headers["retry-after"] == "1"
+        assert latest.json()["error"] == "overloaded"
+        assert (games.status_code, predict.status_code) == (200, 200)
+
+        rt.shedder.inflight = 97
+        assert (await client.get("/v1/predict/mlb/G1", headers=com)).status_code == 503
+        assert (await client.get("/v1/predict/mlb/G1", headers=ent)).status_code == 200
+        assert (await client.get("/v1/games", headers=ent)).status_code == 503
+
+        rt.shedder.inflight = 0
+        assert (await client.get("/v1/predictions/latest", headers=com)).status_code == 200
