@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pressbox.engine.events import FootballPlay, FootballSituation, PlayEvent
 from pressbox.engine.state import GameMachine, Outcome
@@ -237,3 +239,57 @@ def test_changed_play_is_corrected_and_bad_poll_keeps_state():
     with pytest.raises(FeedParseError, match="malformed JSON"):
         game.update_bytes(b'{"header": ')
     assert (game.document, game.events) == kept
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 200) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.extend(_paths(child, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(_paths(child, (*prefix, index)))
+    return found
+
+
+_SMALL = load("espn_summary_sections_401403921.json.gz")
+_SMALL = {
+    "header": _SMALL["header"],
+    "gameInfo": {"venue": _SMALL["gameInfo"]["venue"]},
+    "drives": {"previous": _SMALL["drives"]["previous"][:2]},
+    "pickcenter": _SMALL["pickcenter"][:1],
+}
+_SMALL["header"]["competitions"][0]["status"]["type"]["completed"] = False
+_SMALL["header"]["competitions"][0]["status"]["type"]["state"] = "in"
+_SMALL_PATHS = [p for p in _paths(_SMALL) if "links" not in p and "logos" not in p]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from(_SMALL_PATHS), JSON_VALUES, st.booleans())
+def test_any_mutation_is_read_or_refused_cleanly(path, value, delete):
+    """Any field of a real summary replaced or removed: read, or FeedParseError, nothing else."""
+    doc = copy.deepcopy(_SMALL)
+    target: Any = doc
+    for key in path[:-1]:
+        target = target[key]
+    if delete and isinstance(target, dict):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    try:
+        normalized = read_summary(doc)
+        read_pickcenter(doc)
+    except FeedParseError:
+        return
+    machine = GameMachine(normalized.events[0].sport, normalized.game_id)
+    for event in normalized.events:
+        machine.apply(event)

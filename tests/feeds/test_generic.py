@@ -187,3 +187,21 @@ def test_following_a_generic_feed():
     assert machine.state.status == "final"
     with pytest.raises(FeedParseError, match="not 401403921"):
         game.update({"gameId": 5, "plays": []})
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "reason"),
+    [
+        (50, {"quarter": 1}, "a play of quarter 1 after one of quarter 2"),
+        (10, {"homeScore": 30}, "the score jumps by 23 points on one play"),
+        (10, {"quarter": 11}, "quarter 11 does not exist"),
+    ],
+    ids=["quarter-back", "score-jump", "quarter-range"],
+)
+def test_impossible_sequences_are_refused(index, changes, reason):
+    """A quarter that comes back, or a score that jumps beyond one play, is a FeedParseError."""
+    doc = load("generic_401403853_halftime.json")
+    doc["plays"][index].update(changes)
+    assert doc["plays"][index - 1]["quarter"] <= 2
+    with pytest.raises(FeedParseError, match=reason):
+        read_generic(doc)

@@ -623,3 +623,57 @@ def test_end_time_filled_in_later_is_no_correction():
     game = GumboGame()
     game.update(early)
     assert game.update(doc) == []
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 200) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.extend(_paths(child, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(_paths(child, (*prefix, index)))
+    return found
+
+
+_SMALL = load("feed_live_715720_trimmed.json.gz")
+_SMALL["liveData"] = {
+    "plays": _SMALL["liveData"]["plays"],
+    "linescore": _SMALL["liveData"]["linescore"],
+}
+_SMALL["gameData"] = {
+    k: _SMALL["gameData"][k] for k in ("game", "datetime", "status", "teams", "venue")
+}
+_SMALL_PATHS = _paths(_SMALL)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from(_SMALL_PATHS), JSON_VALUES, st.booleans())
+def test_any_mutation_is_read_or_refused_cleanly(path, value, delete):
+    """Any field of a real document replaced or removed: read, or FeedParseError, nothing else."""
+    doc = copy.deepcopy(_SMALL)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if delete and isinstance(target, dict):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    game = GumboGame()
+    try:
+        events = game.update(doc)
+    except FeedParseError:
+        assert game.events == []
+        return
+    machine = GameMachine("mlb", events[0].game_id)
+    for event in events:
+        machine.apply(event)

@@ -159,7 +159,7 @@ def read_summary(
             raise r.error(join(comp_path, "competitors"), "a final game without a score")
         final_score = (home, away)
     return football_events(
-        sport=sport, game_id=game_id, info=info, rows=rows, final_score=final_score
+        sport=sport, game_id=game_id, info=info, rows=rows, final_score=final_score, source=source
     )
 
 

@@ -37,6 +37,7 @@ from typing import Final
 
 from pressbox.engine.events import GameInfo
 from pressbox.feeds.parse import (
+    MAX_QUARTER,
     QUARTER_SECONDS,
     DocumentGame,
     FootballRow,
@@ -50,7 +51,6 @@ from pressbox.types import JSON, Side, Sport
 __all__ = ["generic_game", "read_generic"]
 
 _SPORTS: Final[dict[str, Sport]] = {"nfl": "nfl", "ncaaf": "ncaaf"}
-_MAX_QUARTER: Final = 10
 
 
 def read_generic(doc: JSON, *, source: str = "generic") -> NormalizedDocument:
@@ -112,7 +112,12 @@ def read_generic(doc: JSON, *, source: str = "generic") -> NormalizedDocument:
                 r.get_int(final, "away", "finalScore"),
             )
     return football_events(
-        sport=_SPORTS[sport_name], game_id=game_id, info=info, rows=rows, final_score=final_score
+        sport=_SPORTS[sport_name],
+        game_id=game_id,
+        info=info,
+        rows=rows,
+        final_score=final_score,
+        source=source,
     )
 
 
@@ -134,7 +139,7 @@ def _row(r: Reader, play: JSON, path: str, game_id: str) -> FootballRow:
     if isinstance(play_id_value, bool) or not isinstance(play_id_value, str | int):
         raise r.error(join(path, "playId"), "expected a string or an integer")
     quarter = r.get_int(play, "quarter", path)
-    if not 1 <= quarter <= _MAX_QUARTER:
+    if not 1 <= quarter <= MAX_QUARTER:
         raise r.error(join(path, "quarter"), f"quarter {quarter} does not exist")
     clock = r.get_int(play, "gameClockSeconds", path)
     if not 0 <= clock <= QUARTER_SECONDS:

@@ -26,6 +26,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 QUARTER_SECONDS = 15 * 60
 """Length of a football quarter, seconds (NFL and college alike)."""
 
+MAX_QUARTER = 10
+"""Four quarters and up to six overtime periods (college overtimes can run long)."""
+
+MAX_POINTS_PER_PLAY = 8
+"""A touchdown with a two-point try is the most one play can score."""
+
 
 def gunzip_if_needed(data: bytes, source: str) -> bytes:
     """Return ``data`` decompressed when it is gzip, unchanged otherwise.
@@ -313,12 +319,15 @@ def football_events(
     info: GameInfo,
     rows: Sequence[FootballRow],
     final_score: tuple[int, int] | None,
+    source: str,
     start_clock: int = QUARTER_SECONDS,
 ) -> NormalizedDocument:
     """Number the football rows of one game into events of the contract.
 
     The clock after a play is the clock of the next play in the same quarter, 0 when the
-    quarter ends before the next play, and the play's own clock for the latest play.
+    quarter ends before the next play, and the play's own clock for the latest play. A score
+    that falls back (a stale copy upstream) keeps the score reached so far and is reported in
+    ``issues``.
 
     Args:
         sport: ``"nfl"`` or ``"ncaaf"``.
@@ -327,7 +336,12 @@ def football_events(
         rows: The plays in order.
         final_score: ``(home, away)`` when the source says the game is over; ``game_end``
             follows the plays only if they reach this score.
+        source: The document's name in errors.
         start_clock: Seconds in a quarter, the clock of ``game_start``.
+
+    Raises:
+        FeedParseError: A quarter that does not exist or comes back after a later one, or
+            a score that jumps by more than one play can score (plays are missing).
     """
     events: list[PlayEvent] = [
         PlayEvent(
@@ -346,7 +360,16 @@ def football_events(
     last_after: FootballSituation | None = None
     issues: list[str] = []
     home = away = 0
+    quarter = 1
     for index, row in enumerate(rows):
+        if not 1 <= row.quarter <= MAX_QUARTER:
+            raise FeedParseError(source, f"{row.event_id}: quarter {row.quarter} does not exist")
+        if row.quarter < quarter:
+            raise FeedParseError(
+                source,
+                f"{row.event_id}: a play of quarter {row.quarter} after one of quarter {quarter}",
+            )
+        quarter = row.quarter
         following = rows[index + 1] if index + 1 < len(rows) else None
         if following is None:
             clock_after = row.clock_seconds
@@ -389,6 +412,14 @@ def football_events(
             issues.append(
                 f"{row.event_id}: score {row.away_score}-{row.home_score} (away-home) falls "
                 f"below {away}-{home}; kept {max(away, row.away_score)}-{max(home, row.home_score)}"
+            )
+        jump = max(row.home_score - home, row.away_score - away)
+        if jump > MAX_POINTS_PER_PLAY:
+            raise FeedParseError(
+                source,
+                f"{row.event_id}: the score jumps by {jump} points on one play "
+                f"({away}-{home} to {row.away_score}-{row.home_score}, away-home); "
+                "plays are missing",
             )
         home, away = max(home, row.home_score), max(away, row.away_score)
         events.append(
