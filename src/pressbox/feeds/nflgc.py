@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from pressbox.engine.events import FootballPlay, FootballSituation, GameInfo, PlayEvent
 from pressbox.errors import FeedParseError
 from pressbox.types import JSON, Side
@@ -64,6 +66,7 @@ _STAT_FAMILIES = (
     ("run", frozenset({10, 11})),
 )
 _FORMATION_RE = re.compile(r"\([^()]*formation\)", re.IGNORECASE)
+_END_PERIOD_RE = re.compile(r"END (QUARTER|GAME)", re.IGNORECASE)
 _NON_PLAYS = (
     ("timeout", re.compile(r"^\s*Timeout #", re.IGNORECASE)),
     ("end_period", re.compile(r"END (QUARTER|GAME|OF)", re.IGNORECASE)),
@@ -261,6 +264,34 @@ def _missing_points(
     return extra
 
 
+def _fill_between_plays(situations: list[FootballSituation]) -> list[FootballSituation]:
+    """Give timeouts, the two-minute warning and period ends the ball's position.
+
+    The feed gives those rows no possession; the ball is where the next snap (or kickoff)
+    will be, so that is their situation (the last snap's at the end of the game). The
+    state between plays then stays a football state the models can value.
+    """
+    out = list(situations)
+    following: FootballSituation | None = None
+    for i in range(len(out) - 1, -1, -1):
+        s = out[i]
+        if s.possession is not None:
+            following = s
+            continue
+        source = following
+        if source is None:
+            source = next((x for x in reversed(out[:i]) if x.possession is not None), None)
+        if source is not None:
+            out[i] = msgspec.structs.replace(
+                s,
+                possession=source.possession,
+                down=source.down,
+                distance=source.distance,
+                yard_line=source.yard_line,
+            )
+    return out
+
+
 def _timeouts_allowed(quarter: int, postseason: bool) -> int:
     if quarter <= 4 or postseason:
         return REGULAR_TIMEOUTS
@@ -346,24 +377,25 @@ def parse_game(
         quarter = int(play.get("qtr") or last_quarter)
         clock = _clock_seconds(play.get("time"))
         clock = last_clock if clock is None else clock
+        if _END_PERIOD_RE.search(str(play.get("desc") or "")):
+            clock = 0
         last_quarter, last_clock = quarter, clock
         posteam = play.get("posteam") or None
         side: Side | None = "home" if posteam == home else "away" if posteam == away else None
         down = int(play.get("down") or 0) or None
         period = _timeout_period(quarter, postseason)
         allowed = _timeouts_allowed(quarter, postseason)
-        situations.append(
-            FootballSituation(
-                quarter=quarter,
-                clock_seconds=clock,
-                possession=side,
-                down=down,
-                distance=int(play.get("ydstogo") or 0) if down else None,
-                yard_line=_yard_line(play.get("yrdln"), posteam) if side else None,
-                home_timeouts=max(0, allowed - timeouts_used.get((home, period), 0)),
-                away_timeouts=max(0, allowed - timeouts_used.get((away, period), 0)),
-            )
+        situation = FootballSituation(
+            quarter=quarter,
+            clock_seconds=clock,
+            possession=side,
+            down=down,
+            distance=int(play.get("ydstogo") or 0) if down else None,
+            yard_line=_yard_line(play.get("yrdln"), posteam) if side else None,
+            home_timeouts=max(0, allowed - timeouts_used.get((home, period), 0)),
+            away_timeouts=max(0, allowed - timeouts_used.get((away, period), 0)),
         )
+        situations.append(situation)
         match = _TIMEOUT_RE.search(str(play.get("desc") or ""))
         if match and match.group(2).upper() in (home, away):
             team = match.group(2).upper()
@@ -371,6 +403,7 @@ def parse_game(
                 timeouts_used.get((team, period), 0), int(match.group(1))
             )
 
+    situations = _fill_between_plays(situations)
     summary = game.get("scrsummary") or {}
     all_stats = [_stats(play) for _, play in rows]
     extra = _missing_points(rows, summary)
