@@ -74,7 +74,8 @@ class Shedder:
         self.max_lag_s = max_lag_s
         self.inflight = 0
         self.lag = 0.0
-        """The loop lag, seconds: rises at once, decays by a fifth per sample."""
+        """The loop lag, seconds: a moving average (0.3 of each new sample), so one slow
+        step of the loop does not shed, a lasting queue does."""
         self.shed = 0
 
     @property
@@ -91,7 +92,7 @@ class Shedder:
 
     def sample(self, lag: float) -> None:
         """Take one measurement of the loop lag, seconds."""
-        self.lag = lag if lag > self.lag else self.lag * 0.8 + lag * 0.2
+        self.lag = self.lag * 0.7 + lag * 0.3
 
     async def monitor(self, interval: float = 0.005) -> None:
         """Measure the loop lag every ``interval`` seconds, until cancelled."""

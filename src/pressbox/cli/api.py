@@ -30,6 +30,10 @@ PortOpt = Annotated[
 ]
 
 
+SERVE_MAX_LAG_S = 0.25
+"""Loop lag at full pressure for ``serve``, where every role shares one event loop."""
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -121,6 +125,9 @@ def serve(
     configure_logging()
     settings = _settings(host=host, port=port)
     api_settings = _api_settings(public=True) if demo else _api_settings()
+    if "max_lag_s" not in api_settings.model_fields_set:
+        # Replay and processing share this process's loop: only a lasting lag sheds.
+        api_settings = api_settings.model_copy(update={"max_lag_s": SERVE_MAX_LAG_S})
     roles = Roles.everything([str(p) for p in paths or []], speed)
     app = create_app(settings, roles=roles, api_settings=api_settings)
     _run(app, settings, "dashboard")
