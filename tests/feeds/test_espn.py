@@ -293,3 +293,14 @@ def test_any_mutation_is_read_or_refused_cleanly(path, value, delete):
     machine = GameMachine(normalized.events[0].sport, normalized.game_id)
     for event in normalized.events:
         machine.apply(event)
+
+
+def test_plays_out_of_order_are_read_in_sequence():
+    """Two plays listed the wrong way round are read in sequenceNumber order, and noted."""
+    doc = load("espn_summary_sections_401403921.json.gz")
+    plays = doc["drives"]["previous"][2]["plays"]
+    plays[1], plays[2] = plays[2], plays[1]
+    normalized = read_summary(doc)
+    expected = read_summary(load("espn_summary_sections_401403921.json.gz"))
+    assert [e.event_id for e in normalized.events] == [e.event_id for e in expected.events]
+    assert "out of sequenceNumber order" in normalized.issues[0]

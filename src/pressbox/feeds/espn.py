@@ -13,6 +13,7 @@ clock at the snap. The game is over when ``header.competitions[0].status.type.co
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Final
 
@@ -141,14 +142,26 @@ def read_summary(
         away_name=teams["away"][1],
     )
 
-    rows: list[FootballRow] = []
+    numbered: list[tuple[int | None, FootballRow]] = []
     seen: set[str] = set()
+    issues: list[str] = []
     for path, play in _plays(r, root):
         play_id = r.get_str(play, "id", path)
         if play_id in seen:
+            # drives.current repeats plays of the last drive while a game is on.
             continue
         seen.add(play_id)
-        rows.append(_row(r, play, path, game_id, sides))
+        numbered.append(
+            (r.opt_int(play, "sequenceNumber", path), _row(r, play, path, game_id, sides))
+        )
+    # ESPN numbers its plays in game order; a copy with two plays the wrong way round is
+    # read in that order (a play without a number keeps the document's order).
+    if all(number is not None for number, _ in numbered) and any(
+        (a or 0) > (b or 0) for (a, _), (b, _) in itertools.pairwise(numbered)
+    ):
+        numbered.sort(key=lambda entry: entry[0] or 0)
+        issues.append("plays are out of sequenceNumber order; read in that order")
+    rows = [row for _, row in numbered]
 
     final_score: tuple[int, int] | None = None
     status = competition.get("status")
@@ -159,7 +172,13 @@ def read_summary(
             raise r.error(join(comp_path, "competitors"), "a final game without a score")
         final_score = (home, away)
     return football_events(
-        sport=sport, game_id=game_id, info=info, rows=rows, final_score=final_score, source=source
+        sport=sport,
+        game_id=game_id,
+        info=info,
+        rows=rows,
+        final_score=final_score,
+        source=source,
+        issues=issues,
     )
 
 

@@ -30,6 +30,7 @@ can end inside an at-bat that is never marked complete (a walk-off wild pitch).
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -297,6 +298,7 @@ class _DocumentReader:
             for play in all_plays
         )
         tracker = _Tracker(pitchers=self._probable_pitchers(game_data))
+        issues: list[str] = []
         events: list[PlayEvent] = [
             PlayEvent(
                 sport="mlb",
@@ -311,17 +313,15 @@ class _DocumentReader:
                 after=BaseballSituation(inning=1, half="top", outs=0),
             )
         ]
-        issues: list[str] = []
         at_bats = 0
         last_complete = True
-        play: JSON
-        for position, play in enumerate(all_plays):
-            path = join("liveData.plays.allPlays", position)
+        ordered = self._by_at_bat(all_plays, issues)
+        for position, (path, play) in enumerate(ordered):
             if not last_complete:
                 raise r.error(path, "an at-bat follows one that is not complete")
             # A game can end inside an at-bat (a walk-off wild pitch, a game called in the
             # middle of one): once final, nothing more will join the last at-bat.
-            closed = abstract in _FINAL_STATES and position == len(all_plays) - 1
+            closed = abstract in _FINAL_STATES and position == len(ordered) - 1
             complete, new = self._play(
                 game_id, play, path, position, tracker, info.innings, closed=closed
             )
@@ -415,6 +415,38 @@ class _DocumentReader:
             home_name=names["home"][1],
             away_name=names["away"][1],
         )
+
+    def _by_at_bat(self, all_plays: list[JSON], issues: list[str]) -> list[tuple[str, JSON]]:
+        """``allPlays`` in ``atBatIndex`` order, each at-bat once.
+
+        The feed lists at-bats in order; a copy that lists one twice, or two the wrong way
+        round, still says which at-bat each entry is, so it is read by that (and the slip is
+        reported in ``issues``). Two different entries for one at-bat, or a missing at-bat,
+        cannot be read.
+        """
+        r = self.r
+        entries: list[tuple[int, str, JSON]] = []
+        for position, play in enumerate(all_plays):
+            path = join("liveData.plays.allPlays", position)
+            about = r.get_obj(play, "about", path)
+            entries.append((r.get_int(about, "atBatIndex", join(path, "about")), path, play))
+        if [index for index, _, _ in entries] == list(range(len(entries))):
+            return [(path, play) for _, path, play in entries]
+        ordered: list[tuple[str, JSON]] = []
+        seen: dict[int, JSON] = {}
+        for index, path, play in sorted(entries, key=lambda entry: entry[0]):
+            if index in seen:
+                if seen[index] != play:
+                    raise r.error(path, f"at-bat {index} is listed twice with different content")
+                issues.append(f"allPlays lists at-bat {index} twice; read once")
+                continue
+            if index != len(ordered):
+                raise r.error(path, f"at-bat {len(ordered)} is missing before at-bat {index}")
+            seen[index] = play
+            ordered.append((path, play))
+        if any(a[0] > b[0] for a, b in itertools.pairwise(entries)):
+            issues.append("allPlays is out of atBatIndex order; read in that order")
+        return ordered
 
     @staticmethod
     def _probable_pitchers(game_data: dict[str, JSON]) -> dict[str, str]:

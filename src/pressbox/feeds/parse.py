@@ -321,6 +321,7 @@ def football_events(
     final_score: tuple[int, int] | None,
     source: str,
     start_clock: int = QUARTER_SECONDS,
+    issues: Sequence[str] = (),
 ) -> NormalizedDocument:
     """Number the football rows of one game into events of the contract.
 
@@ -338,6 +339,7 @@ def football_events(
             follows the plays only if they reach this score.
         source: The document's name in errors.
         start_clock: Seconds in a quarter, the clock of ``game_start``.
+        issues: What the adapter already noticed about the document.
 
     Raises:
         FeedParseError: A quarter that does not exist or comes back after a later one, or
@@ -358,7 +360,7 @@ def football_events(
         )
     ]
     last_after: FootballSituation | None = None
-    issues: list[str] = []
+    noticed: list[str] = list(issues)
     home = away = 0
     quarter = 1
     for index, row in enumerate(rows):
@@ -409,7 +411,7 @@ def football_events(
         # A score never falls in football; upstream rows that show an older score (a stale
         # copy of the score on the play after a touchdown) keep the score reached so far.
         if row.home_score < home or row.away_score < away:
-            issues.append(
+            noticed.append(
                 f"{row.event_id}: score {row.away_score}-{row.home_score} (away-home) falls "
                 f"below {away}-{home}; kept {max(away, row.away_score)}-{max(home, row.home_score)}"
             )
@@ -443,7 +445,7 @@ def football_events(
     final = final_score is not None
     if final_score is not None and final_score != (home, away):
         final = False
-        issues.append(
+        noticed.append(
             f"the game is final at {final_score[1]}-{final_score[0]} (away-home) but its plays "
             f"reach {away}-{home}; no game_end"
         )
@@ -464,7 +466,11 @@ def football_events(
             )
         )
     return NormalizedDocument(
-        game_id=game_id, events=tuple(events), plays=len(rows), final=final, issues=tuple(issues)
+        game_id=game_id,
+        events=tuple(events),
+        plays=len(rows),
+        final=final,
+        issues=tuple(noticed),
     )
 
 
