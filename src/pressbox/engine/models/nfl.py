@@ -447,6 +447,17 @@ class NflModel:
         ):
             # Regulation or overtime is over: the result is known.
             return 1.0 if diff > 0 else 0.0 if diff < 0 else 0.5
+        if quarter == 4 and clock_seconds <= 0 and diff == 0 and not is_try:
+            # Tied at the end of regulation: overtime starts with a coin toss, so the
+            # ball at the final whistle says nothing; either team may receive.
+            return 0.5 * sum(
+                self.home_wp(
+                    5, 900, side, None, None, 35, home_score, away_score,
+                    home_timeouts=home_timeouts, away_timeouts=away_timeouts,
+                    elo_diff=elo_diff, postseason=postseason, neutral=neutral,
+                )
+                for side in ("home", "away")
+            )  # fmt: skip
         t = float(seconds_left(quarter, clock_seconds))
         poss_home = possession != "away"
         to = 0
