@@ -1,32 +1,34 @@
 """NFL win probability: a gradient-boosted model fitted on play-by-play, served from a grid.
 
 The model answers from the side of the team with the ball (as published football models do)
-and turns that into the home team's probability. Its inputs are:
+and turns that into the home team's probability. The learner's inputs are play-level:
 
 * the score difference ``sd`` (offense minus defense),
 * seconds left in regulation ``t`` and, derived from it, seconds left in the half,
 * the field position summarized as expected points ``ep`` of (down, distance, yard line),
   fitted on the same data (the points of the next score in the half),
-* score-by-time interactions (``sd·progress``, ``sd/√t``, ``(sd+ep)/√t``),
-* whether the offense is at home, the offense's Elo advantage, and the timeouts difference.
+* the timeouts difference,
+* score-by-time interactions (``sd·progress``, ``sd/√t``, ``(sd+ep)/√t``).
 
 :func:`fit` fits the expected-points table and a
 :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (monotone increasing in the score
-terms, expected points, Elo and timeouts) on those inputs, then tabulates the learner on a
-grid over (t, sd, ep, home, Elo, timeouts) that is interpolated linearly in t, ep and Elo in
-log-odds. The grid (about a million cells, stored as 16-bit log-odds) is what ships; one
-evaluation is a handful of list lookups, a few microseconds in pure Python, and the result is
-monotone in the score because every grid row is.
+terms, expected points and timeouts), recalibrates it on out-of-fold predictions (Platt,
+then isotonic), and tabulates it on a grid over (t, sd, ep, timeouts) interpolated linearly
+in t and ep. The grid (230,000 cells of 16-bit log-odds, 67 KiB compressed) is what ships;
+one evaluation is a handful of list lookups, a few microseconds in pure Python, and the
+result is monotone in the score because every grid row is.
+
+Team strength is an Elo rating carried over seasons (:func:`elo_ratings`); it and the home
+edge enter the log-odds on Elo's own scale, shrinking with the time left
+(:func:`strength_term`).
 
 Kickoffs are valued as the receiving team's first down at the mean post-kickoff yard line,
 tries as the expected extra point followed by the kickoff. Overtime (15 minutes in
 2014-2016; the regular season ends in a tie, the postseason goes on) is valued on the
-fourth-quarter grid with the overtime clock; a regular-season game tied at the end of
-overtime is a tie. Fourth-down decision support (:meth:`NflModel.fourth_down`) compares
-going for it (conversion probability fitted on third and fourth downs), a field goal
-(make probability by distance, fitted) and a punt (net field position, fitted).
-
-Team strength is an Elo rating carried over seasons (:func:`elo_ratings`).
+fourth-quarter grid with the overtime clock. Fourth-down decision support
+(:meth:`NflModel.fourth_down`) compares going for it (conversion probability fitted on third
+and fourth downs), a field goal (make probability by distance, fitted) and a punt (net field
+position, fitted).
 """
 
 from __future__ import annotations
