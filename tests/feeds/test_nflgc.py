@@ -117,6 +117,29 @@ def test_timeouts_are_counted_per_half() -> None:
     assert (third.home_timeouts, third.away_timeouts) == (3, 3)
 
 
+def test_rows_between_plays_keep_the_balls_position() -> None:
+    """Timeouts and period ends carry the next snap's possession; period ends are at 0:00."""
+    events = nflgc.read_game(FIXTURES / "2014090400.json.gz")
+    between = [
+        e
+        for e in events
+        if isinstance(e.detail, FootballPlay)
+        and e.detail.play_type in ("timeout", "end_period", "two_minute_warning")
+    ]
+    assert between
+    assert all(_before(e).possession is not None for e in between)
+    ends = [
+        e
+        for e in between
+        if isinstance(e.detail, FootballPlay) and e.detail.play_type == "end_period"
+    ]
+    assert ends
+    assert all(_before(e).clock_seconds == 0 for e in ends)
+    index = events.index(between[0])
+    following = next(e for e in events[index + 1 :] if e.detail and _before(e).down)
+    assert _before(between[0]).yard_line == _before(following).yard_line
+
+
 def test_regular_season_overtime_gives_two_timeouts() -> None:
     """In regular-season overtime each team starts with two timeouts (2014-2016 rules)."""
     events = nflgc.read_game(FIXTURES / "2014101202.json.gz", season_type="REG")
