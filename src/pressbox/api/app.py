@@ -289,10 +289,13 @@ class Edge:
             )
             return
         limiter = rt.limiter
-        assert limiter is not None  # noqa: S101 - set before ready
-        decision = limiter.try_local(principal) or await limiter.acquire(principal)
-        limit_headers = decision.headers()
-        if not decision.allowed:
+        decision = None
+        if limiter is not None:
+            decision = limiter.try_local(principal) or await limiter.acquire(principal)
+            limit_headers = decision.headers()
+        else:
+            limit_headers = []
+        if decision is not None and not decision.allowed:
             rt.metrics.refused.labels("rate_limited", principal.tier).inc()
             spec = principal.spec
             await _answer(
@@ -565,7 +568,9 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
             keystore_from_url(keys_url, redis_client=redis if shares_redis else None)
         )
         rt.auth = Authenticator(rt.keys, rt.tiers, cache_s=api.key_cache_s)
-        if redis is not None:
+        if not api.ratelimit:
+            rt.limiter = None
+        elif redis is not None:
             rt.limiter = RedisLeaseLimiter(
                 redis,
                 lease_s=api.lease_s,

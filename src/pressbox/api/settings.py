@@ -70,6 +70,8 @@ class ApiSettings(BaseSettings):
     tiers: dict[str, TierSpec] = Field(default_factory=dict)
     """Tiers to add or replace (JSON); merged over :data:`DEFAULT_TIERS`."""
     booth: TierSpec = BOOTH_TIER
+    ratelimit: bool = True
+    """Per-key token buckets on (off only for benchmarks and trusted deployments)."""
     keys_url: str | None = None
     """Where keys are stored: ``memory://``, ``sqlite:///path.db`` or ``redis://...``.
     Default: the cache's Redis when ``cache_url`` is ``redis://``, else the archive's
