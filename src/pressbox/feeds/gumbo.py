@@ -30,7 +30,6 @@ can end inside an at-bat that is never marked complete (a walk-off wild pitch).
 from __future__ import annotations
 
 import copy
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -315,7 +314,7 @@ class _DocumentReader:
         ]
         at_bats = 0
         last_complete = True
-        ordered = self._by_at_bat(all_plays, issues)
+        ordered = self._by_at_bat(all_plays)
         for position, (path, play) in enumerate(ordered):
             if not last_complete:
                 raise r.error(path, "an at-bat follows one that is not complete")
@@ -416,36 +415,28 @@ class _DocumentReader:
             away_name=names["away"][1],
         )
 
-    def _by_at_bat(self, all_plays: list[JSON], issues: list[str]) -> list[tuple[str, JSON]]:
-        """``allPlays`` in ``atBatIndex`` order, each at-bat once.
+    def _by_at_bat(self, all_plays: list[JSON]) -> list[tuple[str, JSON]]:
+        """``allPlays`` with their paths, checked to list each at-bat once, in order.
 
-        The feed lists at-bats in order; a copy that lists one twice, or two the wrong way
-        round, still says which at-bat each entry is, so it is read by that (and the slip is
-        reported in ``issues``). Two different entries for one at-bat, or a missing at-bat,
-        cannot be read.
+        A copy of the feed that lists an at-bat twice or two of them the wrong way round is
+        refused rather than repaired: the next poll usually brings a clean one, and a
+        refused document is counted where a silent repair would hide a broken upstream.
         """
         r = self.r
-        entries: list[tuple[int, str, JSON]] = []
+        ordered: list[tuple[str, JSON]] = []
         for position, play in enumerate(all_plays):
             path = join("liveData.plays.allPlays", position)
             about = r.get_obj(play, "about", path)
-            entries.append((r.get_int(about, "atBatIndex", join(path, "about")), path, play))
-        if [index for index, _, _ in entries] == list(range(len(entries))):
-            return [(path, play) for _, path, play in entries]
-        ordered: list[tuple[str, JSON]] = []
-        seen: dict[int, JSON] = {}
-        for index, path, play in sorted(entries, key=lambda entry: entry[0]):
-            if index in seen:
-                if seen[index] != play:
-                    raise r.error(path, f"at-bat {index} is listed twice with different content")
-                issues.append(f"allPlays lists at-bat {index} twice; read once")
-                continue
-            if index != len(ordered):
-                raise r.error(path, f"at-bat {len(ordered)} is missing before at-bat {index}")
-            seen[index] = play
+            index = r.get_int(about, "atBatIndex", join(path, "about"))
+            if index != position:
+                if index < position:
+                    reason = f"at-bat {index} is listed again at position {position}"
+                    if index == position - 1:
+                        reason = f"at-bat {index} is listed twice"
+                else:
+                    reason = f"at-bat {index} comes where at-bat {position} belongs"
+                raise r.error(path, f"{reason} (allPlays out of atBatIndex order)")
             ordered.append((path, play))
-        if any(a[0] > b[0] for a, b in itertools.pairwise(entries)):
-            issues.append("allPlays is out of atBatIndex order; read in that order")
         return ordered
 
     @staticmethod
