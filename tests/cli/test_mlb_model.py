@@ -206,6 +206,25 @@ def test_fit_writes_a_reproducible_parameter_file(app, tmp_path):
     assert summary["n_games"] == 6
 
 
+def test_fit_takes_several_paths_after_one_option(app, tmp_path):
+    """``--train A B`` reads both, like ``--train A --train B``."""
+    out = tmp_path / "m.json"
+    result = invoke(
+        app,
+        "fit",
+        "mlb",
+        "--train",
+        str(SAMPLE_RETROSHEET / "2015"),
+        str(SAMPLE_RETROSHEET / "2016"),
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_bytes())["seasons"] == [2015, 2016]
+    bad = invoke(app, "fit", "mlb", "--train", str(SAMPLE_RETROSHEET), "--out", str(out), "-x")
+    assert bad.exit_code == 2
+
+
 def test_fit_refuses_missing_or_empty_data(app, tmp_path):
     """A missing folder or one without games is a usage error."""
     missing = invoke(app, "fit", "mlb", "--train", str(tmp_path / "no"), "--out", "x.json")
@@ -260,12 +279,14 @@ def test_calibrate_without_team_strength(app, tmp_path):
         "mlb",
         "--test",
         str(SAMPLE_RETROSHEET / "2015"),
+        str(SAMPLE_RETROSHEET / "2016"),
         "--json",
         str(out),
         "--no-strength",
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
+    assert doc["test_seasons"] == [2015, 2016]
     assert doc["team_strength"] is None
     assert doc["brier"] == doc["variants"]["no_team_strength"]["brier"]
 

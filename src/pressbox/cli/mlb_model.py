@@ -180,6 +180,15 @@ def wp_mlb(
         typer.echo(f"{wp:.4f}")
 
 
+_MORE_PATHS = {"allow_extra_args": True}
+"""``--train A B`` reads as ``--train A --train B``: the extra paths arrive as arguments."""
+
+
+def _more_paths(ctx: typer.Context) -> list[Path]:
+    # Unknown options are still refused by click; only plain arguments get here.
+    return [Path(arg) for arg in ctx.args]
+
+
 def _games(paths: list[Path]) -> tuple[list[Any], list[FeedParseError]]:
     errors: list[FeedParseError] = []
     for path in paths:
@@ -189,6 +198,7 @@ def _games(paths: list[Path]) -> tuple[list[Any], list[FeedParseError]]:
 
 
 def fit_mlb(
+    ctx: typer.Context,
     train: Annotated[
         list[Path], typer.Option(help="Retrosheet season folders or event files (repeatable).")
     ],
@@ -198,7 +208,7 @@ def fit_mlb(
     ] = mlb.DEFAULT_SHRINK,
 ) -> None:
     """Fit the MLB model on Retrosheet seasons and write its parameter file."""
-    games, errors = _games(train)
+    games, errors = _games([*train, *_more_paths(ctx)])
     try:
         params = mlb.fit(games, shrink=shrink)
     except ValueError as exc:
@@ -232,6 +242,7 @@ def _scores(predicted: Any, actual: Any, bins: int) -> dict[str, Any]:
 
 
 def calibrate_mlb(
+    ctx: typer.Context,
     test: Annotated[
         list[Path], typer.Option(help="Held-out Retrosheet seasons or event files (repeatable).")
     ],
@@ -254,7 +265,7 @@ def calibrate_mlb(
 ) -> None:
     """Score the MLB model on every play of held-out games, next to its baselines."""
     wp_model = _load(model)
-    games, errors = _games(test)
+    games, errors = _games([*test, *_more_paths(ctx)])
     records = [r for r in map(mlb.game_record, games) if r is not None]
     seasons = sorted({r.season for r in records})
     overlap = sorted(set(seasons) & set(wp_model.params["seasons"]))
@@ -352,5 +363,5 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add ``wp mlb``, ``fit mlb`` and ``calibrate mlb``."""
     del app
     groups["wp"].command("mlb")(wp_mlb)
-    groups["fit"].command("mlb")(fit_mlb)
-    groups["calibrate"].command("mlb")(calibrate_mlb)
+    groups["fit"].command("mlb", context_settings=_MORE_PATHS)(fit_mlb)
+    groups["calibrate"].command("mlb", context_settings=_MORE_PATHS)(calibrate_mlb)
