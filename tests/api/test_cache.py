@@ -27,7 +27,11 @@ async def test_single_flight_over_http(service: Service) -> None:
     """1,000 concurrent requests for one cold game run one computation; all get it."""
     await add_game(service, "COLD1")
     release = asyncio.Event()
-    async with running(service, max_inflight=100_000) as (app, client):
+    # Deadlines and shedding out of the way: this test is about the cache alone.
+    async with running(service, max_inflight=100_000, max_lag_s=60.0, cached_deadline_s=60.0) as (
+        app,
+        client,
+    ):
         cache = runtime(app).predictions
         assert cache is not None
         real = cache._load

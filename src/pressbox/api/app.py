@@ -216,6 +216,7 @@ class Edge:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.rt = runtime
+        self._counters: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.rt
@@ -316,6 +317,7 @@ class Edge:
             if len(parts) == 5 and predictions is not None:
                 found_prediction = predictions.peek(parts[3], parts[4])
                 if found_prediction is not None:
+                    self._count("predict", found_prediction.status)
                     body = found_prediction.body(time.time())
                     await send(
                         {
@@ -335,6 +337,14 @@ class Edge:
             return
         deadline = api.cached_deadline_s if priority is Priority.HIGH else api.deadline_s
         await self._inner(scope, receive, send, limit_headers, deadline, method)
+
+    def _count(self, route: str, status: int) -> None:
+        child = self._counters.get((route, status))
+        if child is None:
+            child = self._counters[(route, status)] = self.rt.metrics.requests.labels(
+                route, str(status)
+            )
+        child.inc()
 
     @staticmethod
     def _too_large(limit: int) -> Callable[[Send], Awaitable[None]]:
@@ -376,9 +386,12 @@ class Edge:
                     return
             receive = _bounded(receive, api.max_body_bytes, too_large)
             send = _replace_when(send, too_large, self._too_large(api.max_body_bytes))
-        started: list[bool] = []
+        started: list[int] = []
         shedder = self.rt.shedder
+        metrics = self.rt.metrics
         shedder.inflight += 1
+        metrics.inflight.inc()
+        began = time.perf_counter()
         try:
             async with asyncio.timeout(deadline) as scope_deadline:
                 await self.app(scope, receive, _with_headers(send, limit_headers, started))
@@ -403,13 +416,17 @@ class Edge:
             await self._too_large(api.max_body_bytes)(send)
         finally:
             shedder.inflight -= 1
+            metrics.inflight.dec()
+            route = _ROUTE[priority_of(method, scope["path"])]
+            metrics.latency.labels(route).observe(time.perf_counter() - began)
+            self._count(route, started[0] if started else 503)
 
 
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[bool] | None) -> Send:
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[int] | None) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             if started is not None:
-                started.append(True)
+                started.append(int(message["status"]))
             message = {**message, "headers": [*message.get("headers", ()), *extra]}
         await send(message)
 
@@ -582,7 +599,10 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
             rt.limiter = MemoryLimiter(registry=rt.registry)
         service = rt.service
 
+        computed = rt.metrics.computations
+
         async def load(sport: str, game_id: str) -> Any:
+            computed.inc()
             return await load_prediction(service, sport, game_id)
 
         rt.predictions = PredictionCache(
