@@ -66,9 +66,10 @@ _STAT_FAMILIES = (
     ("run", frozenset({10, 11})),
 )
 _FORMATION_RE = re.compile(r"\([^()]*formation\)", re.IGNORECASE)
+_BETWEEN_PLAYS = frozenset({"timeout", "end_period", "two_minute_warning"})
 _END_PERIOD_RE = re.compile(r"END (QUARTER|GAME)", re.IGNORECASE)
 _NON_PLAYS = (
-    ("timeout", re.compile(r"^\s*Timeout #", re.IGNORECASE)),
+    ("timeout", re.compile(r"^\s*(?:\(\d*:\d+\)\s*)?Timeout\b", re.IGNORECASE)),
     ("end_period", re.compile(r"END (QUARTER|GAME|OF)", re.IGNORECASE)),
     ("two_minute_warning", re.compile(r"two-minute warning", re.IGNORECASE)),
 )
@@ -420,6 +421,9 @@ def parse_game(
         before = situations[index]
         after = situations[index + 1] if index + 1 < len(rows) else before
         play_type = _play_type(desc, note, stats)
+        if not play.get("posteam") and play_type not in _BETWEEN_PLAYS:
+            # Without a team in possession a row is a note (an injury, a substitution).
+            play_type = "note"
         events.append(
             PlayEvent(
                 sport="nfl",

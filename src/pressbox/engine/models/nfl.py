@@ -802,7 +802,7 @@ def game_results(games: Iterable[Game]) -> list[tuple[str, int, str, str, int, i
 
 # --------------------------------------------------------------------------- rows
 
-_SKIP_TYPES = frozenset({"timeout", "end_period", "two_minute_warning"})
+_SKIP_TYPES = frozenset({"timeout", "end_period", "two_minute_warning", "note"})
 
 
 @dataclass(slots=True)
