@@ -59,7 +59,9 @@ async def follow(bus, game: str) -> None:  # type: ignore[no-untyped-def]
     stream = update_stream(game)
     last = await bus.last_seq(stream)
     async for env in bus.tail(stream, last):
-        frame = chunk(b"id: %b:%d\nevent: update\ndata: %b\n\n" % (game.encode(), env.seq, env.payload))
+        frame = chunk(
+            b"id: %b:%d\nevent: update\ndata: %b\n\n" % (game.encode(), env.seq, env.payload)
+        )
         for transport in SUBS.get(game, ()):
             transport.write(frame)
 

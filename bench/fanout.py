@@ -36,12 +36,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from tests.delivery.games import real_game_updates  # noqa: E402
+
 from pressbox.bus import from_url, update_stream  # noqa: E402
 from pressbox.engine.events import encode  # noqa: E402
-from tests.delivery.games import real_game_updates  # noqa: E402
 
 BUCKET_S = 0.0002
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (robust to busy neighbours)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -82,7 +89,7 @@ class Clients:
         self.procs = procs
 
     @classmethod
-    async def start(cls, kind: str, port: int, games: list[str], n: int, k: int) -> Clients:
+    async def start(cls, kind: str, ports: list[int], games: list[str], n: int, k: int) -> Clients:
         protocol = "ws" if kind == "ws" else "sse"
         procs = []
         share = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -94,12 +101,13 @@ class Clients:
                     str(ROOT / "bench" / "_clients.py"),
                     protocol,
                     "127.0.0.1",
-                    str(port),
+                    ",".join(map(str, ports)),
                     ",".join(games),
                     str(count),
                     str(offset),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
+                    limit=64 * 1024 * 1024,
                 )
             )
             offset += count
@@ -168,6 +176,8 @@ async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int)
     else:
         args = ["-m", "tests.delivery.gateway", "--bus", bus_url]
         args += ["--max-connections", str(max_conn)]
+        if os.environ.get("BENCH_PROFILE"):
+            args += ["--profile", os.environ["BENCH_PROFILE"]]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, cwd=ROOT, env=ENV, stdout=asyncio.subprocess.PIPE
     )
@@ -187,16 +197,21 @@ async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int)
 
 
 async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[no-untyped-def]
-    proc, port = await start_server(kind, args.bus_url, feed.games, max(n + 100, 18_000))
+    servers = [
+        await start_server(kind, args.bus_url, feed.games, 19_000) for _ in range(args.gateways)
+    ]
+    procs = [proc for proc, _ in servers]
+    ports = [port for _, port in servers]
     try:
-        rss0 = rss_kib(proc.pid)
+        rss0 = sum(rss_kib(p.pid) for p in procs)
         k = max(1, min(args.client_procs, (n + 999) // 1000))
-        clients = await Clients.start(kind, port, feed.games, n, k)
+        clients = await Clients.start(kind, ports, feed.games, n, k)
         connected = await clients.ready()
         await asyncio.sleep(args.settle_s)
-        rss1 = rss_kib(proc.pid)
+        rss1 = sum(rss_kib(p.pid) for p in procs)
         result: dict = {
             "kind": kind,
+            "servers": len(procs),
             "clients": n,
             "connected": connected,
             "kib_per_conn": round((rss1 - rss0) / max(connected, 1), 2),
@@ -211,9 +226,19 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
             delay = start + (i + 1) / args.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await asyncio.sleep(1.5)
-        report = await clients.report()
         expected = events * connected / len(feed.games)
+        deadline = time.monotonic() + args.drain_s
+        while True:
+            # Let the paced phase drain (bounded) so the burst counts only its own.
+            await asyncio.sleep(0.5)
+            report = await clients.report()
+            if report["messages"] >= expected * 0.999 or time.monotonic() > deadline:
+                break
+        if kind != "baseline":
+            async with httpx.AsyncClient() as http:
+                result["server_paced"] = [
+                    (await http.get(f"http://127.0.0.1:{p}/stats")).json() for p in ports
+                ]
         result.update(
             paced_events=events,
             paced_delivered=report["messages"],
@@ -223,6 +248,7 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
         )
         # Burst phase: --burst updates at once, delivered messages per second.
         await clients.ask("RESET")
+        cpu0 = sum(cpu_s(p.pid) for p in procs)
         t0 = time.time()
         for _ in range(args.burst):
             await feed.append()
@@ -234,25 +260,32 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
             if report["messages"] >= expected * 0.999:
                 break
         report = await clients.report()
+        cpu1 = sum(cpu_s(p.pid) for p in procs)
         span = max(report["last"] - t0, 1e-6)
         result.update(
             burst_delivered=report["messages"],
             burst_expected=round(expected),
             burst_msgs_per_s=round(report["messages"] / span),
+            # Server CPU per delivered message: msgs/s one core sustains, whatever the
+            # neighbours do (the 0.5 s polling while waiting adds a little to both kinds).
+            burst_server_cpu_s=round(cpu1 - cpu0, 2),
+            burst_msgs_per_cpu_s=round(report["messages"] / max(cpu1 - cpu0, 1e-6)),
             closed=report["closed"],
         )
         await clients.stop()
         return result
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             try:
                 await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
                 proc.kill()
 
 
-async def main() -> None:
+async def main() -> tuple[argparse.Namespace, list[dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--clients", default="1000,10000")
@@ -263,7 +296,9 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--burst-timeout-s", type=float, default=60.0)
     parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument("--drain-s", type=float, default=15.0)
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--gateways", type=int, default=1, help="server processes per kind")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
@@ -283,11 +318,22 @@ async def main() -> None:
         finally:
             for game in games:
                 await bus.delete(update_stream(game))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    return args, results
+
+
+def table(results: list[dict]) -> None:
     cols = [
-        "kind", "clients", "connected", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-        "latency_max_ms", "paced_delivered", "paced_expected", "burst_msgs_per_s",
+        "kind",
+        "clients",
+        "connected",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_max_ms",
+        "paced_delivered",
+        "paced_expected",
+        "burst_msgs_per_s",
+        "burst_msgs_per_cpu_s",
         "kib_per_conn",
     ]
     print("| " + " | ".join(cols) + " |")
@@ -297,4 +343,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    options, found = asyncio.run(main())
+    if options.json:
+        Path(options.json).write_text(json.dumps(found, indent=2))
+    table(found)

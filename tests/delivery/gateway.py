@@ -68,6 +68,7 @@ def build_app(
                 "resnapshots": s.resnapshots,
                 "slow_disconnects": s.slow_disconnects,
                 "refused": s.refused,
+                "lagging": s.lagging,
             }
         )
 
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--bus", required=True)
     parser.add_argument("--max-connections", type=int, default=18_000)
     parser.add_argument("--http", default="h11")
+    parser.add_argument("--profile", help="write a cProfile of the run to this file")
     args = parser.parse_args()
     sock = listening_socket()
     print(f"PORT {sock.getsockname()[1]}", flush=True)
@@ -139,7 +141,24 @@ def main() -> None:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    if args.profile:
+        import cProfile
+        import signal
+
+        def stop(signum: int, frame: Any) -> None:
+            raise SystemExit(0)
+
+        # uvicorn re-raises the signal it stopped on: end with SystemExit, then dump.
+        signal.signal(signal.SIGTERM, stop)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+    else:
+        server.run(sockets=[sock])
     sys.exit(0)
 
 

@@ -23,8 +23,10 @@ Per-client bounded buffers, the slow-client policy:
 * One that stays lagging longer than ``Policy.stall_s`` (default 20 s) is disconnected
   with the reason ``"slow client: ..."`` (counted in ``HubStats.slow_disconnects``).
 
-So a client never costs more than ``high_water`` plus one frame of buffered memory, and
-never delays the others: nothing in the follower awaits a client.
+So a client never costs more than ``high_water`` plus one frame of buffered memory (and
+the kernel's send buffer of a directly written socket is capped too,
+``Policy.socket_send_buffer``), and never delays the others: nothing in the follower
+awaits a client.
 
 Dead connections: a killed client process closes its socket and the server sees it at
 once. A half-open connection is found by the heartbeat (a comment every 15 s on SSE) and
