@@ -82,7 +82,8 @@ class GameScorer:
         """Apply an event and build its update.
 
         Returns:
-            The update, or ``None`` for a duplicate event (nothing changed).
+            The update, or ``None`` when nothing changed: a duplicate event, or a correction
+            held until its chain completes.
 
         Raises:
             InvalidEvent: The state machine refused the event; nothing changed.
@@ -94,7 +95,8 @@ class GameScorer:
             # after a refused event the next one is renumbered to follow on.
             event = msgspec.structs.replace(event, seq=expected)
         outcome = self._machine.apply(event)
-        if outcome is Outcome.DUPLICATE:
+        if outcome is Outcome.DUPLICATE or outcome is Outcome.PENDING:
+            # Nothing changed yet: a held correction publishes with the one that completes it.
             return None
         state = self._machine.state
         wp = wpa = leverage = None

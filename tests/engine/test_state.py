@@ -278,25 +278,77 @@ def test_correction_replaces_and_recomputes() -> None:
     assert machine.apply(fixed) is Outcome.DUPLICATE
 
 
-def test_correction_that_breaks_history_is_refused() -> None:
-    """A correction that makes a later play impossible is refused; history is kept."""
+def test_correction_that_breaks_later_plays_is_held_until_the_chain_completes() -> None:
+    """A correction that changes the situation waits for the later plays' corrections."""
+    machine = started()
+    single = play(2, sit(), sit(bases=("a", None, None)), [RunnerMove("a", 0, 1)])
+    walk = play(
+        3,
+        sit(bases=("a", None, None)),
+        sit(bases=("b", "a", None)),
+        [RunnerMove("a", 1, 2), RunnerMove("b", 0, 1)],
+    )
+    machine.apply(single)
+    machine.apply(walk)
+    state, events = machine.state, machine.events
+    out = msgspec.structs.replace(
+        play(4, sit(), sit(outs=1), [RunnerMove("a", 0, 1, out=True)], eid="fix1"),
+        corrects=single.event_id,
+    )
+    assert machine.apply(out) is Outcome.PENDING
+    assert machine.apply(out) is Outcome.DUPLICATE
+    assert machine.state == state
+    assert machine.events == events
+    assert [e.event_id for e in machine.pending] == ["fix1"]
+    walk_fixed = msgspec.structs.replace(
+        play(
+            4,
+            sit(outs=1),
+            sit(outs=1, bases=("b", None, None)),
+            [RunnerMove("b", 0, 1)],
+            eid="fix2",
+        ),
+        corrects=walk.event_id,
+    )
+    assert machine.apply(walk_fixed) is Outcome.CORRECTED
+    assert machine.pending == []
+    assert machine.state.situation == sit(outs=1, bases=("b", None, None))
+    assert machine.state.seq == 4
+    assert [e.event_id for e in machine.events] == [GAME + ":0", "fix1", "fix2"]
+
+
+def test_impossible_correction_is_refused_and_held_ones_dropped_by_the_feed() -> None:
+    """An impossible correction is refused; a play that follows the old history drops held ones."""
     machine = started()
     single = play(2, sit(), sit(bases=("a", None, None)), [RunnerMove("a", 0, 1)])
     machine.apply(single)
     machine.apply(play(3, sit(bases=("a", None, None)), sit(bases=("a", None, None)), []))
-    state, events = machine.state, machine.events
-    wrong = msgspec.structs.replace(
-        play(4, sit(), sit(outs=1), [RunnerMove("a", 0, 1, out=True)], eid="fix"),
+    state = machine.state
+    impossible = msgspec.structs.replace(
+        play(4, sit(outs=1), None, [RunnerMove("a", 0, 1)], eid="bad"), corrects=single.event_id
+    )
+    with pytest.raises(ImpossibleTransition, match="correction bad is impossible"):
+        machine.apply(impossible)
+    with pytest.raises(ImpossibleTransition, match="unknown event"):
+        machine.apply(msgspec.structs.replace(impossible, corrects="nope"))
+    with pytest.raises(OutOfOrder):
+        machine.apply(msgspec.structs.replace(impossible, seq=9, text="x"))
+    held = msgspec.structs.replace(
+        play(4, sit(), sit(outs=1), [RunnerMove("a", 0, 1, out=True)], eid="held"),
         corrects=single.event_id,
     )
-    with pytest.raises(ImpossibleTransition, match=r"makes event .* impossible"):
-        machine.apply(wrong)
+    assert machine.apply(held) is Outcome.PENDING
     assert machine.state == state
-    assert machine.events == events
-    with pytest.raises(ImpossibleTransition, match="unknown event"):
-        machine.apply(msgspec.structs.replace(wrong, corrects="nope"))
-    with pytest.raises(OutOfOrder):
-        machine.apply(msgspec.structs.replace(wrong, seq=9, text="x"))
+    with pytest.raises(ImpossibleTransition, match="1 held corrections are incomplete"):
+        machine.apply(play(4, sit(outs=1), None, []))
+    follows_old = play(
+        4,
+        sit(bases=("a", None, None)),
+        sit(outs=1, bases=("a", None, None)),
+        [RunnerMove("z", 0, 1, out=True)],
+    )
+    assert machine.apply(follows_old) is Outcome.APPLIED
+    assert machine.pending == []
 
 
 # --- football -----------------------------------------------------------------------
@@ -493,3 +545,38 @@ def test_start_without_situation_defaults_to_top_of_first() -> None:
     """A baseball start event without a situation begins at the top of the first."""
     state = apply(initial_state("mlb", GAME), msgspec.structs.replace(start_event(), after=None))
     assert state.situation == sit()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), plays=st.integers(3, 60), data=st.data())
+def test_a_correction_chain_equals_the_corrected_history(seed, plays, data) -> None:
+    """Correcting a play and then every later play gives the corrected history's state."""
+    rng = random.Random(seed)
+    events = random_game(rng, plays)
+    index = data.draw(st.integers(1, len(events) - 2))
+    corrected = list(events[:index])
+    for position in range(index, len(events)):
+        previous = corrected[-1]
+        before = previous.after if position > 1 else BaseballSituation(inning=1, half="top", outs=0)
+        assert isinstance(before, BaseballSituation)
+        new = random_play(rng, before, previous.home_score, previous.away_score, position + 1)
+        corrected.append(msgspec.structs.replace(new, event_id=events[position].event_id))
+    direct = GameMachine("mlb", GAME)
+    for event in corrected:
+        direct.apply(event)
+
+    machine = GameMachine("mlb", GAME)
+    for event in events:
+        machine.apply(event)
+    outcomes = []
+    for position in range(index, len(events)):
+        fix = msgspec.structs.replace(
+            corrected[position],
+            seq=machine.state.seq + 1,
+            event_id=f"fix{position}",
+            corrects=events[position].event_id,
+        )
+        outcomes.append(machine.apply(fix))
+    assert outcomes[-1] is Outcome.CORRECTED
+    assert machine.pending == []
+    assert msgspec.structs.replace(machine.state, seq=direct.state.seq) == direct.state

@@ -331,23 +331,44 @@ class Outcome(Enum):
     """The event was already applied; nothing changed."""
     CORRECTED = "corrected"
     """The event replaced an earlier one and the state was recomputed."""
+    PENDING = "pending"
+    """A correction held back: it changes the situation, so the plays after the one it
+    corrects no longer follow until the feed corrects them too. It applies with the
+    corrections that complete the chain."""
+
+
+class _ChainIncomplete(ImpossibleTransition):
+    """A correction is possible in itself, but a later, uncorrected event no longer follows."""
 
 
 class GameMachine:
     """One game's history: idempotent, ordered, and open to corrections.
+
+    A correction that changes the outcome of a play (a hit scored as an error, a runner
+    who was really out) also changes the situation every later play starts from; a feed
+    then corrects those plays too, one after the other. Such a correction is held
+    (:attr:`Outcome.PENDING`) until the corrections that follow make the whole history
+    possible again, and then they apply together. A regular event that follows on the
+    uncorrected history drops the held corrections; one that follows on neither is refused.
 
     Args:
         sport: The game's sport.
         game_id: The game's id.
     """
 
-    __slots__ = ("_events", "_index", "_states", "_superseded")
+    __slots__ = ("_events", "_index", "_pending", "_states", "_superseded")
 
     def __init__(self, sport: Sport, game_id: str) -> None:
         self._events: list[PlayEvent] = []
         self._states: list[GameState] = [initial_state(sport, game_id)]
         self._index: dict[str, int] = {}
         self._superseded: set[str] = set()
+        self._pending: list[PlayEvent] = []
+
+    @property
+    def pending(self) -> list[PlayEvent]:
+        """Corrections held until the chain they belong to is complete."""
+        return list(self._pending)
 
     @property
     def state(self) -> GameState:
@@ -375,7 +396,9 @@ class GameMachine:
                 history is left as it was.
         """
         state = self.state
-        if event.event_id in self._superseded:
+        if event.event_id in self._superseded or any(
+            held.event_id == event.event_id for held in self._pending
+        ):
             return Outcome.DUPLICATE
         known = self._index.get(event.event_id)
         if known is not None:
@@ -389,47 +412,85 @@ class GameMachine:
                 "send a correction instead",
             )
         if event.corrects is None:
-            new_state = apply(state, event)
+            try:
+                new_state = apply(state, event)
+            except ImpossibleTransition as exc:
+                if not self._pending:
+                    raise
+                raise ImpossibleTransition(
+                    state.game_id,
+                    event.event_id,
+                    f"{exc.reason} (and {len(self._pending)} held corrections are incomplete)",
+                ) from exc
+            self._pending.clear()
             self._events.append(event)
             self._states.append(new_state)
             self._index[event.event_id] = len(self._events) - 1
             return Outcome.APPLIED
-        return self._correct(event)
-
-    def _correct(self, event: PlayEvent) -> Outcome:
-        state = self.state
-        target = event.corrects
-        position = self._index.get(target) if target is not None else None
-        if position is None:
-            raise ImpossibleTransition(
-                state.game_id, event.event_id, f"corrects unknown event {target!r}"
-            )
         if event.seq != state.seq + 1:
             raise OutOfOrder(
                 state.game_id,
                 event.event_id,
                 f"sequence {event.seq} does not follow {state.seq}",
             )
-        original = self._events[position]
-        replacement = msgspec.structs.replace(event, seq=original.seq)
-        history = [*self._events[:position], replacement, *self._events[position + 1 :]]
-        states = self._states[: position + 1]
-        for later in history[position:]:
+        chain = [*self._pending, event]
+        try:
+            self._correct(chain)
+        except _ChainIncomplete:
+            self._pending.append(event)
+            return Outcome.PENDING
+        self._pending.clear()
+        return Outcome.CORRECTED
+
+    def _correct(self, chain: list[PlayEvent]) -> None:
+        """Replace the events the corrections of ``chain`` name, and recompute the history.
+
+        Raises:
+            _ChainIncomplete: An uncorrected later event no longer follows.
+            ImpossibleTransition: A correction is impossible in itself, or names an event
+                that is not in the history.
+        """
+        state = self.state
+        newest = chain[-1]
+        positions: dict[str, int] = {}
+        replacements: dict[int, PlayEvent] = {}
+        for correction in chain:
+            target = correction.corrects or ""
+            position = positions.get(target, self._index.get(target))
+            if position is None:
+                raise ImpossibleTransition(
+                    state.game_id, correction.event_id, f"corrects unknown event {target!r}"
+                )
+            positions[correction.event_id] = position
+            original = self._events[position]
+            replacements[position] = msgspec.structs.replace(correction, seq=original.seq)
+        start = min(replacements)
+        history = list(self._events)
+        for position, replacement in replacements.items():
+            history[position] = replacement
+        states = self._states[: start + 1]
+        for position in range(start, len(history)):
+            later = history[position]
             try:
                 states.append(_transition(states[-1], later))
             except ImpossibleTransition as exc:
-                raise ImpossibleTransition(
-                    state.game_id,
-                    event.event_id,
-                    f"correcting {target} makes event {later.event_id} impossible: {exc.reason}",
-                ) from exc
-        states[-1] = msgspec.structs.replace(states[-1], seq=event.seq)
+                kind = _ChainIncomplete if position not in replacements else ImpossibleTransition
+                what = "is impossible" if position in replacements else "makes event"
+                detail = (
+                    f"correction {later.event_id} {what}: {exc.reason}"
+                    if position in replacements
+                    else f"correcting {newest.corrects} {what} {later.event_id} impossible: "
+                    f"{exc.reason}"
+                )
+                raise kind(state.game_id, newest.event_id, detail) from exc
+        states[-1] = msgspec.structs.replace(states[-1], seq=newest.seq)
+        for position in replacements:
+            original_id = self._events[position].event_id
+            del self._index[original_id]
+            self._superseded.add(original_id)
+            self._index[history[position].event_id] = position
         self._events = history
         self._states = states
-        del self._index[original.event_id]
-        self._superseded.add(original.event_id)
-        self._index[event.event_id] = position
-        return Outcome.CORRECTED
 
 
 def _same_play(a: PlayEvent, b: PlayEvent) -> bool:
