@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 
 import msgspec
@@ -192,3 +194,36 @@ async def test_replay_paces_by_real_gaps_divided_by_speed() -> None:
     game = next(iter(GAMES.values()))
     minutes = int(game.records["timeofgame"])
     assert sum(waits) == pytest.approx(minutes * 60 / 60, rel=1e-6)
+
+
+async def test_upstream_ingest_travels_the_real_path(tmp_path) -> None:
+    """Games polled from the simulated HTTP upstream end final with the real scores."""
+    from pressbox.feeds.upstream import run_upstream
+    from pressbox.service import run_roles
+
+    files = [SAMPLE_RETROSHEET / "2016" / "post" / "2016WS_.EVE"]
+    settings = Settings(log_url="memory://", archive_url=f"sqlite:///{tmp_path / 'u.db'}")
+    async with (
+        run_upstream(files, speed=20_000, port=0) as base_url,
+        Service(settings, models={"mlb": ScoreModel()}) as service,
+    ):
+        roles = asyncio.create_task(
+            run_roles(service, ingest=True, process=True, upstream_url=base_url)
+        )
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    games = await service.archive.games(status="final")
+                    if games:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            roles.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await roles
+        (game,) = games
+        assert (game.away_score, game.home_score) == (8, 7)
+        state = await service.state(game.game_id)
+        assert state is not None
+        assert state.status == "final"
+        assert state.plays >= 80

@@ -37,6 +37,7 @@ from pressbox.config import Settings
 from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
 from pressbox.engine.models import WinProbabilityModel, get_model
 from pressbox.errors import BackendError
+from pressbox.feeds.poller import ingest_from_upstream
 from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
 from pressbox.processor import GameProcessor
 from pressbox.store.base import Archive
@@ -333,19 +334,25 @@ async def run_roles(
     paths: Sequence[str | Path] | None = None,
     speed: float | None = None,
     consumer: str | None = None,
+    upstream_url: str | None = None,
 ) -> None:
     """Run the background roles of a process under one task group until cancelled.
 
     Args:
         service: The open service.
-        ingest: Replay real games into the log (the demo source).
+        ingest: Put games into the log: polled from ``upstream_url`` when it is given,
+            else replayed straight from Retrosheet files.
         process: Run a processor pool.
-        paths: Retrosheet files or folders for ``ingest`` (default: the bundled games).
-        speed: Replay speed-up for ``ingest`` (default: the settings').
+        paths: Retrosheet files or folders for a direct replay (default: the bundled games).
+        speed: Replay speed-up for a direct replay (default: the settings').
         consumer: The processor pool's consumer name.
+        upstream_url: An MLB Stats API (or ``pressbox upstream``) to poll every game of the
+            day from, through the resilient feed client.
     """
     async with asyncio.TaskGroup() as group:
-        if ingest:
+        if ingest and upstream_url:
+            group.create_task(ingest_from_upstream(service.publish, service.announce, upstream_url))
+        elif ingest:
             group.create_task(service.replay(paths, speed=speed))
         if process:
             group.create_task(ProcessorPool(service, consumer=consumer).run())
