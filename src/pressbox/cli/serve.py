@@ -15,6 +15,7 @@ import typer
 
 from pressbox.cli._common import configure_logging
 from pressbox.config import Settings
+from pressbox.feeds.poller import ingest_from_upstream
 from pressbox.service import ProcessorPool, Service
 
 PathsArg = Annotated[
@@ -36,17 +37,35 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def ingest(paths: PathsArg = None, speed: SpeedOpt = None, games: GamesOpt = None) -> None:
-    """Replay real games into the event log (the ingest role)."""
+UpstreamOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Poll every game of the day from this MLB Stats API base URL (or `pressbox "
+        "upstream`) instead of replaying files."
+    ),
+]
+
+
+def ingest(
+    paths: PathsArg = None,
+    speed: SpeedOpt = None,
+    games: GamesOpt = None,
+    upstream: UpstreamOpt = None,
+) -> None:
+    """Put games into the event log (the ingest role): replayed files or a polled upstream."""
     configure_logging()
     settings = _settings()
 
-    async def main() -> int:
+    async def main() -> str:
         async with Service(settings) as service:
-            return await service.replay(paths, speed=speed, games=games)
+            if upstream:
+                report = await ingest_from_upstream(service.publish, service.announce, upstream)
+                return f"{len(report.games)} games followed ({report.stats})"
+            appended = await service.replay(paths, speed=speed, games=games)
+            return f"{appended} events appended"
 
-    appended = asyncio.run(main())
-    typer.echo(f"ingest: {appended} events appended to {settings.log_url}", err=True)
+    outcome = asyncio.run(main())
+    typer.echo(f"ingest: {outcome} to {settings.log_url}", err=True)
 
 
 def process(
