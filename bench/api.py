@@ -140,6 +140,11 @@ class Server:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 # ----------------------------------------------------------------------------- wrk
 
@@ -302,10 +307,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--redis", default=None, help="Also measure the shared Redis bucket.")
     parser.add_argument("--skip-spike", action="store_true")
+    parser.add_argument("--only-spike", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk: apt-get install wrk")
 
+    if args.only_spike:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            lua = Path(tmpdir) / "bench.lua"
+            lua.write_text(LUA)
+            spike(Path(tmpdir), lua, [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)])
+        return
     print("| app alone, per cached request | µs of CPU |")
     print("|---|---:|")
     print("\n".join(asyncio.run(inprocess())), flush=True)
@@ -318,13 +330,14 @@ def main() -> None:
         lua = tmp / "bench.lua"
         lua.write_text(LUA)
         modes = ["bare", "api-nolimit", "api"] + (["api-redis"] if args.redis else [])
-        bare_rps = 0.0
+        bare_rps = bare_cpu = 0.0
         for mode in modes:
             redis = args.redis if mode == "api-redis" else None
             with Server("api" if mode == "api-redis" else mode, tmp, redis) as server:
                 paths = ["/bare"] if mode == "bare" else predict
                 keys = None if mode == "bare" else server.keys_file
                 wrk(server.url, paths, duration=2, connections=args.connections, keys=keys, lua=lua)
+                cpu = server.cpu()
                 full = wrk(
                     server.url,
                     paths,
@@ -333,6 +346,7 @@ def main() -> None:
                     keys=keys,
                     lua=lua,
                 )
+                full["per_cpu"] = full["requests"] / max(1e-9, server.cpu() - cpu)
                 if mode == "bare":
                     bare_rps = full["rps"]
                 half_conns = 8
@@ -346,14 +360,23 @@ def main() -> None:
                     keys=keys,
                     lua=lua,
                 )
+                if mode == "bare":
+                    bare_cpu = full["per_cpu"]
                 ratio = full["rps"] / bare_rps if bare_rps else float("nan")
-                rows.append(f"| {mode:<11} | full | {_fmt(full)} | {ratio:4.2f} |")
-                rows.append(f"| {mode:<11} | half | {_fmt(half)} |      |")
+                cpu_ratio = full["per_cpu"] / bare_cpu if bare_cpu else float("nan")
+                rows.append(
+                    f"| {mode:<11} | full | {_fmt(full)} | {ratio:4.2f} | "
+                    f"{full['per_cpu']:,.0f} | {cpu_ratio:4.2f} |"
+                )
+                rows.append(f"| {mode:<11} | half | {_fmt(half)} | | | |")
                 print(rows[-2], flush=True)
                 print(rows[-1], flush=True)
 
-        print("\n| server | load | req/s | p50 ms | p99 ms | non-2xx | × bare |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        print(
+            "\n| server | load | req/s | p50 ms | p99 ms | non-2xx | × bare "
+            "| req per server CPU-s | × bare |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(rows))
         if not args.skip_spike:
             spike(tmp, lua, predict)
