@@ -499,7 +499,7 @@ class GameView {
     this.wp = new Map(); // seq -> home WP from the archive's series
     this.keyPlays = [];
     this.stale = null;
-    this.matchup = { ok: false, reason: "loading" };
+    this.matchup = { ok: false, loading: true };
     this.matchupAt = 0;
     this.decision = null;
     this.timers = [];
@@ -584,6 +584,9 @@ class GameView {
     this.timers.push(setInterval(() => this.pollStale(), STALE_POLL_MS));
     this.timers.push(setInterval(() => this.renderBadges(), 1000));
     this.timers.push(setInterval(() => this.loadKeyPlays(), 15000));
+    // A hole that a refused or failed read left open is tried again, also after the game
+    // has ended and no update comes to trigger it.
+    this.timers.push(setInterval(() => this.hasHoles() && this.reconcile(), 5000));
     this.render();
   }
 
@@ -599,11 +602,14 @@ class GameView {
     this.lastReceived = Date.now();
     if (!this.latest || update.seq >= this.latest.seq) this.latest = update;
     if (!this.plays.has(update.seq)) this.plays.set(update.seq, playFromUpdate(update));
-    const max = this.latest.seq;
     // A hole below the newest seq (a snapshot after a gap, a restarted server): fetch it.
-    if (this.plays.size < max) this.reconcile();
+    if (this.hasHoles()) this.reconcile();
     if (kind === "update") this.maybeMatchup();
     if (kind === "update" && (update.key_play || this.keyPlays.length === 0)) this.loadKeyPlays();
+  }
+
+  hasHoles() {
+    return Boolean(this.latest) && this.plays.size < this.latest.seq;
   }
 
   async reconcile() {
@@ -843,6 +849,8 @@ class GameView {
     if (this.cursorSeq == null) this.showPlay(data[0][data[0].length - 1]);
     if (this.chart) {
       this.chart.setData(data);
+      // Keep the chosen play under the cursor while new plays rescale the chart.
+      if (this.cursorSeq != null) this.pointAt(this.cursorSeq);
       return;
     }
     this.nodes.chart.replaceChildren();
@@ -856,7 +864,7 @@ class GameView {
         cursor: { drag: { x: false, y: false }, points: { size: 12 } },
         scales: { x: { time: false }, y: { range: [0, 100] } },
         axes: [
-          { ...axis, label: "play", labelFont: "16px system-ui, sans-serif" },
+          { ...axis, label: "play", labelFont: "16px system-ui, sans-serif", incrs: [1, 2, 5, 10, 20, 25, 50, 100] },
           { ...axis, values: (u, ticks) => ticks.map((t) => `${t}%`), splits: () => [0, 25, 50, 75, 100], size: 64 },
         ],
         series: [
@@ -983,10 +991,14 @@ class GameView {
   renderMatchup() {
     const m = this.matchup;
     const node = this.nodes.matchup;
+    if (m.loading) {
+      node.replaceChildren(el("p", { class: "calm", text: "Loading\u2026" }));
+      return;
+    }
     if (!m.ok) {
       node.replaceChildren(
         el("dl", { class: "kv" }, el("dt", { text: "Batter" }), el("dd", {}, dash(m.reason)), el("dt", { text: "Pitcher" }), el("dd", {}, dash(m.reason)), el("dt", { text: "Head to head" }), el("dd", {}, dash(m.reason))),
-        el("p", { class: "dash-reason", text: m.reason === "loading" ? "" : m.reason }),
+        el("p", { class: "dash-reason", text: m.reason }),
       );
       return;
     }
