@@ -51,3 +51,42 @@ async def test_owned_service_lifecycle() -> None:
     assert len(body["games"]) >= 7
     assert ready["ready"] is True
     assert not rt.ready
+
+
+async def test_websocket_needs_a_key_without_public_mode(service: Service) -> None:
+    """A WebSocket without a good key is refused at the handshake when public mode is off."""
+    app = create_app(
+        SETTINGS,
+        service=service,
+        roles=Roles(api=False, gateway=True),
+        api_settings=ApiSettings(keys_url="memory://", public=False, max_lag_s=60.0),
+        registry=CollectorRegistry(),
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async with app.router.lifespan_context(app):
+        for query in (b"", b"api_key=pbx_nope"):
+            sent.clear()
+
+            scope = {
+                "type": "websocket",
+                "path": "/v1/ws",
+                "raw_path": b"/v1/ws",
+                "root_path": "",
+                "query_string": query,
+                "headers": [(b"host", b"t")],
+                "client": ("127.0.0.1", 1),
+                "server": ("127.0.0.1", 80),
+                "scheme": "ws",
+                "subprotocols": [],
+                "asgi": {"version": "3.0"},
+            }
+            await app(scope, receive, send)  # type: ignore[arg-type]
+            assert sent[0]["type"] == "websocket.close"
+            assert sent[0]["code"] == 1008

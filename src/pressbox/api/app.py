@@ -221,6 +221,13 @@ class Edge:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.rt
         if scope["type"] != "http" or not rt.ready:
+            if scope["type"] == "websocket" and rt.ready and scope["path"].startswith("/v1/"):
+                refusal = await self._websocket_refusal(scope)
+                if refusal is not None:
+                    # Refusing before accepting answers the handshake with 403.
+                    await receive()
+                    await send({"type": "websocket.close", "code": 1008, "reason": refusal})
+                    return
             await self.app(scope, receive, send)
             return
         token: bytes | None = None
@@ -337,6 +344,25 @@ class Edge:
             return
         deadline = api.cached_deadline_s if priority is Priority.HIGH else api.deadline_s
         await self._inner(scope, receive, send, limit_headers, deadline, method)
+
+    async def _websocket_refusal(self, scope: Scope) -> str | None:
+        """Why a WebSocket may not connect (no or bad key), or ``None``."""
+        token = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
+        if token is None and scope.get("query_string"):
+            found = parse_qs(scope["query_string"].decode("latin-1")).get("api_key")
+            token = found[-1].encode("latin-1") if found else None
+        if token is None:
+            return None if self.rt.api.public else "missing API key"
+        auth = self.rt.auth
+        if auth is None:
+            return "the key store is not running"
+        try:
+            await auth.authenticate(token.decode("latin-1"))
+        except Unauthorized as exc:
+            return exc.reason
+        except BackendError:
+            return "the key store is unavailable"
+        return None
 
     def _count(self, route: str, status: int) -> None:
         child = self._counters.get((route, status))
