@@ -63,7 +63,9 @@ async def test_http_429(service: Service) -> None:
         for _ in range(7):
             response = await client.get("/v1/predict/mlb/G1", headers={"X-API-Key": token})
             statuses.append(response.status_code)
-    assert statuses == [200] * 5 + [429] * 2
+    assert statuses[:5] == [200] * 5
+    assert statuses.count(200) <= 6  # one more only if a second passed meanwhile
+    assert statuses[-1] == 429
     assert response.headers["retry-after"] == "1"
     assert response.headers["ratelimit-remaining"] == "0"
     body = response.json()
@@ -74,7 +76,9 @@ async def test_http_429(service: Service) -> None:
 
 async def test_tiers_from_settings(service: Service) -> None:
     """A tier given in the settings replaces the default of the same name."""
-    async with running(service, public=False, tiers={"community": TierSpec(rate=2, burst=2)}) as (
+    async with running(
+        service, public=False, tiers={"community": TierSpec(rate=0.01, burst=2)}
+    ) as (
         app,
         client,
     ):
