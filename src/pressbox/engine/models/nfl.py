@@ -532,8 +532,8 @@ class NflModel:
         The outcomes of :data:`LEVERAGE_OUTCOMES` (a first down, no gain, a 20-yard play,
         a turnover, a 5-yard loss, with fixed weights) are valued with the model; their
         weighted mean absolute change of win probability is divided by the same quantity
-        averaged over the training plays. Kickoffs, tries and final states give 0 when
-        nothing can change, else they are valued like a first down at the kickoff spot.
+        averaged over the training plays. A kickoff or a try is valued like the receiving
+        team's first down that follows; a final state gives 0.
         """
         s = state.situation
         if state.status == "final" or not isinstance(s, FootballSituation):
@@ -552,10 +552,12 @@ class NflModel:
         elo = elo_diff if poss_home else -elo_diff
         t = float(seconds_left(s.quarter, s.clock_seconds))
         if s.down is None or s.distance is None or s.yard_line is None:
+            # A kickoff or a try: the other team is about to have the ball (after a try,
+            # with the extra point most likely scored).
             down, distance, yard = 1, 10, self.kickoff_yard_line
-            if s.down is None and s.yard_line is not None and s.yard_line < 80:
-                # A kickoff: the receiving team is about to have the ball.
-                poss_home, sd, elo = not poss_home, -sd, -elo
+            if s.yard_line is not None and s.yard_line >= 80:
+                sd += 1
+            poss_home, sd, elo = not poss_home, -sd, -elo
         else:
             down, distance, yard = s.down, s.distance, s.yard_line
         return self._snap_leverage(t, sd, down, distance, yard, poss_home, elo)
