@@ -306,6 +306,12 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     assert "leverage" in readout.inner_text()
     _shot(page, "dashboard-game.png")
 
+    # A grid in a second tab goes through the same restart.
+    grid = page.context.new_page()
+    grid.set_default_timeout(WAIT_MS)
+    grid.goto(f"{server.url}/")
+    grid.wait_for_selector(f".card[data-game={GAME}]")
+
     # Kill the server right after a play arrived, mid-game.
     shown = int(page.get_attribute("#scorebug", "data-seq") or 0)
     page.wait_for_function(
@@ -317,6 +323,8 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     assert page.locator("#scorebug #home-score").count() == 1
     _no_error_screen(page)
     before_kill = int(page.get_attribute("#scorebug", "data-seq") or 0)
+    grid_before = int(grid.get_attribute(f".card[data-game={GAME}]", "data-seq") or 0)
+    grid.wait_for_selector("#conn[data-state=reconnecting]")
 
     server.start()
     # The restarted server replays the same games and resumes processing from the
@@ -328,6 +336,12 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     )
     page.wait_for_selector("#stale-badge", state="detached")
     _no_error_screen(page)
+    grid.wait_for_function(
+        "([g, s]) => Number(document.querySelector(`.card[data-game=${g}]`).dataset.seq) > s",
+        arg=[GAME, grid_before],
+    )
+    grid.wait_for_selector("#conn[data-state=live]")
+    _no_error_screen(grid)
 
     newest = int(page.get_attribute("#scorebug", "data-seq") or 0)
     # Holes left by the restart are filled from the REST history (a read refused while
