@@ -158,3 +158,18 @@ def test_calibrate_refuses_an_empty_folder(app, tmp_path):
         app, ["calibrate", "nfl", "--train", str(tmp_path), "--test", str(tmp_path)]
     )
     assert result.exit_code == 2
+
+
+def test_calibrate_without_train_leaves_one_season_out(app, tmp_path):
+    """Without --train the other season folders beside --test are the training data."""
+    for path in FIXTURES.glob("*.json.gz"):
+        season = tmp_path / str(nfl.season_of(path.name[:10]))
+        season.mkdir(exist_ok=True)
+        (season / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "schedule.json").write_bytes((FIXTURES / "schedule.json").read_bytes())
+    out = tmp_path / "report.json"
+    args = ["calibrate", "nfl", "--test", str(tmp_path / "2015"), "--json", str(out)]
+    result = runner.invoke(app, [*args, "--iterations", "10"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (report["train"], report["test"]) == ([2014], [2015])

@@ -319,21 +319,45 @@ def _scores(predicted: npt.NDArray[np.float64], actual: npt.NDArray[np.float64])
     return {"brier": s.brier, "log_loss": s.log_loss, "ece": s.ece}
 
 
+def _sibling_seasons(test: Sequence[Path]) -> list[Path]:
+    """Folders of games beside the test folders, the test folders left out."""
+    tests = {path.resolve() for path in test}
+    found: set[Path] = set()
+    for path in test:
+        if not path.is_dir():
+            continue
+        for sibling in path.resolve().parent.iterdir():
+            if sibling.is_dir() and sibling not in tests and any(sibling.glob("*.json.gz")):
+                found.add(sibling)
+    return sorted(found)
+
+
 def calibrate_nfl(
     test: Annotated[list[Path], typer.Option(help="Held-out season folders.")],
-    train: Annotated[list[Path], typer.Option(help="Training season folders.")],
+    train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Training season folders (default: the other season folders beside --test)."
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     schedule: Annotated[Path | None, typer.Option(help="schedule.json (season types).")] = None,
     iterations: Annotated[int, typer.Option(help="Boosting iterations.", min=10)] = 100,
 ) -> None:
     """Fit on --train, then score the model and both baselines on --test in one run.
 
-    The baselines are fitted on the same training plays: the home-win rate as a constant,
-    and the published broadcast formula (``0.12·sd + 0.15·sd·progress + …``, see
+    Without ``--train`` the model is fitted on the other season folders beside the test
+    folders (leave one season out). The baselines are fitted on the same training plays:
+    the home-win rate as a constant, and the published broadcast formula
+    (``0.12·sd + 0.15·sd·progress + …``, see
     :func:`pressbox.engine.models.nfl.published_features`) refit by maximum likelihood.
     Elo ratings run through training and test games in date order, so a test game's
     ratings only know the results before it.
     """
+    if not train:
+        train = _sibling_seasons(test)
+        if not train:
+            raise typer.BadParameter("no --train given and no other season folder beside --test")
     train_games = _read_or_fail(train, schedule)
     test_games = _read_or_fail(test, schedule)
     train_ids = {g.events[0].game_id for g in train_games}
