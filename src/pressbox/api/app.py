@@ -619,10 +619,10 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
                 lease_s=api.lease_s,
                 lease_max=api.lease_max,
                 lease_ttl_s=api.lease_ttl_s,
-                fallback=MemoryLimiter(registry=rt.registry),
+                fallback=MemoryLimiter(),
             )
         else:
-            rt.limiter = MemoryLimiter(registry=rt.registry)
+            rt.limiter = MemoryLimiter()
         service = rt.service
 
         computed = rt.metrics.computations

@@ -6,7 +6,7 @@ request takes one token or is refused with 429.
 Two backends:
 
 - :class:`MemoryLimiter` (``cache_url = memory://``, one process): an exact in-process
-  :class:`~pressbox.resilience.RateLimiter` per key.
+  token bucket per key.
 - :class:`RedisLeaseLimiter` (``redis://``, any number of workers): the bucket lives in
   Redis and is changed only by a Lua script that refills it on the Redis server's clock
   and takes up to N tokens atomically. A worker does not ask Redis for every request,
@@ -33,23 +33,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry
 
 from pressbox.api.keys import Principal
-from pressbox.resilience import RateLimiter
 from pressbox.resilience.clock import MonotonicClock
 from pressbox.types import Clock
 
 _log = structlog.get_logger("pressbox.api.limits")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The limiter's answer for one request.
+class Decision(NamedTuple):
+    """The limiter's answer for one request (a named tuple: made on every request).
 
     Args:
         allowed: Whether the request may go on.
@@ -89,57 +85,61 @@ class KeyLimiter(Protocol):
         ...
 
 
-def _decision(bucket: RateLimiter, allowed: bool, burst: int, rate: float) -> Decision:
-    tokens = bucket.tokens
-    reset = (burst - tokens) / rate
-    if allowed:
-        return Decision(True, burst, int(tokens), reset)
-    return Decision(False, burst, int(tokens), reset, bucket.retry_after())
+class _Bucket:
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
 
 
 class MemoryLimiter:
     """An exact token bucket per key, in this process.
 
+    The same arithmetic as :class:`~pressbox.resilience.RateLimiter` (over ``t`` seconds a
+    key is admitted at most ``burst + rate × t`` times), inlined because it runs on every
+    request: a bucket here is four slots and one clock reading.
+
     Args:
         clock: Source of monotonic time.
-        registry: Prometheus registry for the rejection counter.
         max_keys: Buckets kept; beyond it, full buckets are forgotten (a new bucket
             starts full, so forgetting a full one changes nothing).
     """
 
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        registry: CollectorRegistry | None = None,
-        max_keys: int = 100_000,
-    ) -> None:
+    def __init__(self, *, clock: Clock | None = None, max_keys: int = 100_000) -> None:
         self._clock: Clock = clock or MonotonicClock()
-        self._registry = registry
         self._max = max_keys
-        self._buckets: dict[str, RateLimiter] = {}
+        self._buckets: dict[str, _Bucket] = {}
 
-    def _bucket(self, principal: Principal) -> RateLimiter:
-        bucket = self._buckets.get(principal.key_id)
-        spec = principal.spec
-        if bucket is None or bucket.rate != spec.rate or bucket.capacity != spec.burst:
-            if len(self._buckets) >= self._max:
-                self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < b.capacity}
-            bucket = RateLimiter(
-                f"api-{principal.tier}",
-                rate=spec.rate,
-                capacity=spec.burst,
-                clock=self._clock,
-                registry=self._registry,
-            )
-            self._buckets[principal.key_id] = bucket
-        return bucket
+    def _forget_full(self, now: float) -> None:
+        self._buckets = {
+            k: b
+            for k, b in self._buckets.items()
+            if b.tokens + (now - b.updated) * b.rate < b.burst
+        }
 
     def try_local(self, principal: Principal) -> Decision:
         """Take one token (always answers without I/O)."""
-        bucket = self._bucket(principal)
-        allowed = bucket.try_acquire(1.0)
-        return _decision(bucket, allowed, principal.spec.burst, principal.spec.rate)
+        now = self._clock.monotonic()
+        spec = principal.spec
+        bucket = self._buckets.get(principal.key_id)
+        if bucket is None or bucket.rate != spec.rate or bucket.burst != spec.burst:
+            if len(self._buckets) >= self._max:
+                self._forget_full(now)
+            bucket = self._buckets[principal.key_id] = _Bucket(spec.rate, spec.burst, now)
+        tokens = bucket.tokens + (now - bucket.updated) * bucket.rate
+        if tokens > bucket.burst:
+            tokens = bucket.burst
+        bucket.updated = now
+        if tokens >= 1.0:
+            tokens -= 1.0
+            bucket.tokens = tokens
+            return Decision(True, bucket.burst, int(tokens), (bucket.burst - tokens) / bucket.rate)
+        bucket.tokens = tokens
+        reset = (bucket.burst - tokens) / bucket.rate
+        return Decision(False, bucket.burst, 0, reset, (1.0 - tokens) / bucket.rate)
 
     async def acquire(self, principal: Principal) -> Decision:
         """Take one token."""

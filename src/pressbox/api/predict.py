@@ -208,6 +208,12 @@ class PredictionCache:
             clock=self.clock,
             registry=registry,
         )
+        self._ttl = ttl
+        # The hot path's view of fresh entries: one dict lookup and one clock reading.
+        # Written whenever the TTL cache gets a fresh value; the TTL cache keeps doing
+        # single-flight and serve-stale.
+        self._hot: dict[tuple[str, str], tuple[Prediction, float]] = {}
+        self._max_hot = max_entries
         self.computations = 0
         """Predictions computed by ``load`` (misses of both layers)."""
         self.refreshes = 0
@@ -215,10 +221,18 @@ class PredictionCache:
 
     def peek(self, sport: str, game_id: str) -> Prediction | None:
         """A fresh in-process prediction, without waiting (the hot path)."""
-        cached = self.local.get((sport, game_id))
-        if cached is None or cached.stale:
+        found = self._hot.get((sport, game_id))
+        if found is None or found[1] <= self.clock.monotonic():
             return None
-        return cached.value
+        return found[0]
+
+    def _remember(self, key: tuple[str, str], value: Prediction, age: float) -> None:
+        if len(self._hot) >= self._max_hot and key not in self._hot:
+            now = self.clock.monotonic()
+            self._hot = {k: v for k, v in self._hot.items() if v[1] > now}
+            if len(self._hot) >= self._max_hot:
+                self._hot.clear()
+        self._hot[key] = (value, self.clock.monotonic() + self._ttl - age)
 
     async def get(self, sport: str, game_id: str) -> Prediction:
         """A prediction, computed at most once per TTL however many callers ask.
@@ -226,9 +240,10 @@ class PredictionCache:
         Raises:
             BackendError: Nothing cached and the backends failed.
         """
-        cached = await self.local.get_or_fetch(
-            (sport, game_id), lambda: self._fetch(sport, game_id)
-        )
+        key = (sport, game_id)
+        cached = await self.local.get_or_fetch(key, lambda: self._fetch(sport, game_id))
+        if not cached.stale:
+            self._remember(key, cached.value, cached.age)
         return cached.value
 
     async def _fetch(self, sport: str, game_id: str) -> Prediction:
@@ -258,5 +273,7 @@ class PredictionCache:
         current = self.local.get(key)
         if current is not None and current.value.seq > update.seq:
             return
-        self.local.set(key, encode_prediction(update))
+        prediction = encode_prediction(update)
+        self.local.set(key, prediction)
+        self._remember(key, prediction, 0.0)
         self.refreshes += 1
