@@ -147,3 +147,28 @@ async def test_dashboard_root_is_public(service: Service) -> None:
         response = await client.get("/")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
+
+
+async def test_post_wp_football_fourth_down(service: Service) -> None:
+    """A football fourth down comes with the value of going for it, kicking and punting."""
+    state = {
+        "quarter": 4,
+        "clock_seconds": 120,
+        "possession": "home",
+        "down": 4,
+        "distance": 2,
+        "yard_line": 60,
+        "home_score": 17,
+        "away_score": 20,
+    }
+    async with running(service) as (_, client):
+        fourth = (await client.post("/v1/wp/nfl", json=state)).json()
+        first = (await client.post("/v1/wp/nfl", json={**state, "down": 1})).json()
+    assert fourth["available"], fourth
+    decision = fourth["decision"]
+    assert decision["recommendation"] in ("go", "field_goal", "punt")
+    best = max(v for v in (decision["go"], decision["field_goal"], decision["punt"]) if v)
+    assert decision[decision["recommendation"]] == best
+    # The offense is the home team: its WP before the decision is the home WP.
+    assert decision["offense_wp"] == pytest.approx(fourth["home"], abs=0.05)
+    assert first["decision"] is None
