@@ -78,7 +78,7 @@ def test_bases_codes_and_masks():
     assert mlb.situation_mask(situation) == 0b110
 
 
-@pytest.mark.parametrize("code", ["", "12", "1010", "abc", "1 0"])
+@pytest.mark.parametrize("code", ["", "12", "1010", "abc", "1 0", "101\n"])
 def test_bad_bases_codes_are_refused(code):
     """A bases code must be three 0/1 flags."""
     with pytest.raises(ValueError, match="three 0/1"):

@@ -102,7 +102,7 @@ DEFAULT_SHRINK = 100.0
 """Pseudo plate appearances pulling an inning group's transitions toward its half's."""
 
 _N_DIFF = 2 * MAX_DIFF + 1
-_BASES_CODE = re.compile(r"^[01]{3}$")
+_BASES_CODE = re.compile(r"[01]{3}")
 _STAT_LINE = re.compile(
     r"^\((\d+), ([01]), (\d), \(([01]), ([01]), ([01])\), (-?\d+)\): \((\d+), (\d+)\)$"
 )
@@ -121,7 +121,7 @@ def bases_mask(code: str) -> int:
     Raises:
         ValueError: ``code`` is not three 0/1 characters.
     """
-    if not _BASES_CODE.match(code):
+    if not _BASES_CODE.fullmatch(code):
         raise ValueError(f"bases must be three 0/1 flags for first, second, third: {code!r}")
     return sum(1 << i for i, c in enumerate(code) if c == "1")
 
@@ -254,7 +254,7 @@ def plate_appearances(events: Sequence[PlayEvent]) -> list[tuple[int, int, int, 
                 start = None
             else:
                 if start is None or half != (before.inning, before.half):
-                    start, half, runs, diff = _state(before), (before.inning, before.half), 0, 0
+                    start, half, runs = _state(before), (before.inning, before.half), 0
                     diff = home - away
                 runs += detail.runs
                 bottom = int(before.half == "bottom")
