@@ -244,13 +244,16 @@ async def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    start = time.process_time()
-    for _ in range(n):
-        await app(dict(scope), receive, send)
-    spent = time.process_time() - start
+    best = float("inf")
+    # The best of 5 rounds: on a shared machine the neighbours only ever add time.
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(n // 5):
+            await app(dict(scope), receive, send)
+        best = min(best, time.process_time() - start)
     if statuses != {200}:
         raise RuntimeError(f"unexpected statuses {statuses}")
-    return spent / n * 1e6
+    return best / (n // 5) * 1e6
 
 
 async def inprocess(n: int = 20_000) -> list[str]:
