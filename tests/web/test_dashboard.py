@@ -304,7 +304,6 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     assert readout.get_attribute("data-seq") == key_seq
     assert "WPA" in readout.inner_text()
     assert "leverage" in readout.inner_text()
-    _shot(page, "dashboard-game.png")
 
     # A grid in a second tab goes through the same restart.
     grid = page.context.new_page()
@@ -360,6 +359,11 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     points = page.get_attribute("#wp-chart", "data-points")
     assert points is not None
     assert int(points) >= len(seqs)
+    last_key = page.locator("#key-plays .kp").last
+    last_key.focus()
+    assert page.get_attribute("#wp-readout", "data-seq") == last_key.locator(".seq").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "dashboard-game.png")
 
 
 def _football_update(now: float) -> dict[str, Any]:

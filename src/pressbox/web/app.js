@@ -552,6 +552,9 @@ class GameView {
       ),
     );
     n.chart.addEventListener("keydown", (e) => this.onChartKey(e));
+    n.chart.addEventListener("mousemove", () => {
+      this.pinned = null;
+    });
     n.scorebug.replaceChildren(el("p", { class: "calm", text: "Loading game\u2026" }));
   }
 
@@ -676,7 +679,11 @@ class GameView {
     if (this.closed) return;
     if (answer.ok) this.matchup = answer;
     else if (answer.status === 404 && answer.data && answer.data.error === "unknown_game") this.matchup = { ok: false, reason: "matchup data unavailable: unknown game" };
-    else if (answer.status === 404) this.matchup = { ok: false, reason: "matchup data unavailable (no matchup endpoint on this server)" };
+    else if (answer.status === 404) {
+      // No such endpoint on this server: ask again once a minute, not on every play.
+      this.matchup = { ok: false, reason: "matchup data unavailable (no matchup endpoint on this server)" };
+      this.matchupAt = now + 60000 - MATCHUP_MIN_MS;
+    }
     else this.matchup = { ok: false, reason: `matchup data unavailable: ${answer.reason}` };
     this.renderMatchup();
   }
@@ -848,9 +855,15 @@ class GameView {
     Object.assign(this.nodes.chart.dataset, { points: data[0].length, first: data[0][0], last: data[0][data[0].length - 1] });
     if (this.cursorSeq == null) this.showPlay(data[0][data[0].length - 1]);
     if (this.chart) {
+      // Keep the chosen play under the cursor while new plays rescale the chart (setData
+      // moves the cursor to whatever play is now under its pixel).
       this.chart.setData(data);
-      // Keep the chosen play under the cursor while new plays rescale the chart.
-      if (this.cursorSeq != null) this.pointAt(this.cursorSeq);
+      if (this.pinned != null) {
+        // uPlot redraws in a microtask queued by setData; point again after it.
+        const again = () => this.pinned != null && this.pointAt(this.pinned);
+        queueMicrotask(again);
+        requestAnimationFrame(again);
+      }
       return;
     }
     this.nodes.chart.replaceChildren();
@@ -900,7 +913,9 @@ class GameView {
 
   /** Show the play under the chart's cursor (hover, keyboard, or a focused key play). */
   onCursor(idx) {
-    if (idx == null || !this.chartX) return;
+    // A play chosen from the keyboard or the key-plays list stays shown until the mouse
+    // moves over the chart again.
+    if (this.pinned != null || idx == null || !this.chartX) return;
     const seq = this.chartX[idx];
     this.cursorSeq = seq;
     this.showPlay(seq);
@@ -925,7 +940,9 @@ class GameView {
     const idx = this.chartX.indexOf(seq);
     if (idx < 0) return;
     const y = this.chart.data[1][idx];
+    this.pinned = seq;
     this.chart.setCursor({ left: this.chart.valToPos(seq, "x"), top: this.chart.valToPos(y ?? 50, "y") });
+    this.cursorSeq = seq;
     this.showPlay(seq);
   }
 
@@ -944,6 +961,11 @@ class GameView {
   renderKeyPlays() {
     const names = teamNames(this.game, this.latest);
     const list = this.keyPlays.slice().sort((a, b) => a.seq - b.seq);
+    // Rebuild only when the list changed, and keep the focus on the play that had it.
+    const signature = `${names.home}|${this.keyReason}|${list.map((p) => `${p.seq}:${p.wpa}`).join(",")}`;
+    if (signature === this.keySignature) return;
+    this.keySignature = signature;
+    const focused = this.nodes.keyPlays.contains(document.activeElement) ? document.activeElement.closest("li")?.dataset.seq : null;
     if (!list.length) {
       this.nodes.keyPlays.replaceChildren(el("li", {}, dash(this.keyReason || "no key play yet")));
       return;
@@ -970,6 +992,10 @@ class GameView {
         ),
       ),
     );
+    if (focused) {
+      const again = this.nodes.keyPlays.querySelector(`li[data-seq="${focused}"] .kp`);
+      if (again) again.focus({ preventScroll: true });
+    }
   }
 
   renderSide() {
