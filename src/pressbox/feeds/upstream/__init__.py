@@ -9,7 +9,7 @@ spec. This is the only part of ``feeds`` allowed to use Starlette and uvicorn.
 
 from __future__ import annotations
 
-from pressbox.feeds.upstream.app import MAX_DIFFS, Upstream, create_upstream_app
+from pressbox.feeds.upstream.app import MAX_DIFFS, SimulatedUpstream, create_upstream_app
 from pressbox.feeds.upstream.data import UpstreamData, load_data
 from pressbox.feeds.upstream.faults import (
     FAULT_KINDS,
@@ -33,8 +33,8 @@ __all__ = [
     "FaultInjector",
     "FaultSpec",
     "Replay",
+    "SimulatedUpstream",
     "Timeline",
-    "Upstream",
     "UpstreamData",
     "build_app",
     "create_upstream_app",

@@ -70,7 +70,7 @@ class _Correction:
     last: int | None = None
 
 
-class Upstream:
+class SimulatedUpstream:
     """The simulator's state shared by the routes (data, replay clock, faults, caches).
 
     Args:
@@ -237,12 +237,12 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 
 def _now(request: Request) -> str:
-    upstream: Upstream = request.app.state.upstream
+    upstream: SimulatedUpstream = request.app.state.upstream
     return dt.datetime.fromtimestamp(upstream.clock.time(), dt.UTC).isoformat()
 
 
-def _upstream(request: Request) -> Upstream:
-    upstream: Upstream = request.app.state.upstream
+def _upstream(request: Request) -> SimulatedUpstream:
+    upstream: SimulatedUpstream = request.app.state.upstream
     return upstream
 
 
@@ -314,10 +314,12 @@ def _document_at(request: Request, mg: MlbGame, n: int, *, last: bool) -> dict[s
     upstream = _upstream(request)
     decision = _decision(request)
     doc = upstream.document(mg, n)
+    # The final document is the official record: every correction is settled by then.
+    final = n >= len(upstream.points(mg))
     showing = [
         c
         for c in upstream.corrections.get(mg.pk, [])
-        if c.first <= n and (c.last is None or n <= c.last)
+        if not final and c.first <= n and (c.last is None or n <= c.last)
     ]
     glitch = last and (decision.dup is not None or decision.reorder is not None)
     if not showing and not glitch:
@@ -470,7 +472,7 @@ async def schedule(request: Request) -> Response:
 
 
 def _booth_route(
-    build: Callable[[Upstream, Request], JSON | None], what: str
+    build: Callable[[SimulatedUpstream, Request], JSON | None], what: str
 ) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         upstream = _upstream(request)
@@ -644,7 +646,7 @@ class FaultMiddleware:
         upstream: The simulator state (its injector draws the decisions).
     """
 
-    def __init__(self, app: ASGIApp, upstream: Upstream) -> None:
+    def __init__(self, app: ASGIApp, upstream: SimulatedUpstream) -> None:
         self.app = app
         self.upstream = upstream
 
@@ -735,7 +737,7 @@ def create_upstream_app(
         max_diffs: See :data:`MAX_DIFFS`.
 
     Returns:
-        The Starlette app; its ``state.upstream`` is the :class:`Upstream`.
+        The Starlette app; its ``state.upstream`` is the :class:`SimulatedUpstream`.
 
     Raises:
         ValueError: ``speed`` is negative or ``date`` is not ``YYYY-MM-DD``.
@@ -748,7 +750,7 @@ def create_upstream_app(
         raise ValueError(f"replay date must be YYYY-MM-DD, not {date!r}")
     timelines = _timelines(data, date)
     replay = Replay(clock, speed, timelines)
-    upstream = Upstream(data, replay, FaultInjector(faults, seed), max_diffs, date)
+    upstream = SimulatedUpstream(data, replay, FaultInjector(faults, seed), max_diffs, date)
     routes = [
         Route("/api/v1/schedule", schedule),
         Route("/api/v1/schedule/games", schedule),

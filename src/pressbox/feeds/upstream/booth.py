@@ -35,7 +35,7 @@ from pressbox.feeds.upstream.season import Record, records
 from pressbox.types import JSON
 
 if TYPE_CHECKING:
-    from pressbox.feeds.upstream.app import Upstream
+    from pressbox.feeds.upstream.app import SimulatedUpstream
 
 _NON_AB: Final = frozenset({"walk", "intentional_walk", "hit_by_pitch", "interference"})
 _HITS: Final = {"single": 1, "double": 2, "triple": 3, "home_run": 4}
@@ -276,7 +276,7 @@ def pitching_stat(line: Line) -> dict[str, JSON]:
 # --------------------------------------------------------------------------- request helpers
 
 
-def _date_param(request: Request, upstream: Upstream) -> str | None:
+def _date_param(request: Request, upstream: SimulatedUpstream) -> str | None:
     for name in ("date", "endDate"):
         text = request.query_params.get(name)
         if text:
@@ -288,7 +288,7 @@ def _date_param(request: Request, upstream: Upstream) -> str | None:
     return upstream.replay_day
 
 
-def _season_param(request: Request, upstream: Upstream, date: str | None) -> int:
+def _season_param(request: Request, upstream: SimulatedUpstream, date: str | None) -> int:
     text = request.query_params.get("season", "")
     if text.isdigit():
         return int(text)
@@ -298,7 +298,7 @@ def _season_param(request: Request, upstream: Upstream, date: str | None) -> int
     return max(seasons, default=dt.date.today().year)
 
 
-def _person_param(request: Request, upstream: Upstream, name: str) -> Person | None:
+def _person_param(request: Request, upstream: SimulatedUpstream, name: str) -> Person | None:
     text = request.path_params.get(name) or request.query_params.get(name) or ""
     if not text.isdigit():
         return None
@@ -321,7 +321,7 @@ def _team_code(text: str) -> str | None:
 # --------------------------------------------------------------------------- builders
 
 
-def teams(upstream: Upstream, request: Request) -> JSON:
+def teams(upstream: SimulatedUpstream, request: Request) -> JSON:
     """``/api/v1/teams?sportId=1&season=YYYY``."""
     season = _season_param(request, upstream, _date_param(request, upstream))
     codes = sorted(code for (s, code) in upstream.data.teams if s == season)
@@ -331,7 +331,7 @@ def teams(upstream: Upstream, request: Request) -> JSON:
     }
 
 
-def roster(upstream: Upstream, request: Request) -> JSON | None:
+def roster(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/api/v1/teams/{teamId}/roster?season=YYYY``: the Retrosheet roster file."""
     code = _team_code(request.path_params["team_id"])
     if code is None:
@@ -362,7 +362,7 @@ def roster(upstream: Upstream, request: Request) -> JSON | None:
     }
 
 
-def person(upstream: Upstream, request: Request) -> JSON | None:
+def person(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/api/v1/people/{personId}``."""
     p = _person_param(request, upstream, "person_id")
     if p is None:
@@ -370,7 +370,7 @@ def person(upstream: Upstream, request: Request) -> JSON | None:
     return {"copyright": gumbo.COPYRIGHT, "people": [gumbo.person_document(p)]}
 
 
-def stats(upstream: Upstream, request: Request) -> JSON | None:
+def stats(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/api/v1/people/{personId}/stats?stats=season|vsPlayer&group=hitting|pitching``.
 
     ``season`` totals count the regular-season games dated before ``date`` (or
@@ -473,7 +473,7 @@ def _games_back(leader: Record, rec: Record) -> str:
     return f"{gb:.1f}".removesuffix(".0")
 
 
-def standings(upstream: Upstream, request: Request) -> JSON:
+def standings(upstream: SimulatedUpstream, request: Request) -> JSON:
     """``/api/v1/standings?leagueId=103,104&season=YYYY&date=YYYY-MM-DD``."""
     date = _date_param(request, upstream)
     season = _season_param(request, upstream, date)
@@ -560,7 +560,7 @@ def standings(upstream: Upstream, request: Request) -> JSON:
     return {"copyright": gumbo.COPYRIGHT, "records": out}
 
 
-def park_factors(upstream: Upstream, request: Request) -> JSON | None:
+def park_factors(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/api/v1/venues/{venueId}/parkFactors?season=YYYY`` (pressbox's own route: the
     Stats API has none). Factor = 100 × per-game runs (home runs) in the home team's games
     at the park ÷ the same in its road games, over the regular-season games dated before
@@ -619,7 +619,9 @@ def park_factors(upstream: Upstream, request: Request) -> JSON | None:
 # --------------------------------------------------------------------------- schedule
 
 
-def schedule_document(upstream: Upstream, games: Iterable[MlbGame], hydrate: set[str]) -> JSON:
+def schedule_document(
+    upstream: SimulatedUpstream, games: Iterable[MlbGame], hydrate: set[str]
+) -> JSON:
     """The ``/api/v1/schedule`` answer for some games, with each game's replay status."""
     data = upstream.data
     by_date: dict[str, list[JSON]] = {}
@@ -823,7 +825,7 @@ def _odds_event(
     }
 
 
-def odds(upstream: Upstream, request: Request) -> JSON | None:
+def odds(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/v4/sports/{sport}/odds`` (The Odds API v4 shape) for ``baseball_mlb`` and
     ``americanfootball_nfl``: games of ``date`` (default: the replay day, or every game
     not final), or the ``eventIds`` asked for (``gamePk`` or GameCenter eid)."""
@@ -886,7 +888,7 @@ def _nfl_odds(data: UpstreamData, g: NflGame, stamp: str) -> JSON:
 # --------------------------------------------------------------------------- flat documents
 
 
-def _game_key(upstream: Upstream, text: str) -> MlbGame | NflGame | None:
+def _game_key(upstream: SimulatedUpstream, text: str) -> MlbGame | NflGame | None:
     if text.isdigit() and int(text) in upstream.data.games:
         return upstream.data.games[int(text)]
     return upstream.data.nfl.get(text)
@@ -926,7 +928,7 @@ def nfl_line(data: UpstreamData, g: NflGame) -> tuple[float, float, float]:
     return p, spread, math.floor(total * 2) / 2 + 0.5
 
 
-def odds_document(upstream: Upstream, request: Request) -> JSON | None:
+def odds_document(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/odds/v1/games/{gameId}``: the flat odds document of :mod:`pressbox.feeds.odds`
     (``gameId`` a ``gamePk`` or a GameCenter eid). Simulated, see the module docstring."""
     game = _game_key(upstream, request.path_params["game_id"])
@@ -981,7 +983,7 @@ _RETRO_WEATHER: Final = (
 )
 
 
-def weather_flat_document(upstream: Upstream, request: Request) -> JSON | None:
+def weather_flat_document(upstream: SimulatedUpstream, request: Request) -> JSON | None:
     """``/weather/v1/games/{gamePk}``: game-time weather in the flat shape of
     :mod:`pressbox.feeds.weather`, from Retrosheet's info records (Retrosheet vocabulary)."""
     game = _game_key(upstream, request.path_params["game_id"])
