@@ -411,3 +411,20 @@ def test_published_logistic_features():
     wp = mlb.published_logistic(one_pa(0.3, 0.4).params, rows, np.array([9, 9]))
     assert wp[0] == pytest.approx(0.5)
     assert wp[1] == pytest.approx(1 / (1 + math.exp(-(-1.0 - 2.0 * prog))))
+
+
+def test_prior_tables_are_cached_and_bounded():
+    """The table for a prior is reused; the least recently used one goes first."""
+    model = one_pa(0.3, 0.4)
+    first = model.table(prior=0.55)
+    assert model.table(prior=0.55) is first
+    assert first.li_array is model.table().li_array
+    oldest = model.table(prior=0.3)
+    for i in range(1, mlb.PRIOR_TABLES - 1):
+        model.table(prior=0.3 + i * 0.01)
+    assert model.table(prior=0.55) is first  # the cache is full; 0.55 is now the newest
+    model.table(prior=0.7)
+    assert model.table(prior=0.55) is first
+    rebuilt = model.table(prior=0.3)
+    assert rebuilt is not oldest
+    assert rebuilt.array.tolist() == oldest.array.tolist()

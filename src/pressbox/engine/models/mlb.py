@@ -98,6 +98,9 @@ QUANTUM = 2.0**-32
 THETA_STEP = 0.02
 THETA_LEVELS = 30
 """The strength grid is θ = k·0.02 for k in −30..30."""
+PRIOR_TABLES = 16
+"""How many tables built for a pregame prior are kept (about 1.2 MB each), least recently
+used first out: enough for the games of a busy night."""
 DEFAULT_SHRINK = 100.0
 """Pseudo plate appearances pulling an inning group's transitions toward its half's."""
 
@@ -734,18 +737,26 @@ class WpTable:
 
     __slots__ = ("_li", "_n", "_wp", "array", "innings", "li_array", "start")
 
+    array: npt.NDArray[np.float64]
+    li_array: npt.NDArray[np.float64]
+    _wp: list[float]
+    _li: list[float]
+
     def __init__(
         self,
         values: npt.NDArray[np.float64],
-        leverage: npt.NDArray[np.float64],
+        leverage: npt.NDArray[np.float64] | WpTable,
         innings: int,
     ) -> None:
         self.array = values
-        self.li_array = leverage
         self.innings = innings
         self._n = innings + 1
-        self._wp: list[float] = values.ravel().tolist()
-        self._li: list[float] = leverage.ravel().tolist()
+        self._wp = values.ravel().tolist()
+        if isinstance(leverage, WpTable):  # A strength table shares its base's leverage.
+            self.li_array, self._li = leverage.li_array, leverage._li
+        else:
+            self.li_array = leverage
+            self._li = leverage.ravel().tolist()
         self.start: float = self._wp[MAX_DIFF]
         """The WP before the first pitch."""
 
@@ -835,6 +846,7 @@ class MlbModel:
         self._levels: dict[tuple[int, bool, int], npt.NDArray[np.float64]] = {}
         self._li: dict[tuple[int, bool], npt.NDArray[np.float64]] = {}
         self._tables: dict[tuple[int, bool], WpTable] = {}
+        self._prior_tables: dict[tuple[int, bool, float], WpTable] = {}
 
     @property
     def name(self) -> str:
@@ -968,7 +980,8 @@ class MlbModel:
                 an average home team against an average visitor.
 
         Returns:
-            The table; the ones without a prior are cached.
+            The table. Tables are cached: every one without a prior, and the last
+            :data:`PRIOR_TABLES` built for a prior (a processor asks again on every play).
         """
         key = (innings, extra_runner)
         if prior is None:
@@ -978,11 +991,17 @@ class MlbModel:
                     values, self._leverage(innings, extra_runner) / self.li_norm, innings
                 )
             return self._tables[key]
-        base = self.table(innings, extra_runner)
-        k, weight = self._bracket(prior, innings, extra_runner)
-        lo = self._level(innings, extra_runner, k)
-        hi = self._level(innings, extra_runner, k + 1)
-        return WpTable(_quantize(lo + (hi - lo) * weight), base.li_array, innings)
+        cached = self._prior_tables.pop((innings, extra_runner, prior), None)
+        if cached is None:
+            base = self.table(innings, extra_runner)
+            k, weight = self._bracket(prior, innings, extra_runner)
+            lo = self._level(innings, extra_runner, k)
+            hi = self._level(innings, extra_runner, k + 1)
+            cached = WpTable(_quantize(lo + (hi - lo) * weight), base, innings)
+            if len(self._prior_tables) >= PRIOR_TABLES:
+                del self._prior_tables[next(iter(self._prior_tables))]
+        self._prior_tables[(innings, extra_runner, prior)] = cached  # now the most recent
+        return cached
 
     def lookup(
         self,
