@@ -311,6 +311,12 @@ def main() -> None:
     parser.add_argument("--redis", default=None, help="Also measure the shared Redis bucket.")
     parser.add_argument("--skip-spike", action="store_true")
     parser.add_argument("--only-spike", action="store_true")
+    parser.add_argument(
+        "--spike-connections", type=int, default=40, help="Low-priority connections (10×)."
+    )
+    parser.add_argument(
+        "--spike-delay", type=int, default=2, help="ms between a spike connection's requests."
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk: apt-get install wrk")
@@ -319,7 +325,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmpdir:
             lua = Path(tmpdir) / "bench.lua"
             lua.write_text(LUA)
-            spike(Path(tmpdir), lua, [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)])
+            predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
+            spike(Path(tmpdir), lua, predict, args.spike_connections, args.spike_delay)
         return
     print("| app alone, per cached request | µs of CPU |")
     print("|---|---:|")
@@ -382,11 +389,12 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(rows))
         if not args.skip_spike:
-            spike(tmp, lua, predict)
+            spike(tmp, lua, predict, args.spike_connections, args.spike_delay)
 
 
-def spike(tmp: Path, lua: Path, predict: list[str]) -> None:
-    """Steady predictions for 30 s; 10× low-priority load from 10 s to 20 s."""
+def spike(tmp: Path, lua: Path, predict: list[str], connections: int, delay_ms: int) -> None:
+    """Steady predictions for 30 s (4 connections, 2 ms apart); from 10 s to 20 s, ten
+    times that load (40 connections, 2 ms apart) on the low-priority endpoints."""
     low = [
         "/v1/predictions/latest" if i % 2 else f"/v1/games/BENCH{i:02d}/plays" for i in range(GAMES)
     ]
@@ -407,8 +415,15 @@ def spike(tmp: Path, lua: Path, predict: list[str]) -> None:
             thread = threading.Thread(target=steady, args=(server.url, server.keys_file, result))
             thread.start()
             time.sleep(10)
+            # 10× the steady load: ten times the connections, paced the same way.
             result["low"] = wrk(
-                server.url, low, duration=10, connections=200, keys=server.keys_file, lua=lua
+                server.url,
+                low,
+                duration=10,
+                connections=connections,
+                delay_ms=delay_ms,
+                keys=server.keys_file,
+                lua=lua,
             )
             thread.join()
             high, lowr = result["high"], result["low"]
