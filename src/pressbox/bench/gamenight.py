@@ -1,0 +1,724 @@
+"""Game night, measured: the whole system under a championship-Saturday load, on loopback.
+
+:func:`run_gamenight` starts, each in its own process:
+
+1. the simulated upstream (:mod:`.run_upstream`) replaying one day's slate of real games
+   (optionally with faults);
+2. the pipeline (:mod:`.run_pipeline`): poller → event log → processors → archive →
+   delivery and API; one process on the embedded defaults, or one per role group (ingest;
+   process; gateway + API) when the log is ``redis://``;
+3. the load: SSE and WebSocket client processes (:mod:`.run_clients`) and an API load
+   process (:mod:`.run_api`) with keys of several tiers created beforehand;
+
+waits until every client holds its first snapshot, measures for ``duration`` seconds,
+collects every process's counters and ``/proc`` figures, and returns the report
+(:class:`GamenightConfig` → JSON). Everything is bounded in time and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pressbox.api.keys import create_key, keystore_from_url
+from pressbox.api.settings import ApiSettings
+from pressbox.bench.run_api import TIER_SHARE
+
+SSE_PER_PROCESS = 2500
+"""SSE connections per client process (each process is one epoll loop)."""
+
+WS_PER_PROCESS = 2500
+STREAM_KEY_SHARE = 900
+"""Streams per stream key: under the gateway's 1,000 per key and process."""
+
+
+@dataclass(frozen=True, slots=True)
+class GamenightConfig:
+    """What to run.
+
+    Attributes:
+        data: Retrosheet season folders or files for the upstream.
+        games: Games of the slate (the day's games closest together in first pitch).
+        date: The day (``YYYY-MM-DD``); the tightest day with enough games when ``None``.
+        speed: Upstream game seconds per real second.
+        sse_clients: SSE connections, one game each, spread evenly over the games.
+        ws_clients: WebSocket connections, likewise.
+        api_rps: REST requests per second offered.
+        duration: Seconds measured (after every client has its first snapshot).
+        warmup: Seconds between the clients being ready and the replay's start.
+        poll: The poller's interval, seconds.
+        faults: The upstream's fault spec (``docs/upstream.md``).
+        seed: The fault seed.
+        log_url: Event log (``memory://`` embedded, ``redis://...``).
+        archive_url: Archive (a SQLite file in the work folder when ``None``).
+        cache_url: API cache and limits (``memory://``, or the log's Redis).
+        reset: Empty the Redis database and the PostgreSQL schema first (they must be
+            dedicated to the benchmark).
+        workdir: Where processes write their files and logs (a temporary folder if
+            ``None``).
+    """
+
+    data: tuple[str, ...]
+    games: int = 15
+    date: str | None = None
+    speed: float = 400.0
+    sse_clients: int = 10_000
+    ws_clients: int = 1_000
+    api_rps: float = 1000.0
+    duration: float = 60.0
+    warmup: float = 2.0
+    poll: float = 0.1
+    faults: str = ""
+    seed: int = 0
+    log_url: str = "memory://"
+    archive_url: str | None = None
+    cache_url: str = "memory://"
+    reset: bool = False
+    workdir: str | None = None
+
+
+@dataclass(slots=True)
+class _Proc:
+    role: str
+    popen: subprocess.Popen[bytes]
+    cpu0: float = 0.0
+    buf: bytes = b""
+    stderr: IO[str] | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ /proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mb(pid: int, field_name: str = "VmHWM") -> float:
+    """A ``/proc/<pid>/status`` memory field in MiB (``VmHWM``: peak resident set)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+# ------------------------------------------------------------------------------ stats
+
+
+def percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of a histogram of whole milliseconds; ``None`` if empty."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(hist))
+
+
+def summary(hist: Mapping[int, int]) -> dict[str, float | int | None]:
+    """Count, p50, p95, p99 and max of a millisecond histogram."""
+    return {
+        "count": sum(hist.values()),
+        "p50": percentile(hist, 0.50),
+        "p95": percentile(hist, 0.95),
+        "p99": percentile(hist, 0.99),
+        "max": float(max(hist)) if hist else None,
+    }
+
+
+def merge(into: dict[int, int], more: Mapping[str, int]) -> None:
+    """Add a JSON histogram (string keys) into an integer-keyed one."""
+    for key, count in more.items():
+        into[int(key)] += count
+
+
+def missing_at_end(last_seq: Mapping[str, list[int]], final: Mapping[str, int]) -> int:
+    """Updates each connection still lacked at the end (the games' last ``seq`` known)."""
+    lost = 0
+    for game, seqs in last_seq.items():
+        end = final.get(game, 0)
+        for seq in seqs:
+            lost += max(0, end - max(seq, 0))
+    return lost
+
+
+def prometheus_totals(text: str) -> dict[str, float]:
+    """Sum the samples of each ``pressbox_*`` counter and gauge over their labels."""
+    out: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        if not line.startswith("pressbox_") or "_bucket{" in line:
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        with contextlib.suppress(ValueError):
+            out[name] += float(line.rsplit(" ", 1)[1])
+    return dict(out)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_file(path: Path, proc: _Proc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.role} exited with {proc.popen.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{proc.role} not ready after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _lines(proc: _Proc, timeout: float) -> Iterator[str]:
+    """Lines the process prints on stdout until ``timeout`` (raw reads: no text buffering)."""
+    if proc.popen.stdout is None:
+        raise RuntimeError(f"{proc.role} has no stdout pipe")
+    fd = proc.popen.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while b"\n" in proc.buf:
+            line, proc.buf = proc.buf.split(b"\n", 1)
+            yield line.decode()
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise RuntimeError(f"{proc.role} exited with {proc.popen.wait()}")
+            proc.buf += chunk
+    raise TimeoutError(f"{proc.role}: no answer after {timeout:.0f} s")
+
+
+def _wait_line(proc: _Proc, prefix: str, timeout: float) -> str:
+    for line in _lines(proc, timeout):
+        if line.startswith(prefix):
+            return line
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _tell(proc: _Proc, command: str) -> None:
+    if proc.popen.stdin is None:
+        raise RuntimeError(f"{proc.role} has no stdin pipe")
+    proc.popen.stdin.write(command.encode() + b"\n")
+    proc.popen.stdin.flush()
+
+
+def _get_json(url: str, key: str | None = None, timeout: float = 5.0) -> Any:
+    headers = {"X-API-Key": key} if key else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback http
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - loopback
+        return json.loads(answer.read())
+
+
+def _get_text(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - loopback
+        text: str = answer.read().decode()
+        return text
+
+
+def _final_seqs(api: str, games: list[str], key: str) -> dict[str, int]:
+    out = {}
+    for game in games:
+        try:
+            doc = _get_json(f"{api}/v1/games/{game}", key)
+        except OSError:
+            out[game] = 0
+            continue
+        update = doc.get("update") or doc.get("latest") or {}
+        out[game] = int(update.get("seq") or doc.get("seq") or 0)
+    return out
+
+
+async def _make_keys(url: str, counts: Mapping[str, int]) -> dict[str, list[str]]:
+    tiers = ApiSettings().all_tiers()
+    out: dict[str, list[str]] = defaultdict(list)
+    async with keystore_from_url(url) as store:
+        for label, n in counts.items():
+            # Streams hold enterprise keys: the per-key stream limit is what matters there.
+            tier = "enterprise" if label == "stream" else label
+            for i in range(n):
+                _, token = await create_key(
+                    store, name=f"gamenight-{label}-{i}", tier=tier, tiers=tiers
+                )
+                out[label].append(token)
+    return dict(out)
+
+
+def key_counts(cfg: GamenightConfig) -> dict[str, int]:
+    """Keys per tier: enough that each tier's share of the load stays at about 70 % of its
+    rate, except ``community`` (one key, over its limit on purpose: 429s are counted)."""
+    tiers = ApiSettings().all_tiers()
+    counts = {"stream": max(1, math.ceil((cfg.sse_clients + cfg.ws_clients) / STREAM_KEY_SHARE))}
+    for tier, share in TIER_SHARE.items():
+        need = cfg.api_rps * share / (0.7 * tiers[tier].rate)
+        counts[tier] = 1 if tier == "community" else max(1, math.ceil(need))
+    return counts
+
+
+async def _reset(cfg: GamenightConfig) -> None:
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    for url in {cfg.log_url, cfg.cache_url}:
+        if url.startswith("redis://"):
+            client = aioredis.from_url(url)
+            await client.flushdb()
+            await client.aclose()
+    if cfg.archive_url and cfg.archive_url.startswith("postgresql://"):
+        conn = await asyncpg.connect(cfg.archive_url)
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        await conn.close()
+
+
+# ------------------------------------------------------------------------------ run
+
+
+@contextlib.contextmanager
+def _processes() -> Iterator[list[_Proc]]:
+    procs: list[_Proc] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.terminate()
+        for proc in procs:
+            try:
+                proc.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+            for pipe in (proc.popen.stdin, proc.popen.stdout, proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+
+
+def _spawn(
+    procs: list[_Proc],
+    role: str,
+    module: str,
+    args: list[str],
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    pipes: bool = False,
+) -> _Proc:
+    stderr = (workdir / f"{role}.log").open("w")
+    popen = subprocess.Popen(  # noqa: S603 - this interpreter and pressbox's own modules
+        [sys.executable, "-m", f"pressbox.bench.{module}", *args],
+        stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stderr=stderr,
+        env={**os.environ, **(env or {})},
+    )
+    proc = _Proc(role, popen, stderr=stderr)
+    procs.append(proc)
+    return proc
+
+
+def run_gamenight(cfg: GamenightConfig, *, progress: Any = None) -> dict[str, Any]:
+    """Run the benchmark; the report as a JSON-ready dict.
+
+    Args:
+        cfg: What to run.
+        progress: A callable taking one line of progress text (or ``None``).
+
+    Returns:
+        The report (see ``docs/gamenight.md``).
+
+    Raises:
+        RuntimeError: A process exited early.
+        TimeoutError: A process did not get ready in time.
+    """
+    say = progress or (lambda _line: None)
+    with contextlib.ExitStack() as stack:
+        if cfg.workdir:
+            workdir = Path(cfg.workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gamenight-")))
+        procs = stack.enter_context(_processes())
+        return _run(cfg, workdir, procs, say)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> dict[str, Any]:
+    if cfg.reset:
+        asyncio.run(_reset(cfg))
+    # 1. The upstream.
+    slate_file = workdir / "upstream.json"
+    upstream = _spawn(
+        procs,
+        "upstream",
+        "run_upstream",
+        [
+            "--data",
+            *cfg.data,
+            "--games",
+            str(cfg.games),
+            "--speed",
+            str(cfg.speed),
+            "--faults",
+            cfg.faults,
+            "--seed",
+            str(cfg.seed),
+            "--out",
+            str(slate_file),
+            *(["--date", cfg.date] if cfg.date else []),
+        ],
+        workdir,
+    )
+    _wait_file(slate_file, upstream, 180)
+    slate = json.loads(slate_file.read_text())
+    games: list[str] = slate["games"]
+    say(f"upstream {slate['url']}: {len(games)} games of {slate['date']}")
+
+    # 2. Keys, then the pipeline.
+    keys_url = f"sqlite:///{workdir / 'keys.db'}"
+    keys = asyncio.run(_make_keys(keys_url, key_counts(cfg)))
+    port = free_port()
+    env = {
+        "PRESSBOX_LOG_URL": cfg.log_url,
+        "PRESSBOX_ARCHIVE_URL": cfg.archive_url or f"sqlite:///{workdir / 'archive.db'}",
+        "PRESSBOX_CACHE_URL": cfg.cache_url,
+        "PRESSBOX_API_KEYS_URL": keys_url,
+        "PRESSBOX_API_PUBLIC": "0",
+        # Like `pressbox serve`: roles that share a loop shed only on a lasting lag.
+        "PRESSBOX_API_MAX_LAG_S": "0.25",
+    }
+    common = ["--upstream", slate["url"], "--games", ",".join(games), "--poll", str(cfg.poll)]
+    if cfg.log_url.startswith("memory://"):
+        groups = [("pipeline", "ingest,process,gateway,api")]
+    else:
+        groups = [("ingest", "ingest"), ("process", "process"), ("gateway+api", "gateway,api")]
+    front: _Proc | None = None
+    for role, roles in groups:
+        ready = workdir / f"{role}.ready"
+        proc = _spawn(
+            procs,
+            role,
+            "run_pipeline",
+            [
+                "--roles",
+                roles,
+                "--port",
+                str(port),
+                "--ready",
+                str(ready),
+                *common,
+            ],
+            workdir,
+            env,
+        )
+        _wait_file(ready, proc, 60)
+        if "api" in roles:
+            front = proc
+    if front is None:
+        raise RuntimeError("no process serves the API")
+    api = f"http://127.0.0.1:{port}"
+    say(f"pipeline {api}: {', '.join(r for r, _ in groups)}")
+    rss_before = memory_mb(front.popen.pid, "VmRSS")
+
+    # 3. The clients, then the API load.
+    stream_keys = ",".join(keys["stream"])
+    clients: list[_Proc] = []
+    for proto, total, per in (
+        ("sse", cfg.sse_clients, SSE_PER_PROCESS),
+        ("ws", cfg.ws_clients, WS_PER_PROCESS),
+    ):
+        nproc = math.ceil(total / per) if total else 0
+        for i in range(nproc):
+            n = total // nproc + (1 if i < total % nproc else 0)
+            offset = i * (total // nproc)
+            clients.append(
+                _spawn(
+                    procs,
+                    f"{proto}-clients-{i}",
+                    "run_clients",
+                    [
+                        "--proto",
+                        proto,
+                        "--port",
+                        str(port),
+                        "--games",
+                        ",".join(games),
+                        "--n",
+                        str(n),
+                        "--offset",
+                        str(offset),
+                        "--keys",
+                        stream_keys,
+                    ],
+                    workdir,
+                    pipes=True,
+                )
+            )
+    for proc in clients:
+        _wait_line(proc, "READY", 120 + (cfg.sse_clients + cfg.ws_clients) / 100)
+    rss_after = memory_mb(front.popen.pid, "VmRSS")
+    say(f"clients ready: {cfg.sse_clients} SSE, {cfg.ws_clients} WebSocket")
+    loader: _Proc | None = None
+    if cfg.api_rps > 0:
+        api_keys = ",".join(f"{t}:{k}" for t in TIER_SHARE for k in keys.get(t, []))
+        workers = max(4, min(64, math.ceil(cfg.api_rps / 25)))
+        loader = _spawn(
+            procs,
+            "api-load",
+            "run_api",
+            [
+                "--port",
+                str(port),
+                "--rps",
+                str(cfg.api_rps),
+                "--games",
+                ",".join(games),
+                "--keys",
+                api_keys,
+                "--workers",
+                str(workers),
+            ],
+            workdir,
+            pipes=True,
+        )
+        _wait_line(loader, "READY", 30)
+    time.sleep(cfg.warmup)
+
+    # 4. Start the replay and measure.
+    publish_file = Path(str(slate_file) + ".publish")
+    upstream.popen.send_signal(signal.SIGUSR1)
+    _wait_file(publish_file, upstream, 30)
+    published = json.loads(publish_file.read_text())
+    slate["publish"] = published["publish"]
+    t0 = published["started"]
+    for proc in [*clients, *([loader] if loader else [])]:
+        _tell(proc, f"MEASURE {t0} {publish_file}")
+    for proc in procs:
+        proc.cpu0 = cpu_seconds(proc.popen.pid)
+    seq0 = _final_seqs(api, games, keys["enterprise"][0])
+    say(f"measuring {cfg.duration:.0f} s")
+    time.sleep(max(0.0, t0 + cfg.duration - time.time()))
+    t1 = time.time()
+    cpu = {p.role: cpu_seconds(p.popen.pid) - p.cpu0 for p in procs}
+    if loader is not None:
+        loader.report = _ask_report(loader)
+    final = _final_seqs(api, games, keys["enterprise"][0])
+    metrics_text = ""
+    with contextlib.suppress(OSError):
+        metrics_text = _get_text(f"{api}/metrics")
+    time.sleep(2.0)  # every update published by now reaches its clients
+    for proc in clients:
+        proc.report = _ask_report(proc)
+    health: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        health = _get_json(f"{slate['url']}/pressbox/health")
+    peak = {p.role: memory_mb(p.popen.pid) for p in procs}
+    return _report(
+        cfg,
+        slate,
+        procs,
+        clients,
+        loader,
+        cpu,
+        peak,
+        t0,
+        t1,
+        seq0,
+        final,
+        rss_before,
+        rss_after,
+        metrics_text,
+        health,
+    )
+
+
+def _ask_report(proc: _Proc) -> dict[str, Any]:
+    _tell(proc, "REPORT")
+    report: dict[str, Any] = json.loads(_wait_line(proc, "{", 60))
+    return report
+
+
+def _report(
+    cfg: GamenightConfig,
+    slate: dict[str, Any],
+    procs: list[_Proc],
+    clients: list[_Proc],
+    loader: _Proc | None,
+    cpu: dict[str, float],
+    peak: dict[str, float],
+    t0: float,
+    t1: float,
+    seq0: dict[str, int],
+    final: dict[str, int],
+    rss_before: float,
+    rss_after: float,
+    metrics_text: str,
+    health: dict[str, Any],
+) -> dict[str, Any]:
+    elapsed = t1 - t0
+    pub: dict[int, int] = defaultdict(int)
+    ingest: dict[int, int] = defaultdict(int)
+    emit: dict[int, int] = defaultdict(int)
+    series: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    lost = dup = delivered = reconnects = unmapped = 0
+    refused: dict[str, int] = defaultdict(int)
+    by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for proc in clients:
+        r = proc.report
+        proto = proc.role.split("-", 1)[0]
+        merge(pub, r["pub_ms"])
+        merge(ingest, r["ingest_ms"])
+        merge(emit, r["emit_ms"])
+        for second, counts in r["series"].items():
+            merge(series[int(second)], counts)
+        tail = missing_at_end(r["last_seq"], final)
+        lost += r["lost"] + tail
+        dup += r["duplicates"]
+        delivered += r["updates"]
+        reconnects += r["reconnects"]
+        unmapped += r["unmapped"]
+        for status, n in r["refused"].items():
+            refused[status] += n
+        by_proto[proto]["connections"] += r["connections"]
+        by_proto[proto]["updates"] += r["updates"]
+        by_proto[proto]["lost"] += r["lost"] + tail
+        by_proto[proto]["duplicates"] += r["duplicates"]
+    points = [
+        wall for table in slate["publish"].values() for wall in table.values() if t0 <= wall < t1
+    ]
+    produced = sum(max(0, final[g] - seq0.get(g, 0)) for g in final)
+    api_out: dict[str, Any] = {}
+    status_total: dict[str, int] = defaultdict(int)
+    if loader is not None:
+        r = loader.report
+        span = elapsed
+        for label, statuses in sorted(r["status"].items()):
+            endpoint, tier = label.split("|")
+            ms: dict[int, int] = defaultdict(int)
+            merge(ms, r["ms"][label])
+            n = sum(statuses.values())
+            api_out.setdefault(endpoint, {})[tier] = {
+                "requests": n,
+                "rps": round(n / span, 1),
+                "p50_ms": percentile(ms, 0.5),
+                "p99_ms": percentile(ms, 0.99),
+                "status_counts": dict(statuses),
+            }
+            for status, count in statuses.items():
+                status_total[status] += count
+        api_summary: dict[str, Any] = {
+            "offered_rps": cfg.api_rps,
+            "rps": round(r["sent"] / span, 1),
+            "status_counts": dict(status_total),
+            "client_errors": r["errors"],
+        }
+    else:
+        api_summary = {"offered_rps": 0, "rps": 0.0, "status_counts": {}, "client_errors": {}}
+    connections = cfg.sse_clients + cfg.ws_clients
+    totals = prometheus_totals(metrics_text)
+    five_xx = sum(n for s, n in status_total.items() if s.startswith("5"))
+    five_xx += sum(n for s, n in refused.items() if s.startswith("5"))
+    return {
+        "config": {k: v for k, v in asdict(cfg).items() if k != "workdir"},
+        "slate": {"date": slate["date"], "games": slate["games"]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "started": t0,
+        "duration_s": round(elapsed, 2),
+        "play_to_display_ms": summary(pub),
+        "ingest_to_display_ms": summary(ingest),
+        "emit_to_display_ms": summary(emit),
+        "lost_updates": lost,
+        "duplicate_updates": dup,
+        "unmapped_updates": unmapped,
+        "reconnects": reconnects,
+        "stream_refusals": dict(refused),
+        "upstream_points_per_s": round(len(points) / elapsed, 1),
+        "events_per_s": round(produced / elapsed, 1),
+        "delivered_per_s": round(delivered / elapsed, 1),
+        "clients": {k: dict(v) for k, v in by_proto.items()},
+        "api": {**api_summary, "endpoints": api_out},
+        "status_5xx": five_xx,
+        "status_429": status_total.get("429", 0) + refused.get("429", 0),
+        "status_503": status_total.get("503", 0) + refused.get("503", 0),
+        "processes": {
+            p.role: {
+                "cpu_s": round(cpu.get(p.role, 0.0), 2),
+                "cpu_pct": round(100 * cpu.get(p.role, 0.0) / elapsed, 1),
+                "peak_rss_mb": round(peak.get(p.role, 0.0), 1),
+            }
+            for p in procs
+        },
+        "memory_per_connection_kb": (
+            round(1024 * (rss_after - rss_before) / connections, 1) if connections else None
+        ),
+        "metrics": totals,
+        "upstream": {k: health.get(k) for k in ("faults", "fired", "requests") if k in health},
+        "series": [
+            {"t": second - int(t0), **{k: v for k, v in summary(hist).items() if k != "max"}}
+            for second, hist in sorted(series.items())
+        ],
+    }
+
+
+def plot(report: Mapping[str, Any], path: str | Path) -> None:
+    """Draw play-to-display latency (p50, p95, p99) per second of the run into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["series"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for key in ("p50", "p95", "p99"):
+        ax.plot([r["t"] for r in rows], [r[key] for r in rows], label=key)
+    ax.set_xlabel("seconds into the run")
+    ax.set_ylabel("play-to-display latency (ms)")
+    cfg = report["config"]
+    ax.set_title(
+        f"game night: {len(report['slate']['games'])} games, {cfg['sse_clients']} SSE + "
+        f"{cfg['ws_clients']} WS clients, {cfg['api_rps']:.0f} API req/s"
+        + (f", faults {cfg['faults']}" if cfg["faults"] else ""),
+        fontsize=9,
+    )
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

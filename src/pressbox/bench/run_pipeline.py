@@ -1,0 +1,145 @@
+"""A game-night pipeline process: some or all of ingest, process, gateway and API.
+
+``python -m pressbox.bench.run_pipeline --roles ingest,process,gateway,api --upstream URL
+--games PK,PK --poll S --port P --ready FILE`` runs the chosen roles of pressbox on the
+backends named by ``PRESSBOX_LOG_URL`` / ``PRESSBOX_ARCHIVE_URL`` / ``PRESSBOX_CACHE_URL``
+(the same settings as ``pressbox serve`` and the role commands), with structured JSON logs
+on stderr (every line of a game carries its ``game_id``). The embedded run gives it every
+role; the Redis + PostgreSQL run starts one process per role group.
+
+What differs from ``pressbox serve --upstream``: the games to follow are given (the slate
+the upstream process chose), and the poll interval is the benchmark's (``--poll``), with
+the live document's cache lifetime under it, since at high replay speeds the default
+5-second interval would measure the poll interval rather than the pipeline.
+``FILE`` is written once the HTTP server listens (or at once without one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import structlog
+import uvicorn
+
+from pressbox.api.app import Roles, create_app
+from pressbox.config import Settings
+from pressbox.delivery import expose_transport
+from pressbox.feeds.http import RetryPolicy
+from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
+from pressbox.service import ProcessorPool, Service
+
+
+def configure_json_logs(level: str) -> None:
+    """Structured JSON lines on stderr, with the bound context (``game_id``, ``sport``)."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+async def _ingest(service: Service, url: str, games: list[str], poll: float) -> None:
+    policy = PollPolicy(
+        action=poll, pause=poll, honour_wait=False, retry=poll, max_backoff=2.0, after_final=5.0
+    )
+    client = statsapi_client(
+        url,
+        live_ttl=poll / 2,
+        budget_limit=100_000,
+        timeout=httpx.Timeout(1.0, connect=0.5),
+        # Short waits: a fault costs a retry, not a poll interval.
+        retry=RetryPolicy(
+            attempts=4,
+            timeout=3.0,
+            wait_initial=0.02,
+            wait_max=0.2,
+            wait_jitter=0.02,
+            attempt_timeout=1.5,
+        ),
+    )
+    async with client:
+        await ingest_from_upstream(
+            service.publish, service.announce, url, games=games, policy=policy, client=client
+        )
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Open the service, start the roles, serve until a signal."""
+    roles = set(args.roles.split(","))
+    settings = Settings(port=args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Service(settings) as service:
+        tasks: list[asyncio.Task[None]] = []
+        if "ingest" in roles:
+            games = [g for g in args.games.split(",") if g]
+            tasks.append(asyncio.create_task(_ingest(service, args.upstream, games, args.poll)))
+        if "process" in roles:
+            tasks.append(asyncio.create_task(ProcessorPool(service).run()))
+        server: uvicorn.Server | None = None
+        if roles & {"api", "gateway"}:
+            app = create_app(
+                settings,
+                service=service,
+                roles=Roles(api="api" in roles, gateway="gateway" in roles),
+            )
+            config = uvicorn.Config(
+                expose_transport(app),
+                host="127.0.0.1",
+                port=args.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                backlog=4096,
+                timeout_graceful_shutdown=2,
+            )
+            server = uvicorn.Server(config)
+            server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
+            server_task = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.01)
+                if server_task.done():
+                    server_task.result()
+                    return
+        await asyncio.to_thread(Path(args.ready).write_text, "ready\n")
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            server.should_exit = True
+            await server_task
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(prog="python -m pressbox.bench.run_pipeline")
+    parser.add_argument("--roles", default="ingest,process,gateway,api")
+    parser.add_argument("--upstream", default="")
+    parser.add_argument("--games", default="")
+    parser.add_argument("--poll", type=float, default=0.1)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready", required=True)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    configure_json_logs(args.log_level)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

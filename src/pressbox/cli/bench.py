@@ -1,0 +1,100 @@
+"""``pressbox bench gamenight``: the whole system under a game-night load, measured.
+
+Starts the simulated upstream, the pipeline and the load generators in separate
+processes on loopback (:mod:`pressbox.bench.gamenight`), measures for ``--duration``
+seconds, writes the report as JSON (and a latency plot), prints a summary, and exits 1
+when an update was lost or duplicated or an answer was a 5xx. See ``docs/gamenight.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pressbox.bench.gamenight import GamenightConfig, plot, run_gamenight
+from pressbox.service import BUNDLED_DATA
+
+
+def gamenight(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="Retrosheet season folders or files (default: the bundled games)."),
+    ] = None,
+    games: Annotated[int, typer.Option(help="Games of the slate.", min=1)] = 15,
+    date: Annotated[
+        str | None, typer.Option(help="The day (YYYY-MM-DD; default: the tightest slate).")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(help="Upstream game seconds per second.", min=0.001)
+    ] = 400,
+    sse_clients: Annotated[int, typer.Option(help="SSE connections.", min=0)] = 10_000,
+    ws_clients: Annotated[int, typer.Option(help="WebSocket connections.", min=0)] = 1_000,
+    api_rps: Annotated[float, typer.Option(help="REST requests per second.", min=0)] = 1000,
+    duration: Annotated[float, typer.Option(help="Seconds measured.", min=0.001)] = 60,
+    poll: Annotated[float, typer.Option(help="Poll interval of each game, s.", min=0.001)] = 0.1,
+    faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
+    seed: Annotated[int, typer.Option(help="Fault seed.")] = 0,
+    log_url: Annotated[str, typer.Option(help="Event log URL.")] = "memory://",
+    archive_url: Annotated[
+        str | None, typer.Option(help="Archive URL (default: SQLite in the work folder).")
+    ] = None,
+    cache_url: Annotated[
+        str | None, typer.Option(help="API cache URL (default: the log's Redis, or memory).")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the processes' files and logs here.")
+    ] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="Write the report here.")] = Path(
+        "gamenight.json"
+    ),
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="Draw latency over time into this PNG.")
+    ] = None,
+) -> None:
+    """Run game night: upstream, pipeline and load in separate processes, measured."""
+    if cache_url is None:
+        cache_url = log_url if log_url.startswith("redis://") else "memory://"
+    cfg = GamenightConfig(
+        data=tuple(str(p) for p in data or [BUNDLED_DATA]),
+        games=games,
+        date=date,
+        speed=speed,
+        sse_clients=sse_clients,
+        ws_clients=ws_clients,
+        api_rps=api_rps,
+        duration=duration,
+        poll=poll,
+        faults=faults,
+        seed=seed,
+        log_url=log_url,
+        archive_url=archive_url,
+        cache_url=cache_url,
+        reset=reset,
+        workdir=str(workdir) if workdir else None,
+    )
+    report = run_gamenight(cfg, progress=lambda line: typer.echo(line, err=True))
+    json_out.write_text(json.dumps(report, indent=1))
+    if plot_out is not None:
+        plot(report, plot_out)
+    lat = report["play_to_display_ms"]
+    typer.echo(
+        f"play-to-display p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} max {lat['max']} ms"
+        f" | events/s {report['events_per_s']} | delivered/s {report['delivered_per_s']}"
+        f" | API {report['api']['rps']} req/s {report['api']['status_counts']}"
+        f" | lost {report['lost_updates']} duplicated {report['duplicate_updates']}"
+        f" | 5xx {report['status_5xx']}"
+    )
+    if report["lost_updates"] or report["duplicate_updates"] or report["status_5xx"]:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add ``bench gamenight``."""
+    del app
+    groups["bench"].command("gamenight")(gamenight)

@@ -1,0 +1,151 @@
+"""``pressbox bench gamenight``: the report's arithmetic, the slate, and the short CI run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pressbox.bench.gamenight import (
+    GamenightConfig,
+    key_counts,
+    missing_at_end,
+    percentile,
+    prometheus_totals,
+    summary,
+)
+from pressbox.bench.run_clients import Conn, Counters
+from pressbox.bench.run_upstream import HeldClock, choose_slate
+from pressbox.cli.bench import register
+from pressbox.feeds.upstream.data import MlbGame
+from tests.conftest import shared_data
+
+
+def _game(pk: int, date: str, hour: int, minute: int = 0) -> MlbGame:
+    info = SimpleNamespace(date=date)
+    start = dt.datetime.fromisoformat(date).replace(hour=hour, minute=minute, tzinfo=dt.UTC)
+    return cast(MlbGame, SimpleNamespace(pk=pk, start_utc=start, game=SimpleNamespace(info=info)))
+
+
+def test_percentile_of_a_millisecond_histogram() -> None:
+    """Quantiles are read off the cumulative counts; an empty histogram has none."""
+    hist = {1: 50, 2: 45, 10: 4, 100: 1}
+    assert percentile(hist, 0.5) == 1
+    assert percentile(hist, 0.95) == 2
+    assert percentile(hist, 0.99) == 10
+    assert percentile(hist, 1.0) == 100
+    assert percentile({}, 0.5) is None
+    assert summary(hist) == {"count": 100, "p50": 1.0, "p95": 2.0, "p99": 10.0, "max": 100.0}
+
+
+def test_missing_at_end_counts_what_each_connection_lacks() -> None:
+    """A connection behind the game's last seq lacks the difference; one with nothing, all."""
+    assert missing_at_end({"a": [10, 8, -1], "b": [3]}, {"a": 10, "b": 3}) == 12
+
+
+def test_a_connection_counts_gaps_and_repeats() -> None:
+    """After the first snapshot, seqs must follow one by one; a jumping snapshot loses too."""
+    from pressbox.bench import run_clients
+
+    run_clients.C = Counters()
+    conn = Conn(0, "g")
+    conn.saw("snapshot", 4, b"{}", 0.0)
+    for seq in (5, 6, 6, 9, 8, 10):
+        conn.saw("update", seq, b'{"ts_source":null,"ts_ingest":null}', 0.0)
+    conn.saw("snapshot", 14, b"{}", 0.0)
+    assert (run_clients.C.duplicates, run_clients.C.lost, conn.last) == (2, 2 + 3, 14)
+
+
+def test_the_slate_is_the_tightest_window_of_the_day() -> None:
+    """The games kept are those of the day whose first pitches are closest together."""
+    games = [
+        _game(1, "2015-04-08", 17),
+        _game(2, "2015-04-08", 23),
+        _game(3, "2015-04-08", 23, 10),
+        _game(4, "2015-04-08", 23, 5),
+        _game(5, "2015-04-09", 23),
+    ]
+    day, chosen = choose_slate(games, 3, None)
+    assert (day, [g.pk for g in chosen]) == ("2015-04-08", [2, 4, 3])
+    assert [g.pk for g in choose_slate(games, 3, "2015-04-09")[1]] == [5]
+    with pytest.raises(ValueError, match="no game on"):
+        choose_slate(games, 3, "2015-05-01")
+
+
+def test_the_held_clock_stands_still_until_started() -> None:
+    """Before start both clocks are frozen; after it they run from where they stood."""
+    clock = HeldClock()
+    assert clock.monotonic() == clock.monotonic()
+    assert clock.time() == clock.held_at
+    started = clock.start()
+    assert started >= clock.held_at
+    assert clock.time() >= clock.held_at
+
+
+def test_keys_keep_each_tier_under_its_rate() -> None:
+    """Enough keys per tier for ~70 % of its rate, one stream key per 900 streams."""
+    counts = key_counts(GamenightConfig(data=(), sse_clients=10_000, ws_clients=1_000))
+    assert counts == {"stream": 13, "enterprise": 1, "pro": 5, "starter": 12, "community": 1}
+
+
+def test_prometheus_totals_sum_over_labels() -> None:
+    """Samples of a family add up over their labels; buckets and comments are skipped."""
+    text = (
+        "# HELP pressbox_x_total x\n"
+        'pressbox_x_total{a="1"} 2.0\n'
+        'pressbox_x_total{a="2"} 3.0\n'
+        'pressbox_h_bucket{le="1"} 9.0\n'
+        "pressbox_g 1.5\n"
+        "python_gc 7\n"
+    )
+    assert prometheus_totals(text) == {"pressbox_x_total": 5.0, "pressbox_g": 1.5}
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    group = typer.Typer()
+    app.add_typer(group, name="bench")
+    register(app, {"bench": group})
+    return app
+
+
+def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """3 real games, 200 SSE + 20 WebSocket clients and 50 API req/s for 20 s: every update
+    reaches every client once, no 5xx, and the report has its documented shape."""
+    season = shared_data("retrosheet", "2015")
+    out = tmp_path / "gamenight.json"
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "bench", "gamenight", "--data", str(season), "--games", "3", "--speed", "400",
+            "--sse-clients", "200", "--ws-clients", "20", "--api-rps", "50",
+            "--duration", "20", "--json", str(out), "--plot", str(tmp_path / "latency.png"),
+        ],
+    )  # fmt: skip
+    assert out.exists(), result.output
+    report: dict[str, Any] = json.loads(out.read_text())
+    assert report["lost_updates"] == 0
+    assert report["duplicate_updates"] == 0
+    assert report["status_5xx"] == 0
+    assert result.exit_code == 0, result.output
+    # Every client got updates, and the games moved.
+    assert report["clients"]["sse"]["connections"] == 200
+    assert report["clients"]["sse"]["updates"] > 0
+    assert report["clients"]["ws"]["updates"] > 0
+    assert report["events_per_s"] > 0
+    assert set(report["play_to_display_ms"]) >= {"p50", "p95", "p99", "max"}
+    assert report["play_to_display_ms"]["count"] > 0
+    assert report["delivered_per_s"] > 0
+    for endpoint in ("predict", "game", "plays", "latest"):
+        for tiers in report["api"]["endpoints"][endpoint].values():
+            assert set(tiers) >= {"rps", "p99_ms", "status_counts"}
+    assert set(report["processes"]) >= {"upstream", "pipeline", "sse-clients-0", "api-load"}
+    for figures in report["processes"].values():
+        assert set(figures) >= {"cpu_s", "peak_rss_mb"}
+    assert (tmp_path / "latency.png").stat().st_size > 0
