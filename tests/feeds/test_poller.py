@@ -140,7 +140,14 @@ async def test_follows_a_game_by_diff_patch_to_the_final_event(sample: UpstreamD
         published.append(event)
 
     async with upstream_client(sample, clock) as client:
-        poller = GamePoller(client, ANA_PK, publish, clock=clock, sleep=manual_sleep(clock))
+        poller = GamePoller(
+            client,
+            ANA_PK,
+            publish,
+            policy=PollPolicy(jitter=0.0),
+            clock=clock,
+            sleep=manual_sleep(clock),
+        )
         intervals: dict[str, set[float]] = {}
         for _ in range(3000):
             result = await poller.poll_once()
@@ -157,6 +164,28 @@ async def test_follows_a_game_by_diff_patch_to_the_final_event(sample: UpstreamD
     assert poller.stats.patches == poller.stats.polls - 1
     assert intervals["action"] == {10.0}
     assert intervals["break"] == {30.0}
+
+
+async def test_jitter_spreads_intervals_repeatably(sample: UpstreamData) -> None:
+    """Intervals vary by at most the jitter fraction, the same way for the same game."""
+    clock = ManualClock()
+
+    async def publish(event: PlayEvent) -> None:
+        pass
+
+    async def intervals() -> list[float]:
+        poller = GamePoller(client, ANA_PK, publish, clock=clock, sleep=manual_sleep(clock))
+        return [(await poller.poll_once()).next_in for _ in range(20)]
+
+    async with upstream_client(sample, clock) as client:
+        clock.advance(3000)
+        first = await intervals()
+        second = await intervals()
+    assert first == second
+    assert len(set(first)) > 1
+    assert all(0.9 * 10.0 <= i <= 1.1 * 30.0 for i in first)
+    with pytest.raises(ValueError, match="jitter"):
+        PollPolicy(jitter=1.0)
 
 
 async def test_run_returns_after_final_and_publishes_each_play_once(
@@ -253,7 +282,7 @@ async def test_duplicated_and_swapped_plays_are_published_once_in_order(
     async def publish(event: PlayEvent) -> None:
         published.append(event)
 
-    async with upstream_client(sample, clock, faults="dup=0.5,reorder=0.5") as client:
+    async with upstream_client(sample, clock, faults="dup=0.5,reorder=0.5", speed=10) as client:
         poller = GamePoller(client, ANA_PK, publish, clock=clock, sleep=manual_sleep(clock))
         await poller.run()
     assert [e.event_id for e in published] == [e.event_id for e in final_events(sample)]
@@ -354,7 +383,7 @@ async def test_the_pool_discovers_and_follows_every_game(sample: UpstreamData) -
         announced.append((sport, game_id))
 
     async with run_upstream(sample, speed=0) as base:
-        report = await ingest_from_upstream(publish, announce, base, max_in_flight=3)
+        report = await ingest_from_upstream(publish, announce, base, max_in_flight=3, spread=0)
     assert sorted(report.games) == sorted(str(pk) for pk in sample.games)
     assert sorted(announced) == sorted(("mlb", str(pk)) for pk in sample.games)
     for pk in sample.games:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -90,8 +91,17 @@ class PollPolicy:
         retry: First wait after a failed poll (default ``2.0``); it doubles with each
             consecutive failure up to ``max_backoff``.
         max_backoff: Longest wait after failures (default ``30.0``).
+        jitter: Each interval is stretched or shrunk at random by up to this fraction
+            (default ``0.1``), so that games started together do not poll in lockstep
+            and hit the upstream in bursts. The draws are seeded by the game, so a run
+            is repeatable.
         after_final: Interval after the game is final when the poller keeps going for
             late corrections (default ``60.0``).
+        diff_patch: Follow the game by ``diffPatch`` after the first document (default
+            ``True``); ``False`` asks for the full document every time (with
+            ``If-None-Match``, so an unchanged game costs a ``304``): more bytes, but less
+            CPU here when many updates arrive between polls, since applying a patch means
+            copying the document and applying each operation.
     """
 
     action: float = 5.0
@@ -100,8 +110,12 @@ class PollPolicy:
     retry: float = 2.0
     max_backoff: float = 30.0
     after_final: float = 60.0
+    diff_patch: bool = True
+    jitter: float = 0.1
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError("PollPolicy.jitter must be in [0, 1)")
         for name in ("action", "pause", "retry", "max_backoff", "after_final"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PollPolicy.{name} must be positive")
@@ -304,6 +318,8 @@ class GamePoller:
         self._pending: deque[PlayEvent] = deque()
         self._published: set[str] = set()
         self._failures = 0
+        # Pacing, not security: a seeded generator keeps a run repeatable.
+        self._random = random.Random(self.game_pk)
         self.stats = PollStats()
 
     @property
@@ -333,7 +349,11 @@ class GamePoller:
     async def _read(self) -> Literal["full", "patch"]:
         """Fetch and apply the next document or patch; fall back to the full document."""
         path = feed_path(self.game_pk)
-        if not self._game.needs_full_document and self._game.timestamp is not None:
+        if (
+            self._policy.diff_patch
+            and not self._game.needs_full_document
+            and self._game.timestamp is not None
+        ):
             try:
                 patch = await self._get(f"{path}/diffPatch?startTimecode={self._game.timestamp}")
                 self._pending.extend(self._game.update(patch))
@@ -406,7 +426,7 @@ class GamePoller:
             )
         if error is None and publish_error is None:
             self._failures = 0
-            interval = next_interval(self._game.document, self._policy)
+            interval = self._jittered(next_interval(self._game.document, self._policy))
             return PollResult(True, tuple(sent), interval, mode)
         self.stats.failures += error is not None
         failed = error if error is not None else publish_error
@@ -421,22 +441,32 @@ class GamePoller:
             _log.info("poll.failed", game_id=self.game_pk, reason=reason, next_in=wait)
         return PollResult(error is None, tuple(sent), wait, mode, reason, stale_age)
 
+    def _jittered(self, interval: float) -> float:
+        spread = self._policy.jitter
+        if not spread:
+            return interval
+        return interval * (1.0 + self._random.uniform(-spread, spread))
+
     @staticmethod
     def _describe(exc: BaseException | None) -> str:
         if isinstance(exc, PressboxError):
             return str(exc)
         return f"unexpected error: {type(exc).__name__}: {exc}"
 
-    async def run(self, *, until_final: bool = True) -> PollStats:
+    async def run(self, *, until_final: bool = True, start_in: float = 0.0) -> PollStats:
         """Poll until the game is final (or forever, for late corrections).
 
         Args:
             until_final: Return once ``game_end`` is published; otherwise keep polling at
                 ``policy.after_final`` until cancelled.
+            start_in: Seconds to wait before the first poll (a pool spreads its games'
+                first polls this way).
 
         Returns:
             The poller's counters.
         """
+        if start_in > 0:
+            await self._sleep(start_in)
         due = self._clock.monotonic()
         while True:
             started = self._clock.monotonic()
@@ -615,25 +645,37 @@ class PollerPool:
             else:
                 return
 
-    async def _follow(self, game_pk: str, until_final: bool) -> None:
+    async def _follow(self, game_pk: str, until_final: bool, start_in: float) -> None:
         with structlog.contextvars.bound_contextvars(game_id=game_pk, sport="mlb"):
             await self._announce_game(game_pk)
-            await self.poller(game_pk).run(until_final=until_final)
+            await self.poller(game_pk).run(until_final=until_final, start_in=start_in)
             _log.info("poll.game_final", game_id=game_pk)
 
-    async def run(self, games: Iterable[int | str], *, until_final: bool = True) -> PollStats:
+    async def run(
+        self,
+        games: Iterable[int | str],
+        *,
+        until_final: bool = True,
+        spread: float | None = None,
+    ) -> PollStats:
         """Poll every game until each is final (or until cancelled).
 
         Args:
             games: ``gamePk`` values.
             until_final: Stop each game's poller once its ``game_end`` is published.
+            spread: Seconds over which the games' first polls are spread evenly, so that
+                a pool started with hundreds of games does not send them all at once;
+                ``policy.action`` when ``None`` (``0`` polls every game at once).
 
         Returns:
             The pool's counters, summed over the games.
         """
+        pks = list(dict.fromkeys(str(g) for g in games))
+        window = (self._policy or PollPolicy()).action if spread is None else spread
+        step = window / len(pks) if pks else 0.0
         async with asyncio.TaskGroup() as group:
-            for pk in dict.fromkeys(str(g) for g in games):
-                group.create_task(self._follow(pk, until_final), name=f"poll:{pk}")
+            for index, pk in enumerate(pks):
+                group.create_task(self._follow(pk, until_final, index * step), name=f"poll:{pk}")
         return self.stats()
 
     def stats(self) -> PollStats:
@@ -740,6 +782,7 @@ async def ingest_from_upstream(
     max_in_flight: int = 64,
     split_runner_events: bool = False,
     client: ResilientClient | None = None,
+    spread: float | None = None,
 ) -> IngestReport:
     """Follow a day's MLB games from a Stats API (or ``pressbox upstream``) until final.
 
@@ -762,6 +805,8 @@ async def ingest_from_upstream(
         split_runner_events: See :func:`~pressbox.feeds.gumbo.read_document`.
         client: A ready client (with the sources of :func:`statsapi_client`); one is made
             and closed here when ``None``.
+        spread: Seconds over which the games' first polls are spread (see
+            :meth:`PollerPool.run`; ``policy.action`` when ``None``).
 
     Returns:
         The games followed and the pool's counters.
@@ -786,7 +831,7 @@ async def ingest_from_upstream(
             max_in_flight=max_in_flight,
             split_runner_events=split_runner_events,
         )
-        stats = await pool.run(pks)
+        stats = await pool.run(pks, spread=spread)
         return IngestReport(tuple(pks), stats)
     raise AssertionError("unreachable")  # pragma: no cover - the stack never swallows
 

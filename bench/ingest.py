@@ -1,0 +1,336 @@
+"""Feed ingest: 200 concurrent games polled from the simulated upstream, on one core.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py [--data SEASON_DIR] [--games 200] [--live-seconds 90]
+
+SEASON_DIR defaults to ``../shared/data/retrosheet/2015`` next to the repository. The
+``--games`` regular-season games whose first pitches are closest together are served by
+``pressbox upstream`` (in a child process of this script, pinned to the second core), so
+that they are all live at once; the pollers (:class:`pressbox.feeds.poller.PollerPool`, one
+:class:`~pressbox.feeds.poller.GamePoller` per game, through the
+:class:`~pressbox.feeds.http.ResilientClient` and the GUMBO adapter) run in this process,
+pinned to the first core. Three runs, each against a fresh upstream:
+
+* live: the upstream at ``--live-speed`` game seconds per second (default 20), the pollers
+  with the default policy (``metaData.wait`` = 10 s in play, 30 s in breaks), measured for
+  ``--live-seconds`` (default 60) once the games are under way (after the half-hour
+  preview). Per poll: lateness (due → started, the delay the pool adds by
+  scheduling) and duration (started → every new event published: HTTP, diffPatch,
+  normalization), p50/p99; CPU seconds of this process per game per minute.
+* catch-up: the upstream at ``--burst-speed`` (default 300), the pollers every second,
+  until every game is final: events published per CPU second with normalization, from
+  diffPatch answers (``catch_up``) and from full documents (``catch_up_full``,
+  ``PollPolicy(diff_patch=False)``).
+* final: the upstream at speed 0 (every game over): one full document per game,
+  normalized into all of its events (events per CPU second).
+
+CPU is user + system time of this process (``time.process_time``), so the upstream's own
+work on the other core does not count; wall time is printed alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import structlog
+from prometheus_client import CollectorRegistry
+
+from pressbox.engine.events import PlayEvent
+from pressbox.feeds.poller import PollerPool, PollPolicy, PollStats, statsapi_client
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT.parent / "shared" / "data" / "retrosheet" / "2015"
+
+
+def _cores() -> tuple[int, int]:
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    return cores[0], cores[-1]
+
+
+def _pin(core: int) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+
+
+def _select(data_dir: Path, games: int) -> object:
+    """The season's data with only the ``games`` regular-season games starting closest
+    together (by time of day), so that they replay side by side."""
+    from pressbox.feeds.upstream import load_data
+
+    data = load_data([data_dir])
+    regular = [mg for mg in data.games.values() if mg.game.info.date[5:7] not in ("10", "11")]
+
+    def time_of_day(mg: object) -> float:
+        start: dt.datetime = mg.start_utc  # type: ignore[attr-defined]
+        return (start.hour * 60 + start.minute) * 60.0
+
+    regular.sort(key=time_of_day)
+    if len(regular) < games:
+        sys.exit(f"only {len(regular)} games in {data_dir}")
+    best = min(
+        range(len(regular) - games + 1),
+        key=lambda i: time_of_day(regular[i + games - 1]) - time_of_day(regular[i]),
+    )
+    chosen = regular[best : best + games]
+    return dataclasses.replace(data, games={mg.pk: mg for mg in chosen})
+
+
+def serve(data_dir: Path, games: int, speed: float) -> None:
+    """Serve the selected games (child process): print the base URL, run until killed."""
+    from pressbox.feeds.upstream import run_upstream
+
+    data = _select(data_dir, games)
+
+    async def main() -> None:
+        async with run_upstream(data, speed=speed) as base:  # type: ignore[arg-type]
+            print(base, flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@contextlib.contextmanager
+def upstream(data_dir: Path, games: int, speed: float, core: int):  # type: ignore[no-untyped-def]
+    """A child ``serve`` process pinned to ``core``; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--data", str(data_dir),
+         "--games", str(games), "--speed", str(speed)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: _pin(core),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http"):
+            sys.exit("the upstream did not start")
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class Run:
+    """One run's measurements."""
+
+    games: int
+    wall: float
+    cpu: float
+    upstream_cpu: float
+    events: int
+    stats: PollStats
+    final: int
+
+
+async def _run(
+    url: str,
+    pks: list[str],
+    policy: PollPolicy,
+    *,
+    seconds: float | None,
+    upstream_pid: int,
+    warmup: float = 0.0,
+) -> Run:
+    """Poll the games; measure from ``warmup`` seconds on, for ``seconds`` (or to the end)."""
+    events = 0
+
+    async def publish(event: PlayEvent) -> None:
+        nonlocal events
+        events += 1
+
+    async with statsapi_client(
+        url,
+        registry=CollectorRegistry(),
+        budget_limit=1_000_000,
+        timeout=httpx.Timeout(10.0),
+    ) as client:
+        pool = PollerPool(client, publish, policy=policy, max_in_flight=64, keep_timings=True)
+        async with asyncio.TaskGroup() as group:
+            polling = group.create_task(pool.run(pks))
+            if warmup:
+                await asyncio.sleep(warmup)
+            before = pool.stats()
+            marks = {pk: len(p.stats.lateness) for pk, p in pool.pollers.items()}
+            events0 = events
+            up0 = _cpu_of(upstream_pid)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            if seconds is None:
+                await polling
+            else:
+                await asyncio.sleep(seconds)
+                polling.cancel()
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            up = _cpu_of(upstream_pid) - up0
+    after = PollStats()
+    for pk, poller in pool.pollers.items():
+        mark = marks.get(pk, 0)
+        after.lateness.extend(poller.stats.lateness[mark:])
+        after.durations.extend(poller.stats.durations[mark:])
+    total = pool.stats()
+    for name in ("polls", "failures", "full", "patches", "published"):
+        setattr(after, name, getattr(total, name) - getattr(before, name))
+    final = sum(p.final for p in pool.pollers.values())
+    return Run(len(pks), wall, cpu, up, events - events0, after, final)
+
+
+def _games(url: str) -> list[str]:
+    games = httpx.get(f"{url}/pressbox/games", timeout=30).json()
+    rows = games["mlb"]
+    return [str(g["gamePk"]) for g in rows]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{_pct(values, q) * 1000:.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--games", type=int, default=200)
+    parser.add_argument("--live-seconds", type=float, default=60.0)
+    parser.add_argument("--live-speed", type=float, default=20.0)
+    parser.add_argument("--burst-speed", type=float, default=300.0)
+    parser.add_argument("--speed", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.data, args.games, args.speed)
+        return
+    if not args.data.exists():
+        sys.exit(f"no such data: {args.data}")
+    # Only warnings: a line per finished game would cost more than it tells here.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    mine, theirs = _cores()
+    _pin(mine)
+    print(
+        f"{args.games} games from {args.data.name}; pollers on core {mine}, "
+        f"upstream on core {theirs}",
+        file=sys.stderr,
+    )
+    out: dict[str, object] = {"games": args.games}
+
+    with upstream(args.data, args.games, args.live_speed, theirs) as (url, pid):
+        pks = _games(url)
+        live = asyncio.run(
+            _run(
+                url,
+                pks,
+                PollPolicy(),
+                seconds=args.live_seconds,
+                upstream_pid=pid,
+                # The preview is out half an hour of game time before first pitch.
+                warmup=1800.0 / args.live_speed + 15.0,
+            )
+        )
+    s = live.stats
+    added = [a + b for a, b in zip(s.lateness, s.durations, strict=True)]
+    out["live"] = {
+        "speed": args.live_speed,
+        "wall_s": round(live.wall, 1),
+        "polls": s.polls,
+        "polls_per_s": round(s.polls / live.wall, 1),
+        "full": s.full,
+        "patches": s.patches,
+        "failures": s.failures,
+        "events": live.events,
+        "lateness_p50_ms": round(_pct(s.lateness, 50) * 1000, 2),
+        "lateness_p99_ms": round(_pct(s.lateness, 99) * 1000, 2),
+        "duration_p50_ms": round(_pct(s.durations, 50) * 1000, 2),
+        "duration_p99_ms": round(_pct(s.durations, 99) * 1000, 2),
+        "added_p50_ms": round(_pct(added, 50) * 1000, 2),
+        "added_p99_ms": round(_pct(added, 99) * 1000, 2),
+        "cpu_s": round(live.cpu, 2),
+        "cpu_core_share": round(live.cpu / live.wall, 3),
+        "cpu_ms_per_game_per_min": round(live.cpu / live.games / (live.wall / 60) * 1000, 1),
+        "upstream_cpu_s": round(live.upstream_cpu, 2),
+    }
+    print(
+        f"live: {s.polls} polls in {live.wall:.0f} s ({s.full} full, {s.patches} patches, "
+        f"{s.failures} failed), {live.events} events; lateness p50 {_ms(s.lateness, 50)} "
+        f"p99 {_ms(s.lateness, 99)}; poll p50 {_ms(s.durations, 50)} "
+        f"p99 {_ms(s.durations, 99)}; CPU {live.cpu:.1f} s "
+        f"({live.cpu / live.wall:.0%} of the core, "
+        f"{live.cpu / live.games / (live.wall / 60) * 1000:.0f} ms per game per minute); "
+        f"upstream CPU {live.upstream_cpu:.1f} s",
+        file=sys.stderr,
+    )
+
+    fast = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
+    full = dataclasses.replace(fast, diff_patch=False)
+    for name, speed, policy in (
+        ("catch_up", args.burst_speed, fast),
+        ("catch_up_full", args.burst_speed, full),
+        ("final", 0.0, PollPolicy()),
+    ):
+        with upstream(args.data, args.games, speed, theirs) as (url, pid):
+            pks = _games(url)
+            run = asyncio.run(_run(url, pks, policy, seconds=None, upstream_pid=pid))
+        s = run.stats
+        out[name] = {
+            "speed": speed,
+            "wall_s": round(run.wall, 1),
+            "cpu_s": round(run.cpu, 2),
+            "polls": s.polls,
+            "full": s.full,
+            "patches": s.patches,
+            "failures": s.failures,
+            "events": run.events,
+            "final_games": run.final,
+            "events_per_cpu_s": round(run.events / run.cpu),
+            "events_per_wall_s": round(run.events / run.wall),
+            "upstream_cpu_s": round(run.upstream_cpu, 2),
+        }
+        print(
+            f"{name}: {run.events} events of {run.final}/{run.games} games in "
+            f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU: {run.events / run.cpu:,.0f} events "
+            f"per CPU second ({run.events / run.wall:,.0f}/s wall); {s.polls} polls "
+            f"({s.full} full, {s.patches} patches, {s.failures} failed); "
+            f"upstream CPU {run.upstream_cpu:.1f} s",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
