@@ -1,0 +1,83 @@
+"""``pressbox serve``, ``api`` and ``gateway``: the app and the roles they hand to uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pressbox.api.runtime import Runtime
+from pressbox.cli import _register, app
+from pressbox.cli import api as cli_api
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Calls to uvicorn.run, recorded instead of serving."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(target: Any, **kwargs: Any) -> None:
+        calls.append({"target": target, **kwargs})
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    _register()
+    return calls
+
+
+def _runtime(call: dict[str, Any]) -> Runtime:
+    # expose_transport wraps the app: its closure holds the FastAPI app.
+    inner = call["target"].__closure__[0].cell_contents
+    rt: Runtime = inner.state.runtime
+    return rt
+
+
+def test_serve_runs_every_role(served: list[dict[str, Any]]) -> None:
+    """serve --demo: every role, public mode, a longer lag allowance, the dashboard URL."""
+    result = runner.invoke(
+        app,
+        ["serve", "--demo", "--port", "8123", "--speed", "0"],
+        env={"PRESSBOX_ARCHIVE_URL": "sqlite://"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "dashboard: http://127.0.0.1:8123/" in result.stderr
+    (call,) = served
+    assert call["port"] == 8123
+    rt = _runtime(call)
+    assert rt.api.public
+    assert rt.api.max_lag_s == cli_api.SERVE_MAX_LAG_S
+
+
+def test_gateway_and_api(served: list[dict[str, Any]]) -> None:
+    """gateway and api print their URLs and hand uvicorn an app."""
+    env = {"PRESSBOX_ARCHIVE_URL": "sqlite://", "PRESSBOX_API_MAX_LAG_S": "0.5"}
+    gateway = runner.invoke(app, ["gateway", "--port", "8124"], env=env)
+    api = runner.invoke(app, ["api", "--port", "8125"], env=env)
+    assert gateway.exit_code == 0
+    assert api.exit_code == 0
+    assert "gateway: http://127.0.0.1:8124/" in gateway.stderr
+    assert "api: http://127.0.0.1:8125/" in api.stderr
+    assert [c["port"] for c in served] == [8124, 8125]
+    assert _runtime(served[1]).api.max_lag_s == 0.5
+
+
+def test_api_workers_need_redis(served: list[dict[str, Any]]) -> None:
+    """Several API workers without a shared Redis are refused (limits would not be shared)."""
+    result = runner.invoke(app, ["api", "--workers", "2"], env={"PRESSBOX_CACHE_URL": "memory://"})
+    assert result.exit_code == 2
+    assert "redis" in result.stderr
+    assert served == []
+
+
+def test_api_workers_with_redis(served: list[dict[str, Any]]) -> None:
+    """With Redis, several workers run from the app factory."""
+    result = runner.invoke(
+        app, ["api", "--workers", "3"], env={"PRESSBOX_CACHE_URL": "redis://127.0.0.1:1/0"}
+    )
+    assert result.exit_code == 0
+    (call,) = served
+    assert call["target"] == "pressbox.cli.api:api_app"
+    assert call["factory"] is True
+    assert call["workers"] == 3
