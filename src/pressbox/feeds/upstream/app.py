@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import gzip
 import hashlib
 import math
 import socket
@@ -30,8 +31,6 @@ from typing import Any, Final
 import anyio
 import orjson
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -48,11 +47,22 @@ MAX_DIFFS: Final = 40
 as the real API does when the client is far behind."""
 
 _DOC_CACHE: Final = 256
+_GZIP_MIN: Final = 1024
+"""Bodies from this size (bytes) are gzipped for clients that accept it."""
 _FAULT_FREE_PREFIX: Final = "/pressbox/"
 
 
 class _Reset(Exception):
     """Raised where no transport can be reached to drop the connection (in-memory tests)."""
+
+
+@dataclass(slots=True)
+class _Encoded:
+    """A clean feed document as sent: its JSON body, ETag and (once asked) gzip body."""
+
+    body: bytes
+    etag: str
+    gzipped: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +109,7 @@ class SimulatedUpstream:
         self._codes: dict[int, list[str]] = {}
         self._points: dict[int, list[gumbo.Point]] = {}
         self._checkpoints: dict[int, dict[int, object]] = {}
+        self.encoded: OrderedDict[tuple[int, int], _Encoded] = OrderedDict()
         self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
         self.corrections: dict[int, list[_Correction]] = {}
 
@@ -156,6 +167,13 @@ class SimulatedUpstream:
             self._docs.move_to_end(key)
         return doc
 
+    def remember(self, key: tuple[int, int], encoded: _Encoded) -> _Encoded:
+        """Keep the encoded body of a clean document (a small LRU)."""
+        self.encoded[key] = encoded
+        while len(self.encoded) > _DOC_CACHE:
+            self.encoded.popitem(last=False)
+        return encoded
+
     def last_modified(self, mg: MlbGame, n: int) -> float:
         """Unix seconds at which point ``n`` of the game was published."""
         return self.replay.wall_time(str(mg.pk), n)
@@ -200,6 +218,7 @@ def json_response(
     drift_kind: str = "generic",
     status: int = 200,
     cache_seconds: int = 5,
+    cache_key: tuple[int, int] | None = None,
 ) -> Response:
     """Encode a payload with the content faults of the request and conditional headers.
 
@@ -210,24 +229,47 @@ def json_response(
         drift_kind: Which drift family applies (``"gumbo"``, ``"diff"``, ``"espn"``...).
         status: Status code of a normal answer.
         cache_seconds: ``Cache-Control: max-age``.
+        cache_key: ``(gamePk, update)`` when ``payload`` is the clean cached feed document,
+            whose encoded and gzipped bodies are then cached too.
 
     Returns:
-        A ``200`` (or ``status``) with ``ETag`` and ``Last-Modified``, or a ``304``.
+        A ``200`` (or ``status``) with ``ETag`` and ``Last-Modified``, or a ``304``; gzip
+        encoded above 1 KB for clients that accept it.
     """
     decision = _decision(request)
+    upstream = _upstream(request)
+    encoded: _Encoded | None = None
     if decision.drift is not None and status == 200:
         payload = drift.apply(orjson.loads(orjson.dumps(payload)), drift_kind, decision.drift)
-    body = orjson.dumps(payload)
-    etag = _etag(body)
+        cache_key = None
+    if cache_key is not None:
+        encoded = upstream.encoded.get(cache_key)
+        if encoded is None:
+            body = orjson.dumps(payload)
+            encoded = upstream.remember(cache_key, _Encoded(body, _etag(body)))
+        body, etag = encoded.body, encoded.etag
+    else:
+        body = orjson.dumps(payload)
+        etag = _etag(body)
     headers = {
         "ETag": etag,
         "Last-Modified": _http_date(last_modified),
         "Cache-Control": f"max-age={cache_seconds}",
+        "Vary": "Accept-Encoding",
     }
     if status == 200 and _not_modified(request, etag, last_modified):
         return Response(status_code=304, headers=headers)
     if decision.truncate is not None:
         body = body[: max(1, int(len(body) * decision.truncate))]
+        encoded = None
+    if len(body) >= _GZIP_MIN and "gzip" in request.headers.get("accept-encoding", ""):
+        if encoded is not None:
+            if encoded.gzipped is None:
+                encoded.gzipped = gzip.compress(body, compresslevel=5, mtime=0)
+            body = encoded.gzipped
+        else:
+            body = gzip.compress(body, compresslevel=5, mtime=0)
+        headers["Content-Encoding"] = "gzip"
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -353,8 +395,13 @@ async def feed_live(request: Request) -> Response:
             return _error(request, 404, f"No data for timecode {wanted}")
         n = codes.index(wanted)
     doc = _served_document(request, mg, n)
+    clean = doc is upstream.document(mg, n)
     return json_response(
-        request, doc, last_modified=upstream.last_modified(mg, n), drift_kind="gumbo"
+        request,
+        doc,
+        last_modified=upstream.last_modified(mg, n),
+        drift_kind="gumbo",
+        cache_key=(mg.pk, n) if clean else None,
     )
 
 
@@ -782,10 +829,7 @@ def create_upstream_app(
         Route("/pressbox/games", pressbox_games),
         Route("/pressbox/players", pressbox_players),
     ]
-    # The real APIs answer gzip to clients that accept it (httpx does by default).
-    app = _UpstreamApp(
-        routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)]
-    )
+    app = _UpstreamApp(routes=routes)
     app.state.upstream = upstream
     app.fault_layer = FaultMiddleware(app.call_routes, upstream)
     return app
