@@ -29,7 +29,7 @@ import itertools
 import re
 import uuid
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -336,11 +336,9 @@ def venue_document(site: str | None) -> dict[str, JSON]:
     }
 
 
-def weather_document(records_: dict[str, str] | object) -> dict[str, JSON]:
+def weather_document(records_: Mapping[str, str]) -> dict[str, JSON]:
     """``gameData.weather`` (condition, temp, wind) from Retrosheet's info records."""
-    get = getattr(records_, "get", None)
-    if get is None:
-        return {}
+    get = records_.get
     out: dict[str, JSON] = {}
     sky = get("sky", "unknown")
     if sky in _SKY:
@@ -354,11 +352,9 @@ def weather_document(records_: dict[str, str] | object) -> dict[str, JSON]:
     return out
 
 
-def officials_document(data: UpstreamData, records_: object) -> list[JSON]:
+def officials_document(data: UpstreamData, records_: Mapping[str, str]) -> list[JSON]:
     """``boxscore.officials``: the umpire crew from the info records."""
-    get = getattr(records_, "get", None)
-    if get is None:
-        return []
+    get = records_.get
     out: list[JSON] = []
     for key, kind in (
         ("umphome", "Home Plate"),
@@ -1473,9 +1469,8 @@ def _time_zone(team: str, moment: dt.datetime) -> dict[str, JSON]:
     return {"id": ids.team_ref(team).timezone, "offset": hours, "tz": local.tzname() or ""}
 
 
-def _scorer(data: UpstreamData, records_: object) -> dict[str, JSON]:
-    get = getattr(records_, "get", None)
-    rid = get("oscorer", "") if get is not None else ""
+def _scorer(data: UpstreamData, records_: Mapping[str, str]) -> dict[str, JSON]:
+    rid = records_.get("oscorer", "")
     if not rid:
         return {}
     ref = person_ref(data.person(rid))
@@ -1490,15 +1485,15 @@ def _zone(team: str) -> dt.tzinfo:
         return dt.timezone(dt.timedelta(hours=-5))
 
 
-def _box_info(weather: dict[str, JSON], records_: object) -> list[JSON]:
+def _box_info(weather: dict[str, JSON], records_: Mapping[str, str] | None) -> list[JSON]:
     out: list[JSON] = []
     if "temp" in weather or "condition" in weather:
         text = f"{weather.get('temp', '?')} degrees, {weather.get('condition', 'Unknown')}."
         out.append({"label": "Weather", "value": text})
     if "wind" in weather:
         out.append({"label": "Wind", "value": f"{weather['wind']}."})
-    get = getattr(records_, "get", None)
-    if get is not None:
+    if records_ is not None:
+        get = records_.get
         minutes = get("timeofgame", "")
         if minutes.isdigit():
             out.append({"label": "T", "value": f"{int(minutes) // 60}:{int(minutes) % 60:02d}"})
