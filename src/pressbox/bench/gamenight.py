@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -171,6 +171,15 @@ def missing_at_end(last_seq: Mapping[str, list[int]], final: Mapping[str, int]) 
     return lost
 
 
+def peak_rate(times: Iterable[float], t0: float, t1: float) -> int:
+    """The most of ``times`` in one whole second of ``[t0, t1)``."""
+    counts: dict[int, int] = defaultdict(int)
+    for when in times:
+        if t0 <= when < t1:
+            counts[int(when - t0)] += 1
+    return max(counts.values(), default=0)
+
+
 def prometheus_totals(text: str) -> dict[str, float]:
     """Sum the samples of each ``pressbox_*`` counter and gauge over their labels."""
     out: dict[str, float] = defaultdict(float)
@@ -248,6 +257,22 @@ def _get_text(url: str, timeout: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - loopback
         text: str = answer.read().decode()
         return text
+
+
+def _wait_breakers_closed(api: str, timeout: float) -> None:
+    """Wait until no breaker of the pipeline is open (the connection storm may trip one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            text = _get_text(f"{api}/metrics")
+            if not any(
+                line.startswith("pressbox_breaker_state{")
+                and 'state="open"' in line
+                and not line.endswith(" 0.0")
+                for line in text.splitlines()
+            ):
+                return
+        time.sleep(0.5)
 
 
 def _final_seqs(api: str, games: list[str], key: str) -> dict[str, int]:
@@ -494,7 +519,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     loader: _Proc | None = None
     if cfg.api_rps > 0:
         api_keys = ",".join(f"{t}:{k}" for t in TIER_SHARE for k in keys.get(t, []))
-        workers = max(4, min(64, math.ceil(cfg.api_rps / 25)))
+        # Open loop: enough connections that answers slower than 100 ms keep the rate.
+        workers = max(4, min(256, math.ceil(cfg.api_rps / 8)))
         loader = _spawn(
             procs,
             "api-load",
@@ -516,6 +542,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         )
         _wait_line(loader, "READY", 30)
     time.sleep(cfg.warmup)
+    _wait_breakers_closed(api, 60)
 
     # 4. Start the replay and measure.
     publish_file = Path(str(slate_file) + ".publish")
@@ -596,8 +623,15 @@ def _report(
     lost = dup = delivered = reconnects = unmapped = 0
     refused: dict[str, int] = defaultdict(int)
     by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # The last seq of each game: what the API said, or the highest any client saw.
+    for proc in clients:
+        for game, seqs in proc.report["last_seq"].items():
+            final[game] = max(final.get(game, 0), *seqs)
+    first_seen: dict[str, float] = {}
     for proc in clients:
         r = proc.report
+        for key, when in r["first_seen"].items():
+            first_seen[key] = min(when, first_seen.get(key, when))
         proto = proc.role.split("-", 1)[0]
         merge(pub, r["pub_ms"])
         merge(ingest, r["ingest_ms"])
@@ -671,6 +705,7 @@ def _report(
         "stream_refusals": dict(refused),
         "upstream_points_per_s": round(len(points) / elapsed, 1),
         "events_per_s": round(produced / elapsed, 1),
+        "peak_events_per_s": peak_rate(first_seen.values(), t0, t1),
         "delivered_per_s": round(delivered / elapsed, 1),
         "clients": {k: dict(v) for k, v in by_proto.items()},
         "api": {**api_summary, "endpoints": api_out},

@@ -71,6 +71,8 @@ class Counters:
 C = Counters()
 PUBLISH: dict[str, dict[int, float]] = {}
 _decoded: dict[tuple[str, int], tuple[float | None, float | None, float | None]] = {}
+FIRST_SEEN: dict[str, float] = {}
+"""When this process first received each update (``game:seq``): events per second."""
 
 
 def _number(pattern: re.Pattern[bytes], data: bytes) -> float | None:
@@ -133,6 +135,7 @@ class Conn:
                 C.lost += seq - last - 1
             self.last = seq
         pub, ingest, emit = decode(self.game, seq, data)
+        FIRST_SEEN.setdefault(f"{self.game}:{seq}", now)
         if C.first is None:
             C.first = now
         C.last = now
@@ -330,6 +333,14 @@ class Loop:
         else:
             read_ws(conn, now)
 
+    def sweep(self, now: float) -> None:
+        """Retry connections with no first snapshot after ``--timeout`` seconds (a request
+        dropped by an overloaded server would otherwise hold its place forever)."""
+        for conn in list(self.by_fd.values()):
+            if not conn.ready and now - conn.started > self.args.timeout:
+                C.refused["timeout"] += 1
+                self.close(conn, 0.0)
+
     def command(self, line: str) -> bool:
         """Handle a stdin command; ``False`` to stop."""
         words = line.split()
@@ -340,6 +351,7 @@ class Loop:
                 table = json.load(f)["publish"]
             PUBLISH.update({g: {int(k): v for k, v in t.items()} for g, t in table.items()})
             _decoded.clear()
+            FIRST_SEEN.clear()
             C.measure_from = float(words[1])
         elif words[0] == "REPORT":
             print(json.dumps(report(self.conns)), flush=True)
@@ -353,6 +365,7 @@ class Loop:
         self.ep.register(stdin, select.EPOLLIN)
         todo = list(self.conns)
         announced = False
+        swept = time.time()
         line = b""
         while True:
             now = time.time()
@@ -366,6 +379,9 @@ class Loop:
                 self.pending = [(t, c) for t, c in self.pending if t > now]
                 for conn in due:
                     self.open(conn)
+            if now - swept > 1.0:
+                swept = now
+                self.sweep(now)
             if not announced and not todo and all(c.ready for c in self.conns):
                 print(f"READY {len(self.conns)}", flush=True)
                 announced = True
@@ -412,6 +428,7 @@ def report(conns: list[Conn]) -> dict[str, object]:
         "ingest_ms": C.ingest_ms,
         "emit_ms": C.emit_ms,
         "series": C.series,
+        "first_seen": FIRST_SEEN,
     }
 
 
@@ -424,7 +441,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--keys", required=True)
-    parser.add_argument("--wave", type=int, default=200)
+    parser.add_argument("--wave", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=15.0)
     args = parser.parse_args()
     Loop(args).run()
 

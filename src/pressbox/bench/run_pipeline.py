@@ -59,15 +59,16 @@ async def _ingest(service: Service, url: str, games: list[str], poll: float) -> 
         url,
         live_ttl=poll / 2,
         budget_limit=100_000,
-        timeout=httpx.Timeout(1.0, connect=0.5),
-        # Short waits: a fault costs a retry, not a poll interval.
+        timeout=httpx.Timeout(2.5, connect=1.0),
+        # Short waits between attempts: a fault costs a retry, not a poll interval. The
+        # attempt deadline stays above a busy loop's stalls, which are not the upstream's.
         retry=RetryPolicy(
             attempts=4,
-            timeout=3.0,
+            timeout=6.0,
             wait_initial=0.02,
             wait_max=0.2,
             wait_jitter=0.02,
-            attempt_timeout=1.5,
+            attempt_timeout=2.5,
         ),
     )
     async with client:

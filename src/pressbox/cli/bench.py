@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from pressbox.bench.gamenight import GamenightConfig, plot, run_gamenight
+from pressbox.cli._common import configure_logging
 from pressbox.service import BUNDLED_DATA
 
 
@@ -58,6 +59,7 @@ def gamenight(
     ] = None,
 ) -> None:
     """Run game night: upstream, pipeline and load in separate processes, measured."""
+    configure_logging("WARNING")
     if cache_url is None:
         cache_url = log_url if log_url.startswith("redis://") else "memory://"
     cfg = GamenightConfig(
