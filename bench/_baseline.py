@@ -1,9 +1,10 @@
 """The bare-asyncio baseline: the least code that fans SSE out, for comparison only.
 
 No framework, no HTTP parser beyond the request line, no limits, no slow-client policy,
-no heartbeats: each connection is a Protocol that names its game; one follower per game
-tails the same Redis update streams as the gateway and writes each pre-encoded chunk to
-every transport. Prints ``PORT <n>``, serves until SIGTERM.
+no heartbeats, no resume: each connection is a Protocol that names its game and gets the
+game's latest update as a snapshot; one follower per game tails the same Redis update
+streams as the gateway and writes each pre-encoded chunk to every transport.
+Prints ``PORT <n>``, serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ HEAD = (
 )
 
 SUBS: dict[str, set[asyncio.Transport]] = {}
+SNAPSHOT: dict[str, bytes] = {}
 
 
 class Conn(asyncio.Protocol):
@@ -47,7 +49,7 @@ class Conn(asyncio.Protocol):
         path = self.buf.split(b" ", 2)[1].decode()
         self.game = path.rsplit("/", 1)[-1]
         assert self.transport is not None
-        self.transport.write(HEAD)
+        self.transport.write(HEAD + SNAPSHOT.get(self.game, b""))
         SUBS.setdefault(self.game, set()).add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -59,6 +61,7 @@ async def follow(bus, game: str) -> None:  # type: ignore[no-untyped-def]
     stream = update_stream(game)
     last = await bus.last_seq(stream)
     async for env in bus.tail(stream, last):
+        SNAPSHOT[game] = chunk(b"event: snapshot\ndata: %b\n\n" % env.payload)
         frame = chunk(
             b"id: %b:%d\nevent: update\ndata: %b\n\n" % (game.encode(), env.seq, env.payload)
         )
@@ -68,21 +71,26 @@ async def follow(bus, game: str) -> None:  # type: ignore[no-untyped-def]
 
 async def main() -> None:
     bus_url, games = sys.argv[1], sys.argv[2].split(",")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4096)
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Conn, sock=sock)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    async with from_url(bus_url) as bus, asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(follow(bus, g)) for g in games]
-        await stop.wait()
-        server.close()
-        for t in tasks:
-            t.cancel()
+    async with from_url(bus_url) as bus:
+        # Snapshots first, so that every client that can connect gets one.
+        for game in games:
+            for env in await bus.read(update_stream(game), await bus.last_seq(update_stream(game))):
+                SNAPSHOT[game] = chunk(b"event: snapshot\ndata: %b\n\n" % env.payload)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4096)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Conn, sock=sock)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(follow(bus, g)) for g in games]
+            print(f"PORT {sock.getsockname()[1]}", flush=True)
+            await stop.wait()
+            server.close()
+            for t in tasks:
+                t.cancel()
 
 
 if __name__ == "__main__":

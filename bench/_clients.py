@@ -151,6 +151,34 @@ def main() -> None:
     read = read_sse if protocol == "sse" else read_ws
     ep = select.epoll()
     conns: dict[int, Conn] = {}
+    lost: dict[bytes, int] = {}
+
+    def settle(budget_s: float) -> None:
+        # Read until every connection so far has its first snapshot (subscriptions live).
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline and not all(c.ready for c in conns.values()):
+            for fd, _ in ep.poll(0.5):
+                conn = conns[fd]
+                try:
+                    data = conn.sock.recv(262144)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    ep.unregister(fd)
+                    conn.sock.close()
+                    del conns[fd]
+                    if not conn.ready:
+                        key = bytes(conn.buf[:60]) or b"(nothing)"
+                        lost[key] = lost.get(key, 0) + 1
+                    continue
+                read(conn, data, time.time())
+                if not conn.ready and b"snapshot" in data:
+                    conn.ready = True
+
+    # Connections open in batches, each settled before the next: a thundering herd of
+    # thousands of connects in one second would measure the kernel's accept queue.
     for i in range(count):
         game = games[(i + offset) % len(games)]
         port = ports[(i + offset) % len(ports)]
@@ -172,28 +200,11 @@ def main() -> None:
             conns[sock.fileno()] = Conn(sock, game)
             ep.register(sock.fileno(), select.EPOLLIN)
             break
-    # Ready once every connection has its first snapshot (so subscriptions are live).
-    waiting = len(conns)
-    deadline = time.monotonic() + 300
-    while waiting and time.monotonic() < deadline:
-        for fd, _ in ep.poll(1.0):
-            conn = conns[fd]
-            try:
-                data = conn.sock.recv(262144)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                ep.unregister(fd)
-                conn.sock.close()
-                del conns[fd]
-                waiting -= 0 if conn.ready else 1
-                continue
-            read(conn, data, time.time())
-            if not conn.ready and b"snapshot" in data:
-                conn.ready = True
-                waiting -= 1
+        if (i + 1) % 250 == 0:
+            settle(30.0)
+    settle(120.0)
+    if lost:
+        print(f"closed before their snapshot: {lost}", file=sys.stderr, flush=True)
     print(f"READY {sum(c.ready for c in conns.values())}", flush=True)
     stdin = sys.stdin.fileno()
     os.set_blocking(stdin, False)
