@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pressbox.api.schemas import PredictionOut, PredictionsOut
+from pressbox.bus.base import update_stream
+from pressbox.engine.events import encode
 from pressbox.service import Service
 from tests.api.helpers import add_game, make_update, running, runtime
 
@@ -172,3 +176,23 @@ async def test_post_wp_football_fourth_down(service: Service) -> None:
     # The offense is the home team: its WP before the decision is the home WP.
     assert decision["offense_wp"] == pytest.approx(fourth["home"], abs=0.05)
     assert first["decision"] is None
+
+
+async def test_stream_update_reaches_the_cache(service: Service) -> None:
+    """An update appended to the log replaces the cached prediction without a computation."""
+    await add_game(service, "G1")
+    async with running(service) as (app, client):
+        assert (await client.get("/v1/predict/mlb/G1")).json()["seq"] == 3
+        newer = make_update("G1", 4)
+        await service.bus.append(update_stream("G1"), encode(newer), key=newer.event_id)
+        cache = runtime(app).predictions
+        assert cache is not None
+        for _ in range(500):
+            found = cache.peek("mlb", "G1")
+            if found is not None and found.seq == 4:
+                break
+            await asyncio.sleep(0.01)
+        body = (await client.get("/v1/predict/mlb/G1")).json()
+    assert body["seq"] == 4
+    assert cache.computations == 1
+    assert cache.refreshes >= 1

@@ -627,9 +627,16 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
 
         computed = rt.metrics.computations
 
+        hub = rt.hub
+
         async def load(sport: str, game_id: str) -> Any:
             computed.inc()
-            return await load_prediction(service, sport, game_id)
+            prediction = await load_prediction(service, sport, game_id)
+            if prediction.status == 200:
+                # Follow the game from now on (discovery would find it within seconds), so
+                # its next update replaces this entry.
+                hub.follow(game_id)
+            return prediction
 
         rt.predictions = PredictionCache(
             load,
