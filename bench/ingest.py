@@ -238,8 +238,8 @@ def main() -> None:
         return
     if not args.data.exists():
         sys.exit(f"no such data: {args.data}")
-    # Only warnings: a line per finished game would cost more than it tells here.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # Only errors: a line per finished game or stale answer would cost more than it tells.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     mine, theirs = _cores()
     _pin(mine)
     print(

@@ -82,13 +82,13 @@ async def _poll_game(sample: UpstreamData, faults: str, seed: int) -> Run:
     retry = RetryPolicy(attempts=2, wait_initial=0.0, wait_jitter=0.0, max_retry_after=0.0)
     async with (
         run_upstream(
-            sample, speed=2.0, clock=clock, date="2015-04-10", faults=faults, seed=seed
+            sample, speed=3.0, clock=clock, date="2015-04-10", faults=faults, seed=seed
         ) as base,
         statsapi_client(
             base,
             clock=clock,
             retry=retry,
-            timeout=httpx.Timeout(0.3),
+            timeout=httpx.Timeout(0.25),
             registry=CollectorRegistry(),
         ) as client,
     ):
@@ -128,8 +128,10 @@ async def test_thirty_percent_faults_give_the_fault_free_stream(sample: Upstream
     assert not any(e.corrects for e in clean.events)
     assert clean.events[-1].kind == "game_end"
 
-    # The faults really happened: about 30 % of requests failed, polls failed and retried.
-    assert faulty.failed_requests / faulty.requests >= 0.25
+    # The faults really happened: 30 % of requests were drawn to fail (about 500 requests,
+    # so the drawn share lies within a few points of it), polls failed and were retried.
+    assert sum(CONNECTION_FAULTS.values()) == pytest.approx(0.30)
+    assert faulty.failed_requests / faulty.requests >= 0.22
     assert sum(not r.ok for r in faulty.results) > 10
     reasons = " ".join(str(log.get("reason")) for log in logs)
     for word in ("HTTP 500", "HTTP 503", "rate limit", "invalid JSON", "ReadTimeout", "stale"):
