@@ -536,8 +536,9 @@ def create_app(
     roles = roles or Roles()
     api = api_settings or ApiSettings()
     owns = service is None
+    # The layering keeps api from importing pressbox.config, so the core Settings is named
+    # here by the Protocol of the fields the API reads; Service wants the class itself.
     svc = service if service is not None else Service(settings)  # type: ignore[arg-type]
-    # (settings is the core Settings; the API names it by the fields it reads.)
     hub = Hub(svc.bus, follow_all=True)
     runtime = Runtime(
         service=svc,
