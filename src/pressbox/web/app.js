@@ -127,11 +127,12 @@ async function api(path, { method = "GET", body, timeoutMs = 6000 } = {}) {
  * wait, carrying the last event id as ?last_event_id=.
  */
 class LiveStream {
-  constructor(url, { onMessage, onState, onReopen }) {
+  constructor(url, { onMessage, onState, onReopen, onRefused }) {
     this.url = url;
     this.onMessage = onMessage;
     this.onState = onState || (() => {});
     this.onReopen = onReopen || (() => {});
+    this.onRefused = onRefused || (() => {});
     this.lastId = null;
     this.attempt = 0;
     this.es = null;
@@ -175,6 +176,7 @@ class LiveStream {
       if (es.readyState === EventSource.CLOSED && !this.closed) {
         const wait = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
         this.attempt += 1;
+        this.onRefused(this.attempt);
         clearTimeout(this.timer);
         this.timer = setTimeout(() => this.open(), wait);
       }
@@ -192,7 +194,7 @@ function setConn(state) {
   const node = document.getElementById("conn");
   if (!node) return;
   node.dataset.state = state;
-  node.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…" }[state] || state;
+  node.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…", idle: "not live" }[state] || state;
 }
 
 // ------------------------------------------------------------------ shared renderers
@@ -207,8 +209,14 @@ function teamNames(game, update) {
   };
 }
 
+const STATUS_RANK = { scheduled: 0, live: 1, final: 2 };
+
+/** The game's status: the latest update's, unless the archive's row is further on. */
 function statusOf(game, update) {
-  return (update && update.state && update.state.status) || (game && game.status) || "scheduled";
+  const fromUpdate = update && update.state && update.state.status;
+  const fromRow = game && game.status;
+  if (fromUpdate && fromRow) return STATUS_RANK[fromRow] > STATUS_RANK[fromUpdate] ? fromRow : fromUpdate;
+  return fromUpdate || fromRow || "scheduled";
 }
 
 function periodText(update, game) {
@@ -292,10 +300,10 @@ function situationNodes(update, game, big = false) {
 }
 
 /** The away | home WP bar, labelled with both percentages as text. */
-function wpBar(update, names) {
+function wpBar(update, names, why) {
   const wp = update && update.wp;
   if (!wp || typeof wp.home !== "number") {
-    const reason = update ? "no win probability in this update" : "no update yet";
+    const reason = why || (update ? "no win probability in this update" : "no update yet");
     return el(
       "div",
       { class: "wpbar unavailable", dataset: { homeWp: "" } },
@@ -327,6 +335,7 @@ class GridView {
     this.cards = new Map(); // id -> card element
     this.stream = null;
     this.streamKey = "";
+    this.excluded = new Set();
     this.timers = [];
     this.start();
   }
@@ -341,7 +350,7 @@ class GridView {
 
   async loadGames() {
     const answer = await api("/v1/games");
-    if (this.closed) return;
+    if (this.closed) return false;
     if (!answer.ok) {
       if (this.games.size === 0) {
         this.root.replaceChildren(
@@ -351,32 +360,81 @@ class GridView {
       }
       return this.games.size > 0;
     }
+    const before = this.shape();
     for (const game of answer.data.games || []) {
       const held = this.games.get(game.game_id);
       if (held) held.game = game;
       else this.games.set(game.game_id, { game, update: null });
     }
-    this.layout();
+    // Rebuild the sections only when a game came or changed section, so that the focus
+    // stays where it is; otherwise redraw the cards in place.
+    if (this.shape() !== before || !this.root.querySelector(".card")) this.layout();
+    else for (const id of this.games.keys()) this.renderCard(id);
+    await this.recheckExcluded();
     this.follow();
     return true;
   }
 
+  shape() {
+    return [...this.games].map(([id, held]) => `${id}:${statusOf(held.game, held.update)}`).join(",");
+  }
+
   follow() {
-    const order = { live: 0, scheduled: 1, final: 2 };
+    // Finals get no more plays: only live and upcoming games are streamed. A game the
+    // stream refuses (no update in a restarted log yet) is left out until it has one.
     const ids = [...this.games.values()]
-      .sort((a, b) => order[statusOf(a.game, a.update)] - order[statusOf(b.game, b.update)])
+      .filter((g) => statusOf(g.game, g.update) !== "final" && !this.excluded.has(g.game.game_id))
       .slice(0, MAX_STREAM_GAMES)
       .map((g) => g.game.game_id)
       .sort();
     const key = ids.join(",");
-    if (!ids.length || key === this.streamKey) return;
+    if (this.excluded.size && !this.recheckTimer) {
+      // Ask again soon for the games left out: a restarted server streams them once its
+      // processors have caught up.
+      this.recheckTimer = setTimeout(async () => {
+        this.recheckTimer = null;
+        await this.recheckExcluded();
+        if (!this.closed) this.follow();
+      }, 3000);
+    }
+    if (key === this.streamKey) return;
     if (this.stream) this.stream.close();
+    this.stream = null;
     this.streamKey = key;
+    if (!ids.length) {
+      setConn(this.excluded.size ? "reconnecting" : "idle");
+      return;
+    }
     this.stream = new LiveStream(`/v1/stream?games=${encodeURIComponent(key)}`, {
       onMessage: (kind, data) => this.onUpdate(data),
       onState: setConn,
       onReopen: () => this.loadGames(),
+      onRefused: (count) => count >= 2 && this.findRefused(ids),
     });
+  }
+
+  /** Ask each streamed game's snapshot; leave out those the server has no update for. */
+  async findRefused(ids) {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      for (const id of ids) {
+        const answer = await api(`/v1/games/${encodeURIComponent(id)}`);
+        if (this.closed) return;
+        if (!answer.ok && answer.status !== 0 && answer.status !== 503) this.excluded.add(id);
+      }
+      this.follow();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  async recheckExcluded() {
+    for (const id of [...this.excluded]) {
+      const answer = await api(`/v1/games/${encodeURIComponent(id)}`);
+      if (this.closed) return;
+      if (answer.ok) this.excluded.delete(id);
+    }
   }
 
   onUpdate(update) {
@@ -387,8 +445,10 @@ class GridView {
     if (held.update && held.update.seq >= update.seq) return;
     const before = statusOf(held.game, held.update);
     held.update = update;
-    if (statusOf(held.game, update) !== before) this.layout();
-    else this.renderCard(update.game_id);
+    if (statusOf(held.game, update) !== before) {
+      this.layout();
+      this.follow();
+    } else this.renderCard(update.game_id);
   }
 
   layout() {
@@ -420,8 +480,11 @@ class GridView {
     const names = teamNames(game, update);
     const state = update && update.state;
     const status = statusOf(game, update);
-    const homeScore = state ? state.home_score : game.home_score;
-    const awayScore = state ? state.away_score : game.away_score;
+    // The archive's row is further on than the last update held (a restarted in-process
+    // log that lacks the game's latest updates): its score and status win.
+    const behind = Boolean(update && typeof game.last_seq === "number" && game.last_seq > update.seq);
+    const homeScore = state && !behind ? state.home_score : game.home_score;
+    const awayScore = state && !behind ? state.away_score : game.away_score;
     const period = periodText(update, game);
     const card = el(
       "a",
@@ -445,8 +508,12 @@ class GridView {
         el("span", { class: status === "final" ? "status-final" : "period" }, period ?? dash("no update yet")),
         situationNodes(update, game),
       ),
-      status === "scheduled" ? null : wpBar(update, names),
-      el("div", { class: "lastplay" }, state ? state.last_play || (update && update.text) || "" : status === "scheduled" ? game.date || "" : dash("no play yet")),
+      status === "scheduled" ? null : behind ? wpBar(null, names, "the latest win probability is not in the live log") : wpBar(update, names),
+      el(
+        "div",
+        { class: "lastplay" },
+        behind ? dash("the latest play is not in the live log") : state ? state.last_play || update.text || "" : status === "scheduled" ? game.date || "" : dash("no play yet"),
+      ),
     );
     const old = this.cards.get(id);
     this.cards.set(id, card);
@@ -462,6 +529,7 @@ class GridView {
     this.closed = true;
     if (this.stream) this.stream.close();
     this.timers.forEach(clearInterval);
+    clearTimeout(this.recheckTimer);
   }
 }
 
@@ -551,6 +619,7 @@ class GameView {
         ),
       ),
     );
+    this.renderMatchup();
     n.chart.addEventListener("keydown", (e) => this.onChartKey(e));
     n.chart.addEventListener("mousemove", () => {
       this.pinned = null;
@@ -572,7 +641,8 @@ class GameView {
       this.game = snap.data.game || null;
       if (snap.data.update) this.accept(snap.data.update, "snapshot");
     }
-    this.stream = new LiveStream(`/v1/stream/games/${encodeURIComponent(this.id)}`, {
+    if (this.isFinal()) this.finish();
+    else this.stream = new LiveStream(`/v1/stream/games/${encodeURIComponent(this.id)}`, {
       onMessage: (kind, data) => this.onMessage(kind, data),
       onState: (state) => {
         this.connState = state;
@@ -593,10 +663,23 @@ class GameView {
     this.render();
   }
 
+  isFinal() {
+    return statusOf(this.game, this.latest) === "final";
+  }
+
+  /** A final game gets no more plays: stop listening (a restarted log may not know it). */
+  finish() {
+    if (this.stream) this.stream.close();
+    this.stream = null;
+    this.connState = "idle";
+    setConn("idle");
+  }
+
   onMessage(kind, data) {
     if (!data || data.available === false || !data.state) return;
     if (data.game_id !== this.id) return;
     this.accept(data, kind);
+    if (this.isFinal()) this.finish();
     this.render();
   }
 
@@ -767,7 +850,7 @@ class GameView {
       badges.push(
         el("span", { class: "badge stale", id: "stale-badge", title: this.stale.reason || "no new data from the source", text: `Stale \u00B7 data ${shown != null ? ageText(shown) : DASH} old` }),
       );
-    } else if (this.connState !== "live" && this.lastReceived) {
+    } else if (this.connState !== "live" && this.connState !== "idle" && this.lastReceived) {
       badges.push(
         el("span", { class: "badge stale", id: "stale-badge", title: "the live connection dropped; reconnecting by itself", text: `Reconnecting \u00B7 data ${age != null ? ageText(age) : DASH} old` }),
       );
@@ -819,8 +902,12 @@ class GameView {
         ),
       );
     }
-    list.replaceChildren(...rows);
     list.dataset.count = rows.length;
+    if (!rows.length) {
+      const known = this.game && this.game.last_seq > 0;
+      rows.push(el("li", {}, dash(known ? "this game's plays are not in the live log (the server was restarted); the chart comes from the archive" : "no play yet")));
+    }
+    list.replaceChildren(...rows);
     list.scrollTop = keep;
   }
 
@@ -1008,9 +1095,12 @@ class GameView {
       this.maybeDecision();
     } else {
       title.textContent = "Batter vs pitcher";
-      if (this.sidePanel.lastChild !== this.nodes.matchup) this.sidePanel.replaceChildren(title, this.nodes.matchup);
+      // Rebuilt only when an answer comes (maybeMatchup), so a focused dash keeps its focus.
+      if (this.sidePanel.lastChild !== this.nodes.matchup) {
+        this.sidePanel.replaceChildren(title, this.nodes.matchup);
+        this.renderMatchup();
+      }
       if (!this.matchupAt) this.maybeMatchup(true);
-      this.renderMatchup();
     }
   }
 
