@@ -27,16 +27,20 @@ from tests.conftest import service_url
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KeyStore]:
     """Each key store backend, empty."""
     if request.param == "memory":
         url = "memory://"
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'keys.db'}"
-    else:
+    elif request.param == "redis":
         url = service_url("REDIS")
+    else:
+        url = service_url("POSTGRES")
     async with keystore_from_url(url) as opened:
+        if request.param == "postgres":
+            await opened._run("execute", "DELETE FROM api_keys")  # type: ignore[attr-defined]
         if request.param == "redis":
             for record in await opened.list():
                 await opened._call("delete", "pressbox:apikey:" + record.key_id)  # type: ignore[attr-defined]

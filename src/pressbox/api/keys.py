@@ -9,10 +9,10 @@ be guessed and its SHA-256 cannot be inverted; a slow hash would only cost milli
 CPU on every request. Tokens are never logged: logs carry the key id only.
 
 Stores, chosen by URL like the other backends: ``memory://`` (tests), ``sqlite:///path``
-(its own ``api_keys`` table, in the archive's file by default) and ``redis://`` (hashes
-``pressbox:apikey:<id>``). :class:`Authenticator` keeps checked keys in process for
-``cache_s`` seconds, so the hot path does not touch the store, and a revoked key stops
-working within that time.
+(its own ``api_keys`` table, in the archive's file by default), ``postgresql://`` (the same
+table beside the archive's) and ``redis://`` (hashes ``pressbox:apikey:<id>``).
+:class:`Authenticator` keeps checked keys in process for ``cache_s`` seconds, so the hot
+path does not touch the store, and a revoked key stops working within that time.
 """
 
 from __future__ import annotations
@@ -275,6 +275,90 @@ class SqliteKeyStore:
         return True
 
 
+class PostgresKeyStore:
+    """Keys in an ``api_keys`` table of PostgreSQL (asyncpg), beside the archive's tables.
+
+    Args:
+        url: The ``postgresql://`` URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._pool: Any = None
+
+    async def __aenter__(self) -> Self:
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=2, timeout=5.0)
+            await self._pool.execute(_SCHEMA.replace("REAL", "DOUBLE PRECISION"))
+        except Exception as exc:
+            raise BackendUnavailable(f"key store: {exc}") from exc
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        if self._pool is None:
+            raise BackendUnavailable("key store is not open")
+        try:
+            return await getattr(self._pool, method)(sql, *args)
+        except Exception as exc:
+            raise BackendUnavailable(f"key store: {exc}") from exc
+
+    async def put(self, record: KeyRecord) -> None:
+        """Store a new key."""
+        await self._run(
+            "execute",
+            "INSERT INTO api_keys (id, name, tier, digest, created, revoked) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            record.key_id,
+            record.name,
+            record.tier,
+            record.digest,
+            record.created,
+            record.revoked,
+        )
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        """One key by id, or ``None``."""
+        row = await self._run(
+            "fetchrow",
+            "SELECT id, name, tier, digest, created, revoked FROM api_keys WHERE id = $1",
+            key_id,
+        )
+        return KeyRecord(*row) if row is not None else None
+
+    async def list(self) -> list[KeyRecord]:
+        """Every key, oldest first."""
+        rows = await self._run(
+            "fetch",
+            "SELECT id, name, tier, digest, created, revoked FROM api_keys ORDER BY created",
+        )
+        return [KeyRecord(*row) for row in rows]
+
+    async def revoke(self, key_id: str, when: float) -> bool:
+        """Mark a key revoked; ``False`` when there is no such key."""
+        status = await self._run(
+            "execute",
+            "UPDATE api_keys SET revoked = COALESCE(revoked, $1) WHERE id = $2",
+            when,
+            key_id,
+        )
+        return str(status).split()[-1] != "0"
+
+    async def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            await self._run("fetchval", "SELECT 1")
+        except BackendUnavailable:
+            return False
+        return True
+
+
 _PREFIX = "pressbox:apikey:"
 _INDEX = "pressbox:apikeys"
 
@@ -376,7 +460,11 @@ def keystore_from_url(url: str, *, redis_client: Any = None) -> KeyStore:
         return SqliteKeyStore(url.removeprefix("sqlite:///") or ":memory:")
     if url.startswith(("redis://", "rediss://")):
         return RedisKeyStore(url, client=redis_client)
-    raise UnsupportedBackend(url, ("memory://", "sqlite:///", "redis://", "rediss://"))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresKeyStore(url)
+    raise UnsupportedBackend(
+        url, ("memory://", "sqlite:///", "redis://", "rediss://", "postgresql://")
+    )
 
 
 async def create_key(

@@ -73,9 +73,9 @@ class ApiSettings(BaseSettings):
     ratelimit: bool = True
     """Per-key token buckets on (off only for benchmarks and trusted deployments)."""
     keys_url: str | None = None
-    """Where keys are stored: ``memory://``, ``sqlite:///path.db`` or ``redis://...``.
-    Default: the cache's Redis when ``cache_url`` is ``redis://``, else the archive's
-    SQLite file when it is one, else ``sqlite:///./pressbox-keys.db``."""
+    """Where keys are stored: ``memory://``, ``sqlite:///path.db``, ``postgresql://...`` or
+    ``redis://...``. Default: the cache's Redis when ``cache_url`` is ``redis://``, else the
+    archive's database (its own ``api_keys`` table)."""
     key_cache_s: float = Field(default=5.0, ge=0)
     """Seconds a checked key is remembered in process: a revoked key stops working
     within this time in every worker."""
@@ -125,4 +125,6 @@ class ApiSettings(BaseSettings):
             return core.archive_url
         if core.archive_url == "sqlite://":
             return "memory://"
+        if core.archive_url.startswith(("postgresql://", "postgres://")):
+            return core.archive_url
         return "sqlite:///./pressbox-keys.db"
