@@ -115,7 +115,9 @@ def test_plate_appearances_are_grouped_like_the_real_feed(sample: UpstreamData) 
     assert [p["atBatIndex"] for p in plays] == list(range(len(plays)))
     actions = [e for p in plays for e in p["playEvents"] if e["type"] == "action"]
     running = [
-        e for e in mg.game.events if isinstance(e.detail, BaseballPlay) and not e.detail.pa_end
+        e
+        for e in mg.game.events
+        if isinstance(e.detail, BaseballPlay) and not e.detail.pa_end and e.detail.moves
     ]
     assert len(actions) == len(running)
     for p in plays:

@@ -924,6 +924,12 @@ class _Builder:
                         doc["matchup"][key] = self.ref(runner)
             self.plays.append(doc)
             self.current = None
+        elif not play.moves:
+            # Nothing moved (a dropped foul fly, Retrosheet's FLE): the real feed shows only
+            # the pitch; the error is counted in the linescore.
+            doc["about"]["endTime"] = moment
+            doc["count"] = {"balls": self.balls, "strikes": self.strikes, "outs": outs}
+            doc["playEndTime"] = moment
         else:
             self._action(index, doc, event, play, names, outs)
             play_index = len(events) - 1
