@@ -62,6 +62,8 @@ class GamenightConfig:
         ws_clients: WebSocket connections, likewise.
         api_rps: REST requests per second offered.
         duration: Seconds measured (after every client has its first snapshot).
+        drain: Most seconds to wait after the measurement for every connection to hold
+            the updates published during it (what is still missing then is lost).
         warmup: Seconds between the clients being ready and the replay's start.
         poll: The poller's interval, seconds.
         faults: The upstream's fault spec (``docs/upstream.md``).
@@ -83,6 +85,7 @@ class GamenightConfig:
     ws_clients: int = 1_000
     api_rps: float = 1000.0
     duration: float = 60.0
+    drain: float = 60.0
     warmup: float = 2.0
     poll: float = 0.1
     faults: str = ""
@@ -246,7 +249,7 @@ def _tell(proc: _Proc, command: str) -> None:
     proc.popen.stdin.flush()
 
 
-def _get_json(url: str, key: str | None = None, timeout: float = 5.0) -> Any:
+def _get_json(url: str, key: str | None = None, timeout: float = 2.0) -> Any:
     headers = {"X-API-Key": key} if key else {}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback http
     with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - loopback
@@ -555,25 +558,27 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         _tell(proc, f"MEASURE {t0} {publish_file}")
     for proc in procs:
         proc.cpu0 = cpu_seconds(proc.popen.pid)
-    seq0 = _final_seqs(api, games, keys["enterprise"][0])
+    seq0: dict[str, int] = {}  # the replay was held: no game had an update before t0
     say(f"measuring {cfg.duration:.0f} s")
     time.sleep(max(0.0, t0 + cfg.duration - time.time()))
     t1 = time.time()
     cpu = {p.role: cpu_seconds(p.popen.pid) - p.cpu0 for p in procs}
+    peak = {p.role: memory_mb(p.popen.pid) for p in procs}  # before reports end the clients
     if loader is not None:
         loader.report = _ask_report(loader)
     final = _final_seqs(api, games, keys["enterprise"][0])
     metrics_text = ""
     with contextlib.suppress(OSError):
         metrics_text = _get_text(f"{api}/metrics")
-    time.sleep(2.0)  # every update published by now reaches its clients
+    drained = _drain(clients, final, cfg.drain)
     for proc in clients:
         proc.report = _ask_report(proc)
     health: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         health = _get_json(f"{slate['url']}/pressbox/health")
-    peak = {p.role: memory_mb(p.popen.pid) for p in procs}
-    return _report(
+    for p in procs:
+        peak[p.role] = max(peak[p.role], memory_mb(p.popen.pid))
+    report = _report(
         cfg,
         slate,
         procs,
@@ -590,6 +595,29 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         metrics_text,
         health,
     )
+    report["drain_s"] = drained
+    return report
+
+
+def _drain(clients: list[_Proc], final: dict[str, int], limit: float) -> float:
+    """Wait until every connection holds each game's last update (at most ``limit`` s);
+    a late update is late, not lost. Returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        behind = 0
+        for proc in clients:
+            _tell(proc, "BEHIND " + json.dumps(final))
+            _, count, most = _wait_line(proc, "BEHIND", 30).split(" ", 2)
+            behind += int(count)
+            for game, seq in json.loads(most).items():
+                if seq > final.get(game, 0):
+                    # A client is further than the API said: every client must get there.
+                    final[game] = seq
+                    behind += 1
+        if behind == 0:
+            break
+        time.sleep(0.5)
+    return round(time.monotonic() - start, 2)
 
 
 def _ask_report(proc: _Proc) -> dict[str, Any]:

@@ -7,6 +7,9 @@ and then answers commands read from stdin, one per line:
 
 - ``MEASURE <t> <file>``: load the upstream's publication table (``.publish`` file of
   :mod:`.run_upstream`); latency counts only plays published at or after ``t``;
+- ``BEHIND {"game": seq, ...}``: print ``BEHIND <n> {"game": seq, ...}``: the updates the
+  connections still lack to reach those positions, and the furthest position of each game
+  among them (the orchestrator drains until no connection lacks anything);
 - ``REPORT``: print one JSON line (below) and exit.
 
 Every connection checks its own stream: after the first snapshot each update's ``seq``
@@ -353,6 +356,14 @@ class Loop:
             _decoded.clear()
             FIRST_SEEN.clear()
             C.measure_from = float(words[1])
+        elif words[0] == "BEHIND":
+            # How many updates the connections lack, given each game's last seq.
+            final = json.loads(line.split(" ", 1)[1])
+            behind = sum(max(0, final.get(c.game, 0) - (c.last or 0)) for c in self.conns)
+            most: dict[str, int] = {}
+            for c in self.conns:
+                most[c.game] = max(most.get(c.game, 0), c.last or 0)
+            print(f"BEHIND {behind} {json.dumps(most)}", flush=True)
         elif words[0] == "REPORT":
             print(json.dumps(report(self.conns)), flush=True)
             return False
