@@ -850,7 +850,7 @@ class GameView {
       badges.push(
         el("span", { class: "badge stale", id: "stale-badge", title: this.stale.reason || "no new data from the source", text: `Stale \u00B7 data ${shown != null ? ageText(shown) : DASH} old` }),
       );
-    } else if (this.connState !== "live" && this.connState !== "idle" && this.lastReceived) {
+    } else if (this.connState === "reconnecting" && this.lastReceived) {
       badges.push(
         el("span", { class: "badge stale", id: "stale-badge", title: "the live connection dropped; reconnecting by itself", text: `Reconnecting \u00B7 data ${age != null ? ageText(age) : DASH} old` }),
       );
