@@ -649,6 +649,7 @@ def _report(
     emit: dict[int, int] = defaultdict(int)
     series: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     lost = dup = delivered = reconnects = unmapped = 0
+    breakdown: dict[str, int] = defaultdict(int)
     refused: dict[str, int] = defaultdict(int)
     by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     # The last seq of each game: what the API said, or the highest any client saw.
@@ -667,7 +668,11 @@ def _report(
         for second, counts in r["series"].items():
             merge(series[int(second)], counts)
         tail = missing_at_end(r["last_seq"], final)
-        lost += r["lost"] + tail
+        lost += r["lost"] + r["resnapshot_lost"] + tail
+        breakdown["gaps"] += r["lost"]
+        breakdown["resnapshot"] += r["resnapshot_lost"]
+        breakdown["resnapshots"] += r["resnapshots"]
+        breakdown["missing_at_end"] += tail
         dup += r["duplicates"]
         delivered += r["updates"]
         reconnects += r["reconnects"]
@@ -676,7 +681,7 @@ def _report(
             refused[status] += n
         by_proto[proto]["connections"] += r["connections"]
         by_proto[proto]["updates"] += r["updates"]
-        by_proto[proto]["lost"] += r["lost"] + tail
+        by_proto[proto]["lost"] += r["lost"] + r["resnapshot_lost"] + tail
         by_proto[proto]["duplicates"] += r["duplicates"]
     points = [
         wall for table in slate["publish"].values() for wall in table.values() if t0 <= wall < t1
@@ -727,6 +732,7 @@ def _report(
         "ingest_to_display_ms": summary(ingest),
         "emit_to_display_ms": summary(emit),
         "lost_updates": lost,
+        "lost_breakdown": dict(breakdown),
         "duplicate_updates": dup,
         "unmapped_updates": unmapped,
         "reconnects": reconnects,

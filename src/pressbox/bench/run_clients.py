@@ -59,6 +59,8 @@ class Counters:
         self.updates = 0
         self.snapshots = 0
         self.lost = 0
+        self.resnapshot_lost = 0
+        self.resnapshots = 0
         self.duplicates = 0
         self.reconnects = 0
         self.refused: dict[str, int] = defaultdict(int)
@@ -120,7 +122,9 @@ class Conn:
         if kind == "snapshot":
             C.snapshots += 1
             if last is not None and seq > last + 1:
-                C.lost += seq - last - 1
+                # The gateway replaced a lagging client's backlog with a fresh snapshot.
+                C.resnapshots += 1
+                C.resnapshot_lost += seq - last - 1
             if last is None or seq > last:
                 self.last = seq
             self.ready = True
@@ -428,6 +432,8 @@ def report(conns: list[Conn]) -> dict[str, object]:
         "updates": C.updates,
         "snapshots": C.snapshots,
         "lost": C.lost,
+        "resnapshot_lost": C.resnapshot_lost,
+        "resnapshots": C.resnapshots,
         "duplicates": C.duplicates,
         "reconnects": C.reconnects,
         "refused": dict(C.refused),
