@@ -200,6 +200,11 @@ async def _run(
     total = pool.stats()
     for name in ("polls", "failures", "full", "patches", "published"):
         setattr(after, name, getattr(total, name) - getattr(before, name))
+    after.errors = {
+        kind: count - before.errors.get(kind, 0)
+        for kind, count in total.errors.items()
+        if count > before.errors.get(kind, 0)
+    }
     final = sum(p.final for p in pool.pollers.values())
     return Run(len(pks), wall, cpu, up, events - events0, after, final)
 
@@ -272,6 +277,7 @@ def main() -> None:
         "full": s.full,
         "patches": s.patches,
         "failures": s.failures,
+        "errors": s.errors,
         "events": live.events,
         "lateness_p50_ms": round(_pct(s.lateness, 50) * 1000, 2),
         "lateness_p99_ms": round(_pct(s.lateness, 99) * 1000, 2),
@@ -286,9 +292,9 @@ def main() -> None:
     }
     print(
         f"live: {s.polls} polls in {live.wall:.0f} s ({s.full} full, {s.patches} patches, "
-        f"{s.failures} failed), {live.events} events; lateness p50 {_ms(s.lateness, 50)} "
-        f"p99 {_ms(s.lateness, 99)}; poll p50 {_ms(s.durations, 50)} "
-        f"p99 {_ms(s.durations, 99)}; CPU {live.cpu:.1f} s "
+        f"{s.failures} failed: {s.errors}), {live.events} events; "
+        f"lateness p50 {_ms(s.lateness, 50)} p99 {_ms(s.lateness, 99)}; "
+        f"poll p50 {_ms(s.durations, 50)} p99 {_ms(s.durations, 99)}; CPU {live.cpu:.1f} s "
         f"({live.cpu / live.wall:.0%} of the core, "
         f"{live.cpu / live.games / (live.wall / 60) * 1000:.0f} ms per game per minute); "
         f"upstream CPU {live.upstream_cpu:.1f} s",
@@ -314,6 +320,7 @@ def main() -> None:
             "full": s.full,
             "patches": s.patches,
             "failures": s.failures,
+            "errors": s.errors,
             "events": run.events,
             "final_games": run.final,
             "events_per_cpu_s": round(run.events / run.cpu),
@@ -324,7 +331,7 @@ def main() -> None:
             f"{name}: {run.events} events of {run.final}/{run.games} games in "
             f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU: {run.events / run.cpu:,.0f} events "
             f"per CPU second ({run.events / run.wall:,.0f}/s wall); {s.polls} polls "
-            f"({s.full} full, {s.patches} patches, {s.failures} failed); "
+            f"({s.full} full, {s.patches} patches, {s.failures} failed: {s.errors}); "
             f"upstream CPU {run.upstream_cpu:.1f} s",
             file=sys.stderr,
         )

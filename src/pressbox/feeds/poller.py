@@ -217,6 +217,7 @@ class PollStats:
         duplicates: Events the adapter returned again that were not published twice.
         publish_failures: Calls to ``publish`` that raised (the event was kept and retried).
         stale: Stale answers the client served instead of a fresh one.
+        errors: Failed polls by the kind of error (``FeedTimeout``, ``CircuitOpen``...).
         lateness: For each poll, seconds between when it was due and when it started
             (only kept when the poller is asked to, for benchmarks).
         durations: For each poll, seconds it took (same).
@@ -232,6 +233,7 @@ class PollStats:
     duplicates: int = 0
     publish_failures: int = 0
     stale: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
     lateness: list[float] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
 
@@ -250,6 +252,8 @@ class PollStats:
             "stale",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, count in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
         self.lateness.extend(other.lateness)
         self.durations.extend(other.durations)
 
@@ -430,6 +434,8 @@ class GamePoller:
             return PollResult(True, tuple(sent), interval, mode)
         self.stats.failures += error is not None
         failed = error if error is not None else publish_error
+        kind = "StaleAnswer" if isinstance(failed, _Stale) else type(failed).__name__
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         wait = self._failure_wait(failed)
         reason = self._describe(failed)
         stale_age = failed.age if isinstance(failed, _Stale) else None
