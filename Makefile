@@ -6,7 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint install clean
+VENDOR := src/pressbox/web/vendor
+
+.PHONY: run test check lint install clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +16,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The dashboard's chart library comes from the npm registry, pinned in package-lock.json.
+$(VENDOR)/uPlot.esm.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css \
+		node_modules/uplot/LICENSE $(VENDOR)/
 
-run: $(STAMP)
-	$(BIN)/pressbox replay data/retrosheet --games 1 --speed 0
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+		else echo "make: chromium is missing: the browser tests will skip (apt-get install chromium)"; fi; }
 
-test: $(STAMP)
+install: $(STAMP) $(VENDOR)/uPlot.esm.js
+
+run: $(STAMP) $(VENDOR)/uPlot.esm.js
+	$(BIN)/pressbox serve --demo
+
+test: $(STAMP) $(VENDOR)/uPlot.esm.js browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP)
