@@ -227,3 +227,23 @@ async def test_upstream_ingest_travels_the_real_path(tmp_path) -> None:
         assert state is not None
         assert state.status == "final"
         assert state.plays >= 80
+
+
+async def test_a_lost_update_stream_is_restored_from_the_archive() -> None:
+    """After a restart on a fresh in-process log, the update stream is whole and in step."""
+    async with store_factory.from_url("sqlite://") as archive:
+        async with bus_factory.from_url("memory://") as first_bus:
+            await _fill(first_bus, WS7.events)
+            first = GameProcessor(first_bus, archive, "mlb", WS7.game_id, ScoreModel())
+            await first.resume()
+            await first.process(await first_bus.read(event_stream(WS7.game_id), 1, limit=40))
+        async with bus_factory.from_url("memory://") as second_bus:
+            await _fill(second_bus, WS7.events)
+            second = GameProcessor(second_bus, archive, "mlb", WS7.game_id, ScoreModel())
+            assert await second.resume() == 40
+            assert await second_bus.last_seq(update_stream(WS7.game_id)) == 40
+            await second.run()
+            entries = await second_bus.read(update_stream(WS7.game_id))
+            updates = [decode_update(e.payload) for e in entries]
+            assert [e.seq for e in entries] == [u.seq for u in updates]
+            assert [u.event_id for u in updates] == [e.event_id for e in WS7.events]

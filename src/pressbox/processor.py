@@ -74,6 +74,13 @@ class GameScorer:
         """How many updates this game has published (the last update's seq)."""
 
     @property
+    def model_label(self) -> str:
+        """The name its updates are archived under: ``name/version``, or ``""`` without a model."""
+        if self._model is None:
+            return ""
+        return f"{self._model.name}/{self._model.version}"
+
+    @property
     def machine(self) -> GameMachine:
         """The game's state machine."""
         return self._machine
@@ -214,6 +221,10 @@ class GameProcessor:
     async def resume(self) -> int:
         """Re-fold the events up to the archived checkpoint, publishing nothing.
 
+        When the log lost the game's updates (an in-process log after a restart), the
+        archived ones are put back first, so that the update stream's positions stay the
+        updates' own sequence numbers and clients resume on the ids they already hold.
+
         Returns:
             The checkpoint: the last event sequence already processed.
         """
@@ -225,8 +236,30 @@ class GameProcessor:
                 if event.seq > checkpoint:
                     break
                 self._fold(event, publish=False)
+            await self._restore_updates()
         self._position = checkpoint
         return checkpoint
+
+    async def _restore_updates(self) -> None:
+        published = await self._bus.last_seq(self._updates)
+        if published >= self._scorer.updates:
+            return
+        label = self._scorer.model_label
+        archived = [
+            u
+            for u in await self._archive.updates(self._game_id, label)
+            if published < u.seq <= self._scorer.updates
+        ]
+        if archived:
+            await self._bus.append_many(
+                self._updates, [(str(u.event_seq), encode(u)) for u in archived]
+            )
+            _log.info(
+                "processor.updates_restored",
+                game_id=self._game_id,
+                count=len(archived),
+                model=label,
+            )
 
     async def run(self) -> None:
         """Process the game until its final event (or until cancelled)."""
