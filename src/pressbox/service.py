@@ -37,7 +37,7 @@ from pressbox.config import Settings
 from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
 from pressbox.engine.models import WinProbabilityModel, get_model
 from pressbox.errors import BackendError
-from pressbox.feeds.poller import ingest_from_upstream
+from pressbox.feeds.poller import PollPolicy, ingest_from_upstream
 from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
 from pressbox.processor import GameProcessor
 from pressbox.store.base import Archive
@@ -335,6 +335,7 @@ async def run_roles(
     speed: float | None = None,
     consumer: str | None = None,
     upstream_url: str | None = None,
+    poll_interval: float | None = None,
 ) -> None:
     """Run the background roles of a process under one task group until cancelled.
 
@@ -348,10 +349,19 @@ async def run_roles(
         consumer: The processor pool's consumer name.
         upstream_url: An MLB Stats API (or ``pressbox upstream``) to poll every game of the
             day from, through the resilient feed client.
+        poll_interval: Seconds between polls of a game during play (breaks: twice that),
+            for a local upstream replayed fast; ``None`` keeps the poller's defaults.
     """
     async with asyncio.TaskGroup() as group:
         if ingest and upstream_url:
-            group.create_task(ingest_from_upstream(service.publish, service.announce, upstream_url))
+            policy = None
+            if poll_interval is not None:
+                policy = PollPolicy(
+                    action=poll_interval, pause=2 * poll_interval, honour_wait=False
+                )
+            group.create_task(
+                ingest_from_upstream(service.publish, service.announce, upstream_url, policy=policy)
+            )
         elif ingest:
             group.create_task(service.replay(paths, speed=speed))
         if process:

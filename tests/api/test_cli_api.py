@@ -27,6 +27,10 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return calls
 
 
+def _roles(call: dict[str, Any]) -> Any:
+    return call["target"].__closure__[0].cell_contents.state.roles
+
+
 def _runtime(call: dict[str, Any]) -> Runtime:
     # expose_transport wraps the app: its closure holds the FastAPI app.
     inner = call["target"].__closure__[0].cell_contents
@@ -48,6 +52,23 @@ def test_serve_runs_every_role(served: list[dict[str, Any]]) -> None:
     rt = _runtime(call)
     assert rt.api.public
     assert rt.api.max_lag_s == cli_api.SERVE_MAX_LAG_S
+    assert "upstream: http://127.0.0.1:" in result.stderr
+    roles = _roles(call)
+    assert roles.upstream_url.startswith("http://127.0.0.1:")
+    assert roles.poll_interval == 1.0
+
+
+def test_serve_direct_replays_files(served: list[dict[str, Any]]) -> None:
+    """serve --demo --direct replays the files straight into the log, no upstream."""
+    result = runner.invoke(
+        app,
+        ["serve", "--demo", "--direct", "--port", "8126", "--speed", "0"],
+        env={"PRESSBOX_ARCHIVE_URL": "sqlite://"},
+    )
+    assert result.exit_code == 0, result.output
+    roles = _roles(served[-1])
+    assert roles.upstream_url is None
+    assert roles.ingest
 
 
 def test_gateway_and_api(served: list[dict[str, Any]]) -> None:

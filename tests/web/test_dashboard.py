@@ -90,7 +90,7 @@ class Server:
         }
         self.starts += 1
         log = (self.workdir / f"serve-{self.starts}.log").open("wb")
-        command = [sys.executable, "-m", "pressbox", "serve", "--demo"]
+        command = [sys.executable, "-m", "pressbox", "serve", "--demo", "--direct"]
         self.proc = subprocess.Popen(
             [*command, "--port", str(self.port), "--speed", SPEED],
             cwd=self.workdir,

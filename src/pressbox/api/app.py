@@ -73,6 +73,10 @@ class Roles:
         process: A processor pool turning events into updates.
         paths: Retrosheet files or folders for ``ingest`` (default: the bundled games).
         speed: Replay speed-up for ``ingest`` (default: the settings').
+        upstream_url: Ingest by polling this MLB Stats API (or ``pressbox upstream``)
+            instead of replaying files.
+        poll_interval: Seconds between polls of a game during play, with ``upstream_url``
+            (``None``: the poller's default, 5 s, and 30 s in breaks).
     """
 
     api: bool = True
@@ -81,11 +85,20 @@ class Roles:
     process: bool = False
     paths: tuple[str, ...] = ()
     speed: float | None = None
+    upstream_url: str | None = None
+    poll_interval: float | None = None
 
     @classmethod
-    def everything(cls, paths: Sequence[str] = (), speed: float | None = None) -> Roles:
+    def everything(
+        cls,
+        paths: Sequence[str] = (),
+        speed: float | None = None,
+        *,
+        upstream_url: str | None = None,
+        poll_interval: float | None = None,
+    ) -> Roles:
         """Every role in one process (``pressbox serve``)."""
-        return cls(True, True, True, True, tuple(paths), speed)
+        return cls(True, True, True, True, tuple(paths), speed, upstream_url, poll_interval)
 
 
 # ------------------------------------------------------------------------------ errors
@@ -565,6 +578,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.roles = roles
     _install_errors(app, api.retry_after_s)
     app.include_router(public)
     if roles.api:
@@ -660,6 +674,8 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
                     process=roles.process,
                     paths=list(roles.paths) or None,
                     speed=roles.speed,
+                    upstream_url=roles.upstream_url,
+                    poll_interval=roles.poll_interval,
                 ),
             )
         rt.ready = True

@@ -11,7 +11,11 @@ Each runs uvicorn with :func:`pressbox.api.app.create_app` and the process's rol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -120,17 +124,75 @@ def serve(
         float | None,
         typer.Option(help="Divide real between-play gaps by this; 0 = as fast as possible.", min=0),
     ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            help="Poll every game of the day from this MLB Stats API base URL instead of "
+            "replaying files."
+        ),
+    ] = None,
+    via_upstream: Annotated[
+        bool,
+        typer.Option(
+            "--via-upstream/--direct",
+            help="With --demo: serve the games from the simulated upstream in this process "
+            "and poll them over HTTP, the path live data takes (default); --direct replays "
+            "the files straight into the log.",
+        ),
+    ] = True,
 ) -> None:
-    """Run everything in one process: replay, processing, delivery and the API."""
+    """Run everything in one process: ingest, processing, delivery and the API."""
     configure_logging()
     settings = _settings(host=host, port=port)
     api_settings = _api_settings(public=True) if demo else _api_settings()
     if "max_lag_s" not in api_settings.model_fields_set:
         # Replay and processing share this process's loop: only a lasting lag sheds.
         api_settings = api_settings.model_copy(update={"max_lag_s": SERVE_MAX_LAG_S})
-    roles = Roles.everything([str(p) for p in paths or []], speed)
+    files = [str(p) for p in paths or []]
+    if demo and via_upstream and upstream is None:
+        pace = settings.replay_speed if speed is None else speed
+        with simulated_upstream(files, pace) as url:
+            typer.echo(f"upstream: {url}", err=True)
+            roles = Roles.everything(files, speed, upstream_url=url, poll_interval=1.0)
+            _run(
+                create_app(settings, roles=roles, api_settings=api_settings), settings, "dashboard"
+            )
+        return
+    roles = Roles.everything(files, speed, upstream_url=upstream)
     app = create_app(settings, roles=roles, api_settings=api_settings)
     _run(app, settings, "dashboard")
+
+
+@contextlib.contextmanager
+def simulated_upstream(paths: list[str], speed: float) -> Iterator[str]:
+    """Serve the bundled (or given) games as a Stats API on loopback, from a thread.
+
+    The upstream gets its own thread and event loop so that the pipeline's load never
+    slows the feed it polls, as with a real upstream.
+    """
+    from pressbox.feeds.upstream import run_upstream
+    from pressbox.service import BUNDLED_DATA
+
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with run_upstream(paths or [str(BUNDLED_DATA)], speed=speed, port=0) as url:
+            box.update(url=url, stop=stop, loop=asyncio.get_running_loop())
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    if not ready.wait(60):
+        typer.echo("pressbox: the simulated upstream did not start", err=True)
+        raise typer.Exit(1)
+    try:
+        yield str(box["url"])
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(5)
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
