@@ -652,10 +652,8 @@ def _report(
     breakdown: dict[str, int] = defaultdict(int)
     refused: dict[str, int] = defaultdict(int)
     by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    # The last seq of each game: what the API said, or the highest any client saw.
-    for proc in clients:
-        for game, seqs in proc.report["last_seq"].items():
-            final[game] = max(final.get(game, 0), *seqs)
+    # ``final``: each game's last seq when the measurement ended (the API's, raised by the
+    # drain to the furthest any client had then); later updates are outside the window.
     first_seen: dict[str, float] = {}
     for proc in clients:
         r = proc.report
@@ -758,7 +756,9 @@ def _report(
             round(1024 * (rss_after - rss_before) / connections, 1) if connections else None
         ),
         "metrics": totals,
-        "upstream": {k: health.get(k) for k in ("faults", "fired", "requests") if k in health},
+        "upstream": {
+            k: health.get(k) for k in ("faults", "requests", "faultCounts") if k in health
+        },
         "series": [
             {"t": second - int(t0), **{k: v for k, v in summary(hist).items() if k != "max"}}
             for second, hist in sorted(series.items())
