@@ -47,7 +47,10 @@ ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (robust to busy neighbours)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")  # the server is gone: the figure is void
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -176,6 +179,8 @@ async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int)
     else:
         args = ["-m", "tests.delivery.gateway", "--bus", bus_url]
         args += ["--max-connections", str(max_conn)]
+        if os.environ.get("BENCH_GC_FREEZE_S"):
+            args += ["--gc-freeze-s", os.environ["BENCH_GC_FREEZE_S"]]
         if os.environ.get("BENCH_PROFILE"):
             args += ["--profile", os.environ["BENCH_PROFILE"]]
     proc = await asyncio.create_subprocess_exec(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -42,6 +43,7 @@ def build_app(
     own_bus: bool = False,
     state: dict[str, Any] | None = None,
     gate: bool = True,
+    gc_freeze_s: float = 0.0,
 ) -> Any:
     """A Starlette app serving the delivery routes; the hub runs in its lifespan.
 
@@ -52,6 +54,9 @@ def build_app(
         own_bus: Open and close ``bus`` in the lifespan.
         state: Receives the hub under ``"hub"``.
         gate: Serve SSE in front of the app (:func:`with_streams`), else only as routes.
+        gc_freeze_s: Every this many seconds move every object alive to the collector's
+            permanent generation (``gc.freeze``), so that full collections do not walk
+            the thousands of idle connections again and again (0: never).
     """
     state = {} if state is None else state
     hub = Hub(bus, policy=policy, limits=limits)
@@ -78,13 +83,23 @@ def build_app(
             if own_bus:
                 await stack.enter_async_context(bus)
             await stack.enter_async_context(hub)
-            yield
+            async with asyncio.TaskGroup() as tg:
+                freezer = tg.create_task(_freeze(gc_freeze_s)) if gc_freeze_s > 0 else None
+                yield
+                if freezer is not None:
+                    freezer.cancel()
 
     routes = [Route("/stats", stats), *delivery_routes(hub, board=board)]
     app = Starlette(routes=routes, lifespan=lifespan)
     if gate:
         return with_streams(app, SSEStream(hub))
     return expose_transport(app)
+
+
+async def _freeze(every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        gc.freeze()
 
 
 def listening_socket() -> socket.socket:
@@ -121,12 +136,14 @@ def main() -> None:
     parser.add_argument("--max-connections", type=int, default=18_000)
     parser.add_argument("--http", default="h11")
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
+    parser.add_argument("--gc-freeze-s", type=float, default=0.0)
     args = parser.parse_args()
     sock = listening_socket()
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     app = build_app(
         from_url(args.bus),
         own_bus=True,
+        gc_freeze_s=args.gc_freeze_s,
         limits=Limits(max_connections=args.max_connections, max_per_key=100_000),
     )
     config = uvicorn.Config(
