@@ -876,7 +876,13 @@ class _Builder:
         events: list[JSON] = doc["playEvents"]
         batter_name = self.person(play.batter).full_name if play.batter else ""
         if play.pa_end or ends_half:
-            play_index = len(events) - 1 if events and play.pa_end else len(events)
+            play_index = len(events)
+            if play.pa_end:
+                # The result belongs to the last pitch, as in the real feed, even when a
+                # base-running play was scored on that same pitch (Retrosheet then repeats
+                # the pitch sequence and the plate appearance adds no pitch of its own).
+                pitches = [e["index"] for e in events if e.get("isPitch")]
+                play_index = pitches[-1] if pitches else len(events) - 1
             if not play.pa_end:
                 self._action(index, doc, event, play, names, outs)
             elif not events:
