@@ -411,3 +411,77 @@ async def test_discovery_reads_the_schedule_and_degrades(sample: UpstreamData) -
     assert isinstance(broken, Unavailable)
     with pytest.raises(Exception, match="gamePk"):
         read_schedule({"dates": [{"games": [{"pk": 1}]}]})
+
+
+async def test_ingest_into_the_service_log_is_idempotent(sample: UpstreamData) -> None:
+    """Into Service.publish, every event lands once in the game's log with ingest stamps,
+    even when ingest runs twice over the same games (a restarted ingest process)."""
+    from pressbox.bus.base import event_stream
+    from pressbox.config import Settings
+    from pressbox.engine.events import decode_event
+    from pressbox.service import Service
+
+    async with (
+        Service(Settings(log_url="memory://", archive_url="sqlite://")) as service,
+        run_upstream(sample, speed=0) as base,
+    ):
+        for _ in range(2):
+            await ingest_from_upstream(
+                service.publish, service.announce, base, games=[ANA_PK], spread=0
+            )
+        assert await service.games() == [str(ANA_PK)]
+        log = await service.bus.read(event_stream(str(ANA_PK)))
+    events = [decode_event(entry.payload) for entry in log]
+    assert [e.event_id for e in events] == [e.event_id for e in final_events(sample)]
+    assert all(e.ts_ingest is not None for e in events)
+
+
+class _ScheduleDown(httpx.AsyncBaseTransport):
+    """Refuses the first ``failures`` schedule requests, then forwards everything."""
+
+    def __init__(self, failures: int) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.failures = failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/schedule" and self.failures > 0:
+            self.failures -= 1
+            return httpx.Response(503, json={"message": "down"})
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_ingest_waits_for_the_schedule(sample: UpstreamData) -> None:
+    """An unavailable schedule is asked for again, with backoff, until it answers."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    published: list[PlayEvent] = []
+
+    async def publish(event: PlayEvent) -> None:
+        published.append(event)
+
+    async def announce(sport: str, game_id: str) -> None:
+        pass
+
+    async with run_upstream(sample, speed=0, date="2015-04-10") as base:
+        transport = _ScheduleDown(failures=3)
+        async with statsapi_client(
+            base, registry=CollectorRegistry(), retry=NO_RETRY, transport=transport
+        ) as client:
+            report = await ingest_from_upstream(
+                publish,
+                announce,
+                base,
+                date="2015-04-10",
+                client=client,
+                sleep=sleep,
+                spread=0,
+            )
+    assert report.games == (str(ANA_PK),)
+    assert waits[:3] == [1.0, 2.0, 4.0]
+    assert published[-1].kind == "game_end"
