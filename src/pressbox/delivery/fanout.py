@@ -87,6 +87,27 @@ def chunk(data: bytes) -> bytes:
 _HEARTBEAT_CHUNK = chunk(HEARTBEAT)
 
 
+def ws_text_frame(data: bytes) -> bytes:
+    """Frame bytes as one unmasked WebSocket text message (server to client, uncompressed).
+
+    Uncompressed messages stay valid when permessage-deflate was negotiated (RFC 7692:
+    a sender may leave any message uncompressed), so shared bytes can be written to the
+    socket of every WebSocket client.
+    """
+    n = len(data)
+    if n < 126:
+        return b"\x81%c%b" % (n, data)
+    if n < 65536:
+        return b"\x81\x7e%b%b" % (n.to_bytes(2, "big"), data)
+    return b"\x81\x7f%b%b" % (n.to_bytes(8, "big"), data)
+
+
+def ws_close_frame(code: int, reason: str) -> bytes:
+    """An unmasked WebSocket close frame."""
+    payload = code.to_bytes(2, "big") + reason.encode()[:120]
+    return b"\x88%c%b" % (len(payload), payload)
+
+
 class Refused(PressboxError):
     """A connection is refused by a limit.
 
@@ -181,6 +202,7 @@ class Frames:
         sse: The whole SSE event with ``id: {game}:{seq}``.
         sse_chunk: ``sse`` framed as an HTTP/1.1 chunk, for direct transport writes.
         ws: The WebSocket text message.
+        ws_frame: ``ws`` framed as a WebSocket message, for direct transport writes.
     """
 
     game_id: str
@@ -189,6 +211,7 @@ class Frames:
     sse: bytes
     sse_chunk: bytes
     ws: str
+    ws_frame: bytes
 
     @classmethod
     def build(
@@ -203,7 +226,7 @@ class Frames:
             seq,
             data,
         )
-        return cls(game_id, seq, body, sse, chunk(sse), ws.decode())
+        return cls(game_id, seq, body, sse, chunk(sse), ws.decode(), ws_text_frame(ws))
 
 
 class Subscriber:
@@ -275,7 +298,10 @@ class Subscriber:
             if self.transport.is_closing():
                 self.closed = True
                 return
-            self.transport.write(data if isinstance(data, bytes) else data.encode())
+            if isinstance(data, str):
+                # A message of this connection alone (an error, a pong): frame it here.
+                data = ws_text_frame(data.encode()) if self.protocol == "ws" else data.encode()
+            self.transport.write(data)
             return
         if self.queue is None or self.wake is None:
             return
@@ -300,7 +326,7 @@ class Subscriber:
     def frame(self, frames: Frames) -> bytes | str:
         """The bytes of a message for this client (shared unless ids list several games)."""
         if self.protocol == "ws":
-            return frames.ws
+            return frames.ws_frame if self.transport is not None else frames.ws
         if self.multi:
             cursor = ",".join(f"{g}:{self.games[g]}" for g in self.order if g in self.games)
             data = b"id: %b\n%b" % (cursor.encode(), frames.body)
@@ -322,9 +348,12 @@ class Subscriber:
             if abort:
                 self.transport.abort()
             elif not self.transport.is_closing():
-                # The last chunk ends the response cleanly; closing wakes the handler,
-                # which is waiting for the disconnect.
-                self.transport.write(b"0\r\n\r\n")
+                # The last chunk (or a close frame) ends the stream cleanly; closing wakes
+                # the handler, which is waiting for the disconnect.
+                if self.protocol == "ws":
+                    self.transport.write(ws_close_frame(1001, reason))
+                else:
+                    self.transport.write(b"0\r\n\r\n")
                 self.transport.close()
         elif self.wake is not None:
             self.wake.set()
@@ -340,7 +369,9 @@ class _Game:
     subs: set[Subscriber] = field(default_factory=set)
     """Every subscriber of the game, lagging ones included."""
     direct: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
-    """Subscribers in step written with one shared chunk: the hot loop of the fan-out."""
+    """SSE subscribers in step written with one shared chunk: the hot loop of the fan-out."""
+    direct_ws: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
+    """WebSocket subscribers in step written with one shared frame."""
     others: set[Subscriber] = field(default_factory=set)
     """Subscribers in step that need their own framing or a queue."""
     recent: deque[Frames] = field(default_factory=deque)
@@ -669,7 +700,13 @@ class Hub:
                 lagged.append(sub)
                 continue
             transport.write(data)
-        sent = len(game.direct) - len(lagged)
+        data = frames.ws_frame
+        for sub, transport in game.direct_ws.items():
+            if transport.get_write_buffer_size() > high:
+                lagged.append(sub)
+                continue
+            transport.write(data)
+        sent = len(game.direct) + len(game.direct_ws) - len(lagged)
         for sub in game.others:
             if sub.closed:
                 continue
@@ -699,13 +736,14 @@ class Hub:
     @staticmethod
     def _attach(game: _Game, sub: Subscriber) -> None:
         if sub.transport is not None and not sub.multi:
-            game.direct[sub] = sub.transport
+            (game.direct if sub.protocol == "sse" else game.direct_ws)[sub] = sub.transport
         else:
             game.others.add(sub)
 
     @staticmethod
     def _detach(game: _Game, sub: Subscriber) -> None:
         game.direct.pop(sub, None)
+        game.direct_ws.pop(sub, None)
         game.others.discard(sub)
 
     def _lag(self, sub: Subscriber) -> None:

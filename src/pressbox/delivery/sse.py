@@ -85,7 +85,7 @@ def expose_transport(app: Any) -> Any:
     """
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             cycle = getattr(send, "__self__", None)
             if cycle is not None:
                 extensions = scope.setdefault("extensions", {})
@@ -128,6 +128,13 @@ def _direct_cycle(scope: Scope, send: Any) -> Any:
     """The uvicorn request cycle behind ``send``, when direct writes are safe."""
     if scope.get("http_version") != "1.1" or scope.get("method") != "GET":
         return None
+    return server_owner(scope, send, _DIRECT)
+
+
+def server_owner(scope: Scope, send: Any, modules: set[str]) -> Any:
+    """The server object behind ``send`` (a uvicorn request cycle or protocol) whose class
+    lives in one of ``modules`` and which holds the connection's ``transport``, or None.
+    """
     candidates: list[Any] = []
     extensions = scope.get("extensions") or {}
     if isinstance(extensions, dict) and extensions.get(_EXTENSION) is not None:
@@ -144,10 +151,10 @@ def _direct_cycle(scope: Scope, send: Any) -> Any:
             with contextlib.suppress(ValueError):
                 if callable(cell.cell_contents):
                     todo.append(cell.cell_contents)
-    for cycle in candidates:
-        transport = getattr(cycle, "transport", None)
-        if type(cycle).__module__ in _DIRECT and isinstance(transport, asyncio.Transport):
-            return cycle
+    for owner in candidates:
+        transport = getattr(owner, "transport", None)
+        if type(owner).__module__ in modules and isinstance(transport, asyncio.Transport):
+            return owner
     return None
 
 

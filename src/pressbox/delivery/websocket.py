@@ -14,10 +14,11 @@ catch-up), ``unsubscribed``, ``pong`` and ``error`` (``{"reason"}``, with ``game
 ``request`` when known). A bad message or an unknown game gets an ``error`` and nothing
 else changes: the connection and its other subscriptions go on.
 
-Outgoing messages go through the connection's bounded queue (fanout.Subscriber): the
-WebSocket protocol frames each message (and may compress it), so the hub cannot write
-shared bytes to the socket as it does for SSE; it still encodes each update once, as one
-shared ``str``.
+Under uvicorn's sansio WebSocket protocol the hub writes each update as one pre-framed,
+uncompressed text message (shared bytes, encoded once) straight to every connection's
+transport, as it does for SSE, and the handler only reads the client's messages. Under
+any other server, outgoing messages go through the connection's bounded queue, drained
+by a send task.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pressbox.delivery.fanout import Hub, Refused, Subscriber
-from pressbox.delivery.sse import KeyFunc, api_key
+from pressbox.delivery.sse import KeyFunc, api_key, server_owner
 from pressbox.errors import BackendError, UnknownGame
 
 __all__ = ["WebSocketStream"]
@@ -41,6 +42,11 @@ __all__ = ["WebSocketStream"]
 _log = structlog.get_logger("pressbox.delivery.websocket")
 
 _MAX_MESSAGE = 16 * 1024
+
+# Protocols whose transport the hub may write whole WebSocket frames to: the sansio
+# implementation writes each frame of its own with one transport.write, so frames never
+# interleave mid-frame.
+_DIRECT = {"uvicorn.protocols.websockets.websockets_sansio_impl"}
 
 # Close codes: 1013 "try again later" (server full), 1008 "policy violation" (a key's
 # limit), 1001 "going away" (shutdown), 4008 (a slow client, from the private range).
@@ -91,18 +97,28 @@ class WebSocketStream:
     Args:
         hub: The running fan-out hub.
         key_of: Finds the API key a connection counts against.
+        direct: Under uvicorn's sansio WebSocket protocol, write pre-framed messages to
+            the connection's transport (``False``: always queue).
     """
 
-    def __init__(self, hub: Hub, *, key_of: KeyFunc = api_key) -> None:
+    def __init__(self, hub: Hub, *, key_of: KeyFunc = api_key, direct: bool = True) -> None:
         self.hub = hub
         self.key_of = key_of
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point."""
-        await self.serve(WebSocket(scope, receive, send))
+        protocol = server_owner(scope, send, _DIRECT) if self.direct else None
+        await self.serve(WebSocket(scope, receive, send), protocol)
 
-    async def serve(self, websocket: WebSocket) -> None:
-        """Serve one connection until the client leaves or the server stops."""
+    async def serve(self, websocket: WebSocket, protocol: Any = None) -> None:
+        """Serve one connection until the client leaves or the server stops.
+
+        Args:
+            websocket: The connection.
+            protocol: uvicorn's protocol object of the connection, whose transport the
+                hub then writes pre-framed messages to; ``None`` queues them instead.
+        """
         key = self.key_of(websocket.scope)
         try:
             self.hub.admit(key)
@@ -112,10 +128,17 @@ class WebSocketStream:
             code = _CLOSE_POLICY if refused.status == 429 else _CLOSE_FULL
             await websocket.close(code=code, reason=refused.reason[:120])
             return
-        sub = Subscriber("ws", key=key)
+        transport = None if protocol is None else protocol.transport
+        sub = Subscriber("ws", key=key, transport=transport)
         try:
             await websocket.accept()
             self.hub.register(sub)
+            if transport is not None:
+                # The hub writes; this handler only reads the client's messages. Ending
+                # the connection (shutdown, a stalled client) closes the transport,
+                # which ends the receive loop.
+                await self._receive_loop(websocket, sub)
+                return
             # One task besides the handler: the send loop. Shutdown and the slow-client
             # policy end it through the subscriber (Hub.close_streams ends them all).
             async with asyncio.TaskGroup() as tg:
