@@ -1,16 +1,21 @@
-"""A full real season through the booth endpoints: the figures are the real 2015 ones."""
+"""Full real seasons: booth figures equal the published 2015 ones; GUMBO feeds round-trip."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from pressbox.engine.events import BaseballPlay, BaseballSituation, PlayEvent
+from pressbox.engine.state import GameMachine
+from pressbox.feeds import gumbo
+from pressbox.feeds.upstream import gumbo as upstream_gumbo
 from pressbox.feeds.upstream import ids, load_data, run_upstream
 from tests.conftest import shared_data
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
+@pytest.mark.anyio
 async def test_2015_season_stats_and_standings() -> None:
     """Season stats, pitching lines and final standings computed from the 2015 Retrosheet
     play-by-play equal the published 2015 figures (slow: reads the whole season)."""
@@ -52,3 +57,32 @@ async def test_2015_season_stats_and_standings() -> None:
         coors = f"/api/v1/venues/{ids.venue_id('DEN02')}/parkFactors"
         factors = {f["stat"]: f["value"] for f in (await client.get(coors)).json()["parkFactors"]}
         assert factors["runs"] > 120
+
+
+def _shown(event: PlayEvent) -> bool:
+    play, before, after = event.detail, event.before, event.after
+    if not isinstance(play, BaseballPlay) or play.moves or play.pa_end:
+        return True
+    assert isinstance(before, BaseballSituation)
+    assert isinstance(after, BaseballSituation)
+    return (before.inning, before.half) != (after.inning, after.half)
+
+
+@pytest.mark.parametrize("season", ["2015", "2016"])
+def test_every_twentieth_game_of_a_season_round_trips(season: str) -> None:
+    """Every 20th game of a real season, served as a final GUMBO feed, normalizes into the
+    Retrosheet game's plays and final score, and the state machine accepts them all (slow)."""
+    data = load_data([shared_data("retrosheet", season)])
+    games = list(data.games.values())[::20]
+    assert len(games) > 100
+    for mg in games:
+        doc = upstream_gumbo.feed_document(mg, data, upstream_gumbo.final_point(mg))
+        events = gumbo.read_document(doc, split_runner_events=True).events
+        machine = GameMachine("mlb", str(mg.pk))
+        for event in events:
+            machine.apply(event)
+        assert len(events) == sum(1 for e in mg.game.events if _shown(e)), mg.game.game_id
+        assert (machine.state.home_score, machine.state.away_score) == (
+            mg.game.home_score,
+            mg.game.away_score,
+        )
