@@ -80,11 +80,11 @@ class GamenightConfig:
     data: tuple[str, ...]
     games: int = 15
     date: str | None = None
-    speed: float = 400.0
+    speed: float = 500.0
     sse_clients: int = 10_000
     ws_clients: int = 1_000
     api_rps: float = 1000.0
-    duration: float = 60.0
+    duration: float = 30.0
     drain: float = 60.0
     warmup: float = 2.0
     poll: float = 0.1

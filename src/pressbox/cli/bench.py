@@ -30,11 +30,11 @@ def gamenight(
     ] = None,
     speed: Annotated[
         float, typer.Option(help="Upstream game seconds per second.", min=0.001)
-    ] = 400,
+    ] = 500,
     sse_clients: Annotated[int, typer.Option(help="SSE connections.", min=0)] = 10_000,
     ws_clients: Annotated[int, typer.Option(help="WebSocket connections.", min=0)] = 1_000,
     api_rps: Annotated[float, typer.Option(help="REST requests per second.", min=0)] = 1000,
-    duration: Annotated[float, typer.Option(help="Seconds measured.", min=0.001)] = 60,
+    duration: Annotated[float, typer.Option(help="Seconds measured.", min=0.001)] = 30,
     poll: Annotated[float, typer.Option(help="Poll interval of each game, s.", min=0.001)] = 0.1,
     faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
     seed: Annotated[int, typer.Option(help="Fault seed.")] = 0,
