@@ -58,6 +58,8 @@ class Run:
     results: list[PollResult]
     requests: int
     failed_requests: int
+    fired: dict[str, int]
+    errors: dict[str, int]
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +103,9 @@ async def _poll_game(sample: UpstreamData, faults: str, seed: int) -> Run:
             await sleep(result.next_in)
         async with httpx.AsyncClient() as plain:
             health = (await plain.get(f"{base}/pressbox/health")).json()
-    failed = sum(health["faultCounts"].get(kind, 0) for kind in CONNECTION_FAULTS)
-    return Run(events, results, health["requests"], failed)
+    fired: dict[str, int] = health["faultCounts"]
+    failed = sum(fired.get(kind, 0) for kind in CONNECTION_FAULTS)
+    return Run(events, results, health["requests"], failed, fired, poller.stats.errors)
 
 
 def _replay(events: list[PlayEvent]) -> tuple[GameState, list[PlayEvent]]:
@@ -133,9 +136,11 @@ async def test_thirty_percent_faults_give_the_fault_free_stream(sample: Upstream
     assert sum(CONNECTION_FAULTS.values()) == pytest.approx(0.30)
     assert faulty.failed_requests / faulty.requests >= 0.22
     assert sum(not r.ok for r in faulty.results) > 10
-    reasons = " ".join(str(log.get("reason")) for log in logs)
-    for word in ("HTTP 500", "HTTP 503", "rate limit", "invalid JSON", "ReadTimeout", "stale"):
-        assert word in reasons
+    assert set(CONNECTION_FAULTS) <= set(faulty.fired)
+    assert {"dup", "reorder", "drift", "correction"} <= set(faulty.fired)
+    # Which failures reach a poll (rather than being retried away) depends on the draws;
+    # several kinds always do.
+    assert len(faulty.errors) >= 2
 
     # No play lost, none duplicated, in the same order.
     ids = [e.event_id for e in faulty.events]
