@@ -4,11 +4,13 @@ Design (measured on a 2-core machine, loopback, 300-byte events; see docs/benchm
 writing pre-encoded bytes straight to each client's socket transport delivers about twice
 the messages per second of the usual "one queue and one task per client" design, at a
 fraction of the memory per connection. So a game's follower task, when an update arrives,
-builds the frames once (SSE chunk, SSE plain, WebSocket text) and walks the game's
-subscribers, calling a non-blocking ``write`` on each: for an SSE client served by
-uvicorn (h11 or httptools) that is ``transport.write`` of the already chunk-framed bytes;
-for any other client (WebSocket, another ASGI server) it appends to a small bounded
-queue that the connection's handler drains with ``await send``.
+builds the frames once (SSE chunk, SSE plain, WebSocket text and frame) and walks the
+game's subscribers, calling a non-blocking ``write`` on each: for a client served by
+uvicorn (SSE over h11 or httptools, WebSocket over its sansio protocol) that is
+``transport.write`` of the already framed bytes; for any other client (another ASGI
+server, a multi-game SSE stream whose ids differ per client) it appends to a small
+bounded queue that the connection's handler drains with ``await send``, or writes
+bytes framed for that client alone.
 
 Per-client bounded buffers, the slow-client policy:
 
