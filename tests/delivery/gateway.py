@@ -43,6 +43,7 @@ def build_app(
     own_bus: bool = False,
     state: dict[str, Any] | None = None,
     gate: bool = True,
+    direct: bool = True,
     gc_freeze_s: float = 0.0,
 ) -> Any:
     """A Starlette app serving the delivery routes; the hub runs in its lifespan.
@@ -54,6 +55,7 @@ def build_app(
         own_bus: Open and close ``bus`` in the lifespan.
         state: Receives the hub under ``"hub"``.
         gate: Serve SSE in front of the app (:func:`with_streams`), else only as routes.
+        direct: Let the hub write to uvicorn's transports (else queue per connection).
         gc_freeze_s: Every this many seconds move every object alive to the collector's
             permanent generation (``gc.freeze``), so that full collections do not walk
             the thousands of idle connections again and again (0: never).
@@ -89,10 +91,10 @@ def build_app(
                 if freezer is not None:
                     freezer.cancel()
 
-    routes = [Route("/stats", stats), *delivery_routes(hub, board=board)]
+    routes = [Route("/stats", stats), *delivery_routes(hub, board=board, direct=direct)]
     app = Starlette(routes=routes, lifespan=lifespan)
     if gate:
-        return with_streams(app, SSEStream(hub))
+        return with_streams(app, SSEStream(hub, direct=direct))
     return expose_transport(app)
 
 

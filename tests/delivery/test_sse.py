@@ -63,7 +63,8 @@ async def test_unknown_game_is_404_with_reason():
         assert response.json()["reason"] == "unknown game 'NOPE'"
 
 
-async def test_random_disconnects_resume_to_the_full_sequence():
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_random_disconnects_resume_to_the_full_sequence(direct):
     """Clients that drop at random points and resume with Last-Event-ID see every update once."""
     updates = real_game_updates()
     rng = random.Random(7)
@@ -96,7 +97,7 @@ async def test_random_disconnects_resume_to_the_full_sequence():
                                 break
             return seen
 
-        async with serving(build_app(bus)) as (_, port):
+        async with serving(build_app(bus, direct=direct)) as (_, port):
             results = await asyncio.gather(produce(), *(consume(port, s) for s in range(8)))
         for seen in results[1:]:
             assert seen == list(range(1, len(updates) + 1))
@@ -180,13 +181,14 @@ async def test_connection_limits_answer_429_and_503_with_a_reason():
                     assert full.headers["retry-after"] == "5"
 
 
-async def test_server_shutdown_ends_open_streams():
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_server_shutdown_ends_open_streams(direct):
     """Stopping uvicorn ends open streams instead of waiting for them forever."""
     updates = real_game_updates()
     async with from_url("memory://") as bus:
         await _append(bus, updates[:2])
         async with httpx.AsyncClient() as client:
-            async with serving(build_app(bus)) as (server, port):
+            async with serving(build_app(bus, direct=direct)) as (server, port):
                 url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
                 async with client.stream("GET", url) as response:
                     stream = events(response)

@@ -29,14 +29,15 @@ async def _next(ws, *types: str) -> dict:
             return message
 
 
-async def test_many_games_on_one_connection_with_errors_that_disturb_nothing():
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_many_games_on_one_connection_with_errors_that_disturb_nothing(direct):
     """Bad messages and unknown games get errors; the other subscriptions keep flowing."""
     a = real_game_updates(0, game_id="GA")
     b = real_game_updates(1, game_id="GB")
     async with from_url("memory://") as bus:
         await _append(bus, a[:3] + b[:4])
         async with (
-            serving(build_app(bus)) as (_, port),
+            serving(build_app(bus, direct=direct)) as (_, port),
             connect(f"ws://127.0.0.1:{port}/v1/ws", max_queue=None) as ws,
         ):
             await ws.send(json.dumps({"type": "subscribe", "games": ["GA", "GB"]}))
@@ -89,7 +90,8 @@ async def test_many_games_on_one_connection_with_errors_that_disturb_nothing():
             assert (await _next(ws))["reason"] == "unknown message type 'dance'"
 
 
-async def test_random_disconnects_resume_with_since_to_the_full_sequence():
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_random_disconnects_resume_with_since_to_the_full_sequence(direct):
     """Sockets that drop at random points and resubscribe with since see every update once."""
     updates = real_game_updates()
     game = updates[0].game_id
@@ -119,7 +121,7 @@ async def test_random_disconnects_resume_with_since_to_the_full_sequence():
                         budget -= 1
             return seen
 
-        async with serving(build_app(bus)) as (_, port):
+        async with serving(build_app(bus, direct=direct)) as (_, port):
             results = await asyncio.gather(produce(), *(consume(port, s) for s in range(6)))
         for seen in results[1:]:
             assert seen == list(range(1, len(updates) + 1))

@@ -64,6 +64,7 @@ def delivery_routes(
     key_of: KeyFunc = api_key,
     retry_ms: int = 2000,
     prefix: str = "/v1",
+    direct: bool = True,
 ) -> list[BaseRoute]:
     """The delivery routes, ready to mount.
 
@@ -73,16 +74,18 @@ def delivery_routes(
         key_of: Finds the API key a connection counts against.
         retry_ms: The SSE reconnect delay suggested to clients.
         prefix: Prepended to every path.
+        direct: Write to uvicorn's transports when possible (``False``: a bounded queue
+            and a send task per connection, as under any other server).
 
     Returns:
         ``GET {prefix}/stream/games/{game_id}``, ``GET {prefix}/stream?games=a,b``,
         ``WS {prefix}/ws`` and ``GET {prefix}/graphics/{game_id}``.
     """
-    sse = SSEStream(hub, key_of=key_of, retry_ms=retry_ms)
+    sse = SSEStream(hub, key_of=key_of, retry_ms=retry_ms, direct=direct)
     board = board or GraphicsBoard(hub)
     return [
         Route(f"{prefix}/stream/games/{{game_id}}", sse, methods=["GET"]),
         Route(f"{prefix}/stream", sse, methods=["GET"]),
-        WebSocketRoute(f"{prefix}/ws", WebSocketStream(hub, key_of=key_of)),
+        WebSocketRoute(f"{prefix}/ws", WebSocketStream(hub, key_of=key_of, direct=direct)),
         Route(f"{prefix}/graphics/{{game_id}}", graphics_endpoint(board), methods=["GET"]),
     ]

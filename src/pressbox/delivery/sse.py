@@ -247,11 +247,11 @@ class SSEStream:
         except Refused as refused:
             await self._refuse(send, refused.status, "too_many_connections", refused.reason)
             return
-        cycle = _direct_cycle(scope, send) if self.direct else None
+        cycle = _direct_cycle(scope, send)
         sub = Subscriber(
             "sse",
             key=key,
-            transport=None if cycle is None else cycle.transport,
+            transport=cycle.transport if cycle is not None and self.direct else None,
             # Watched for uvicorn's shutdown, which clears keep_alive on open cycles.
             cycle=cycle if cycle is not None and getattr(cycle, "keep_alive", False) else None,
             multi=len(games) > 1,
