@@ -139,9 +139,7 @@ async def test_killed_processors_lose_and_duplicate_nothing(urls) -> None:
     log_url, archive_url = urls
     reference = await _reference()
     rng = random.Random(20161102)
-    ingest = _spawn(
-        ["ingest", str(GAME_FILE), "--speed", f"{_speed():.1f}"], log_url, archive_url
-    )
+    ingest = _spawn(["ingest", str(GAME_FILE), "--speed", f"{_speed():.1f}"], log_url, archive_url)
     workers = {
         "p1": _processor("p1", log_url, archive_url),
         "p2": _processor("p2", log_url, archive_url),

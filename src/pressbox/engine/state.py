@@ -191,9 +191,7 @@ def _baseball_play(state: GameState, event: PlayEvent) -> GameState:
             continue
         end = move.end
         if not 1 <= end <= HOME_PLATE or end < start:
-            raise _reject(
-                state, event, f"{move.runner} cannot go from base {start} to base {end}"
-            )
+            raise _reject(state, event, f"{move.runner} cannot go from base {start} to base {end}")
         if end == HOME_PLATE:
             runs += 1
         elif new_bases[end - 1] is not None:
