@@ -596,7 +596,18 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         health,
     )
     report["drain_s"] = drained
+    report["wp_compute_us"] = _wp_times(workdir)
     return report
+
+
+def _wp_times(workdir: Path) -> dict[str, dict[str, float | int | None]]:
+    """Win-probability call times of every pipeline process, merged, by method (µs)."""
+    merged: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for path in workdir.glob("*.ready.wp.json"):
+        with contextlib.suppress(OSError, ValueError):
+            for method, hist in json.loads(path.read_text()).items():
+                merge(merged[method], hist)
+    return {method: summary(hist) for method, hist in merged.items()}
 
 
 def _drain(clients: list[_Proc], final: dict[str, int], limit: float) -> float:

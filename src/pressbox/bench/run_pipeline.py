@@ -11,7 +11,9 @@ What differs from ``pressbox serve --upstream``: the games to follow are given (
 the upstream process chose), and the poll interval is the benchmark's (``--poll``), with
 the live document's cache lifetime under it, since at high replay speeds the default
 5-second interval would measure the poll interval rather than the pipeline.
-``FILE`` is written once the HTTP server listens (or at once without one).
+``FILE`` is written once the HTTP server listens (or at once without one); ``FILE.wp.json``
+holds, every second, how long this process's win-probability calls took
+(:mod:`.timing`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import structlog
 import uvicorn
 
 from pressbox.api.app import Roles, create_app
+from pressbox.bench.timing import TimedModel, write_stats
 from pressbox.config import Settings
 from pressbox.delivery import expose_transport
+from pressbox.engine.models import get_model
 from pressbox.feeds.http import RetryPolicy
 from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
 from pressbox.service import ProcessorPool, Service
@@ -77,6 +81,12 @@ async def _ingest(service: Service, url: str, games: list[str], poll: float) -> 
         )
 
 
+async def _save_stats(timed: TimedModel, path: Path) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        write_stats(timed, path)
+
+
 async def run(args: argparse.Namespace) -> None:
     """Open the service, start the roles, serve until a signal."""
     roles = set(args.roles.split(","))
@@ -85,8 +95,11 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Service(settings) as service:
-        tasks: list[asyncio.Task[None]] = []
+    timed = TimedModel(get_model("mlb"))
+    async with Service(settings, models={"mlb": timed}) as service:
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(_save_stats(timed, Path(args.ready + ".wp.json")))
+        ]
         if "ingest" in roles:
             games = [g for g in args.games.split(",") if g]
             tasks.append(asyncio.create_task(_ingest(service, args.upstream, games, args.poll)))
