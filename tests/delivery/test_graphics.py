@@ -155,3 +155,24 @@ async def test_feed_endpoint_over_http():
             missing = await client.get(f"http://127.0.0.1:{port}/v1/graphics/NOPE")
             assert missing.status_code == 404
             assert missing.json() == {"available": False, "reason": "unknown game 'NOPE'"}
+
+
+async def test_hub_following_every_game_feeds_the_sink():
+    """A hub that follows every game hands each new update to the sink, which posts it."""
+    updates = real_game_updates()
+    box = Box()
+    app = Starlette(routes=[Route("/cmd", box.handle, methods=["POST"])])
+    async with serving(app) as (_server, port), from_url("memory://") as bus:
+        await bus.append(update_stream(GAME), payload(updates[0]), key=updates[0].event_id)
+        breaker = CircuitBreaker("graphics-test-4")
+        sink = GraphicsSink(f"http://127.0.0.1:{port}/cmd", breaker=breaker)
+        async with sink, Hub(bus, listeners=[sink], follow_all=True, discover_s=0.05) as hub:
+            # Discovered and loaded (its snapshot is update 1): what comes next is news.
+            await _until(lambda: hub.latest(GAME) is not None)
+            assert hub.games() == [GAME]
+            await bus.append(update_stream(GAME), payload(updates[1]), key=updates[1].event_id)
+            await _until(lambda: len(box.received) == 2)
+    assert [(c["command"], c["seq"]) for c in box.received] == [
+        ("UPDATE_WIN_PROBABILITY", 2),
+        ("UPDATE_SITUATION", 2),
+    ]
