@@ -910,7 +910,9 @@ class Hub:
                 and not sub.closed
             ):
                 self.stats.slow_disconnects += 1
-                sub.end(f"slow client: send blocked for over {policy.stall_s:g} s", abort=True)
+                reason = f"slow client: send blocked for over {policy.stall_s:g} s"
+                _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
+                sub.end(reason, abort=True)
 
     def _heartbeat(self, subs: list[Subscriber]) -> None:
         high = self.policy.high_water
