@@ -127,7 +127,9 @@ class FootballPlay(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="foo
     """What happened on a football play."""
 
     play_type: str = ""
-    """``pass``, ``run``, ``punt``, ``field_goal``, ``kickoff``, ``extra_point``..."""
+    """``pass``, ``run``, ``punt``, ``field_goal``, ``kickoff``, ``extra_point``,
+    ``two_point``, ``penalty``, ``kneel``, ``spike``, ``timeout``, ``two_minute_warning``,
+    ``end_period``, ``note``."""
     yards: int | None = None
     scoring: bool = False
 
