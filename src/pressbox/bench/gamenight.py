@@ -71,6 +71,8 @@ class GamenightConfig:
         log_url: Event log (``memory://`` embedded, ``redis://...``).
         archive_url: Archive (a SQLite file in the work folder when ``None``).
         cache_url: API cache and limits (``memory://``, or the log's Redis).
+        split_gateway: With a ``redis://`` log, run the gateway and the API in two processes
+            (two ports) instead of one.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
             dedicated to the benchmark).
         workdir: Where processes write their files and logs (a temporary folder if
@@ -93,6 +95,7 @@ class GamenightConfig:
     log_url: str = "memory://"
     archive_url: str | None = None
     cache_url: str = "memory://"
+    split_gateway: bool = False
     reset: bool = False
     workdir: str | None = None
 
@@ -439,6 +442,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     keys_url = f"sqlite:///{workdir / 'keys.db'}"
     keys = asyncio.run(_make_keys(keys_url, key_counts(cfg)))
     port = free_port()
+    api_port = free_port() if cfg.split_gateway else port
     env = {
         "PRESSBOX_LOG_URL": cfg.log_url,
         "PRESSBOX_ARCHIVE_URL": cfg.archive_url or f"sqlite:///{workdir / 'archive.db'}",
@@ -453,6 +457,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         groups = [("pipeline", "ingest,process,gateway,api")]
     else:
         groups = [("ingest", "ingest"), ("process", "process"), ("gateway+api", "gateway,api")]
+        if cfg.split_gateway:
+            groups[2:] = [("gateway", "gateway"), ("api", "api")]
     front: _Proc | None = None
     for role, roles in groups:
         ready = workdir / f"{role}.ready"
@@ -464,7 +470,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                 "--roles",
                 roles,
                 "--port",
-                str(port),
+                str(api_port if roles == "api" else port),
                 "--ready",
                 str(ready),
                 *common,
@@ -473,11 +479,11 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
             env,
         )
         _wait_file(ready, proc, 60)
-        if "api" in roles:
+        if "gateway" in roles:
             front = proc
     if front is None:
-        raise RuntimeError("no process serves the API")
-    api = f"http://127.0.0.1:{port}"
+        raise RuntimeError("no process serves the streams")
+    api = f"http://127.0.0.1:{api_port}"
     say(f"pipeline {api}: {', '.join(r for r, _ in groups)}")
     rss_before = memory_mb(front.popen.pid, "VmRSS")
 
@@ -530,7 +536,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
             "run_api",
             [
                 "--port",
-                str(port),
+                str(api_port),
                 "--rps",
                 str(cfg.api_rps),
                 "--games",

@@ -45,6 +45,9 @@ def gamenight(
     cache_url: Annotated[
         str | None, typer.Option(help="API cache URL (default: the log's Redis, or memory).")
     ] = None,
+    split_gateway: Annotated[
+        bool, typer.Option(help="With a redis:// log: gateway and API in separate processes.")
+    ] = False,
     reset: Annotated[
         bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
     ] = False,
@@ -77,6 +80,7 @@ def gamenight(
         log_url=log_url,
         archive_url=archive_url,
         cache_url=cache_url,
+        split_gateway=split_gateway,
         reset=reset,
         workdir=str(workdir) if workdir else None,
     )
