@@ -321,8 +321,9 @@ class GameProcessor:
                 self._updates, [(str(u.event_seq), encode(u)) for u in updates]
             )
         last = entries[-1].seq
-        await self._archive.put_events(events)
-        await self._archive.put_updates(updates, checkpoint=(self._consumer, self._events, last))
+        await self._archive.put_batch(
+            events, updates, checkpoint=(self._consumer, self._events, last)
+        )
         self._position = last
         self.stats.updates += len(updates)
 

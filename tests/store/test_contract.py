@@ -176,6 +176,31 @@ async def test_updates_and_checkpoint_commit_or_fail_together(
     assert await archive.put_updates([update(G, 2)], checkpoint=("proc", stream, 2)) == 1
 
 
+async def test_a_batch_of_events_updates_and_checkpoint_is_one_transaction(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """put_batch stores events, updates and the checkpoint together, or none of them."""
+    stream = f"events:{G}"
+    added = await archive.put_batch(
+        [event(G, 1, kind="game_start"), event(G, 2, home=1)],
+        [update(G, 1), update(G, 2)],
+        checkpoint=("proc", stream, 2),
+    )
+    assert added == (2, 2)
+    assert await archive.put_batch([event(G, 2, home=1)], [update(G, 2)]) == (0, 0)
+    assert await archive.put_batch([], []) == (0, 0)
+    backend = sys.modules[type(archive).__module__]
+    monkeypatch.setattr(backend, "_PUT_CHECKPOINT", "INSERT INTO no_such_table VALUES (1)")
+    with pytest.raises(BackendError):
+        await archive.put_batch(
+            [event(G, 3, home=2)], [update(G, 3)], checkpoint=("proc", stream, 3)
+        )
+    monkeypatch.undo()
+    assert [e.seq for e in await archive.timeline(G)] == [1, 2]
+    assert [u.seq for u in await archive.updates(G)] == [1, 2]
+    assert await archive.checkpoint("proc", stream) == 2
+
+
 async def test_migrations_apply_once_and_survive_reopening(
     archive: Archive, reopen: Callable[[], Archive]
 ) -> None:

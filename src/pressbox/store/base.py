@@ -97,6 +97,27 @@ class Archive(Protocol):
         """
         ...
 
+    async def put_batch(
+        self,
+        events: Sequence[PlayEvent],
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> tuple[int, int]:
+        """Store events, updates and the checkpoint in one transaction (a processor's batch).
+
+        Args:
+            events: As for :meth:`put_events`.
+            updates: As for :meth:`put_updates`.
+            model: As for :meth:`put_updates`.
+            checkpoint: ``(consumer, stream, seq)`` to record atomically with both.
+
+        Returns:
+            How many events and how many updates were new.
+        """
+        ...
+
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row (schedules, corrections by hand)."""
         ...

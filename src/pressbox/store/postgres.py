@@ -293,15 +293,9 @@ class PostgresArchive:
         rows = await self._fetch("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(rows[0][0])
 
-    async def put_events(
-        self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
-    ) -> int:
-        """Store events and the game rows they imply; returns how many were new."""
-        batch = check_events(events)
-        mark = check_checkpoint(checkpoint)
-        if not batch and mark is None:
-            return 0
-        now = self._clock()
+    def _event_columns(
+        self, batch: list[PlayEvent], now: float
+    ) -> tuple[tuple[list[Any], ...], list[Any]]:
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
         for e in batch:
             columns[0].append(e.game_id)
@@ -326,27 +320,12 @@ class PostgresArchive:
             )
             for c in game_changes(batch)
         ]
-        async with self._transaction() as conn:
-            added = int(await conn.fetchval(_INSERT_EVENTS, *columns)) if batch else 0
-            if games:
-                await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
-            if mark is not None:
-                await conn.execute(_PUT_CHECKPOINT, *mark, now)
-        return added
+        return columns, games
 
-    async def put_updates(
-        self,
-        updates: Sequence[Update],
-        *,
-        model: str | None = None,
-        checkpoint: Checkpoint | None = None,
-    ) -> int:
-        """Store updates and, in the same transaction, the checkpoint; returns how many new."""
-        batch = check_updates(updates, model)
-        mark = check_checkpoint(checkpoint)
-        if not batch and mark is None:
-            return 0
-        now = self._clock()
+    @staticmethod
+    def _update_columns(
+        batch: list[Update], model: str | None
+    ) -> tuple[tuple[list[Any], ...], dict[str, str]]:
         columns: tuple[list[Any], ...] = tuple([] for _ in range(12))
         for u in batch:
             for column, value in zip(
@@ -368,15 +347,55 @@ class PostgresArchive:
                 strict=True,
             ):
                 column.append(value)
-        games = {u.game_id: u.sport for u in batch}
+        return columns, {u.game_id: u.sport for u in batch}
+
+    async def put_events(
+        self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
+    ) -> int:
+        """Store events and the game rows they imply; returns how many were new."""
+        added, _ = await self.put_batch(events, (), checkpoint=checkpoint)
+        return added
+
+    async def put_updates(
+        self,
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        """Store updates and, in the same transaction, the checkpoint; returns how many new."""
+        _, added = await self.put_batch((), updates, model=model, checkpoint=checkpoint)
+        return added
+
+    async def put_batch(
+        self,
+        events: Sequence[PlayEvent],
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> tuple[int, int]:
+        """Store events, updates and the checkpoint in one transaction; returns the new counts."""
+        event_batch = check_events(events)
+        update_batch = check_updates(updates, model)
+        mark = check_checkpoint(checkpoint)
+        if not event_batch and not update_batch and mark is None:
+            return 0, 0
+        now = self._clock()
+        added_events = added_updates = 0
         async with self._transaction() as conn:
-            added = 0
-            if batch:
-                await conn.execute(_ENSURE_GAMES, list(games), list(games.values()), now)
-                added = int(await conn.fetchval(_INSERT_UPDATES, *columns))
+            if event_batch:
+                columns, games = self._event_columns(event_batch, now)
+                added_events = int(await conn.fetchval(_INSERT_EVENTS, *columns))
+                if games:
+                    await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
+            if update_batch:
+                update_columns, sports = self._update_columns(update_batch, model)
+                await conn.execute(_ENSURE_GAMES, list(sports), list(sports.values()), now)
+                added_updates = int(await conn.fetchval(_INSERT_UPDATES, *update_columns))
             if mark is not None:
                 await conn.execute(_PUT_CHECKPOINT, *mark, now)
-        return added
+        return added_events, added_updates
 
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row."""

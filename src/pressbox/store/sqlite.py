@@ -255,15 +255,7 @@ class SqliteArchive:
         rows = await self._fetch("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(rows[0][0])
 
-    async def put_events(
-        self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
-    ) -> int:
-        """Store events and the game rows they imply; returns how many were new."""
-        batch = check_events(events)
-        mark = check_checkpoint(checkpoint)
-        if not batch and mark is None:
-            return 0
-        now = self._clock()
+    def _event_rows(self, batch: list[PlayEvent], now: float) -> tuple[list[Any], list[Any]]:
         rows = [
             (e.game_id, e.event_id, e.seq, e.kind, e.ts_ingest, encode(e).decode()) for e in batch
         ]
@@ -283,28 +275,11 @@ class SqliteArchive:
             )
             for c in game_changes(batch)
         ]
-        async with self._transaction() as conn:
-            before = conn.total_changes
-            await conn.executemany(_INSERT_EVENT, rows)
-            added = conn.total_changes - before
-            await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
-            if mark is not None:
-                await conn.execute(_PUT_CHECKPOINT, (*mark, now))
-        return added
+        return rows, games
 
-    async def put_updates(
-        self,
-        updates: Sequence[Update],
-        *,
-        model: str | None = None,
-        checkpoint: Checkpoint | None = None,
-    ) -> int:
-        """Store updates and, in the same transaction, the checkpoint; returns how many new."""
-        batch = check_updates(updates, model)
-        mark = check_checkpoint(checkpoint)
-        if not batch and mark is None:
-            return 0
-        now = self._clock()
+    def _update_rows(
+        self, batch: list[Update], model: str | None, now: float
+    ) -> tuple[list[Any], list[Any]]:
         rows = [
             (
                 u.game_id,
@@ -323,14 +298,67 @@ class SqliteArchive:
             for u in batch
         ]
         games = list({u.game_id: (u.game_id, u.sport, now) for u in batch}.values())
+        return rows, games
+
+    @staticmethod
+    async def _write_events(conn: aiosqlite.Connection, rows: list[Any], games: list[Any]) -> int:
+        before = conn.total_changes
+        await conn.executemany(_INSERT_EVENT, rows)
+        added = conn.total_changes - before
+        await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
+        return added
+
+    @staticmethod
+    async def _write_updates(conn: aiosqlite.Connection, rows: list[Any], games: list[Any]) -> int:
+        await conn.executemany(_ENSURE_GAME, games)
+        before = conn.total_changes
+        await conn.executemany(_INSERT_UPDATE, rows)
+        return conn.total_changes - before
+
+    async def put_events(
+        self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
+    ) -> int:
+        """Store events and the game rows they imply; returns how many were new."""
+        added, _ = await self.put_batch(events, (), checkpoint=checkpoint)
+        return added
+
+    async def put_updates(
+        self,
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> int:
+        """Store updates and, in the same transaction, the checkpoint; returns how many new."""
+        _, added = await self.put_batch((), updates, model=model, checkpoint=checkpoint)
+        return added
+
+    async def put_batch(
+        self,
+        events: Sequence[PlayEvent],
+        updates: Sequence[Update],
+        *,
+        model: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> tuple[int, int]:
+        """Store events, updates and the checkpoint in one transaction; returns the new counts."""
+        event_batch = check_events(events)
+        update_batch = check_updates(updates, model)
+        mark = check_checkpoint(checkpoint)
+        if not event_batch and not update_batch and mark is None:
+            return 0, 0
+        now = self._clock()
+        event_rows = self._event_rows(event_batch, now) if event_batch else None
+        update_rows = self._update_rows(update_batch, model, now) if update_batch else None
+        added_events = added_updates = 0
         async with self._transaction() as conn:
-            await conn.executemany(_ENSURE_GAME, games)
-            before = conn.total_changes
-            await conn.executemany(_INSERT_UPDATE, rows)
-            added = conn.total_changes - before
+            if event_rows is not None:
+                added_events = await self._write_events(conn, *event_rows)
+            if update_rows is not None:
+                added_updates = await self._write_updates(conn, *update_rows)
             if mark is not None:
                 await conn.execute(_PUT_CHECKPOINT, (*mark, now))
-        return added
+        return added_events, added_updates
 
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row."""
