@@ -528,7 +528,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     loader: _Proc | None = None
     if cfg.api_rps > 0:
         api_keys = ",".join(f"{t}:{k}" for t in TIER_SHARE for k in keys.get(t, []))
-        # Open loop: enough connections that answers slower than 100 ms keep the rate.
+        # Enough connections that answers up to 125 ms keep the offered rate.
         workers = max(4, min(256, math.ceil(cfg.api_rps / 8)))
         loader = _spawn(
             procs,

@@ -2,8 +2,10 @@
 
 ``python -m pressbox.bench.run_api --port P --rps R --games A,B --keys TIER:TOKEN,...
 --workers W`` keeps ``W`` keep-alive HTTP/1.1 connections, each sending on its own fixed
-schedule (``R / W`` requests a second, open loop: a late answer makes the next request
-go at once, it does not lower the offered rate). Request ``i`` of a worker goes to an
+schedule (``R / W`` requests a second; a late answer makes the next request go at once).
+A connection waits for each answer (HTTP/1.1 without pipelining), so answers slower than
+``W / R`` seconds lower the rate actually sent: the report's answered rate says so.
+Request ``i`` of a worker goes to an
 endpoint and a tier drawn from a fixed mix (:data:`ENDPOINTS`, :data:`TIER_SHARE`) with a
 key of that tier. It prints ``READY`` once connected and, on ``REPORT`` (stdin), one JSON
 line: per endpoint and tier, the status counts and a latency histogram (whole ms).
