@@ -12,6 +12,7 @@ Callers catch at whatever level they need::
     ├── RateLimited(retry_after)        a budget or bucket is exhausted
     ├── BackendError                    the log, archive or cache backend failed
     │   └── BackendUnavailable
+    ├── Trimmed(stream, wanted)         a log reader asked for entries already trimmed
     ├── UnsupportedBackend(ValueError)  a URL scheme no backend serves
     ├── UnknownGame
     └── InvalidEvent                    an event the game state cannot take (reason)
@@ -171,3 +172,25 @@ class OutOfOrder(InvalidEvent):
 
 class ImpossibleTransition(InvalidEvent):
     """Applying the event would leave an impossible game state."""
+
+
+class Trimmed(PressboxError):
+    """Entries a reader asked for were trimmed from the stream.
+
+    Args:
+        stream: The stream's name.
+        wanted: The first sequence the reader needed.
+        first_seq: The oldest sequence the stream still holds.
+    """
+
+    def __init__(self, stream: str, wanted: int, first_seq: int) -> None:
+        super().__init__(stream, wanted, first_seq)
+        self.stream = stream
+        self.wanted = wanted
+        self.first_seq = first_seq
+
+    def __str__(self) -> str:
+        return (
+            f"stream {self.stream!r} was trimmed: wanted seq {self.wanted}, "
+            f"oldest kept is {self.first_seq}"
+        )

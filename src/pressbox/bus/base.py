@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from pressbox.errors import PressboxError
+# Re-exported: readers of the log catch it from here as well as from pressbox.errors.
+from pressbox.errors import Trimmed as Trimmed
 
 
 class SystemClock:
@@ -104,28 +105,6 @@ class Pending:
     consumer: str
     idle_s: float
     deliveries: int
-
-
-class Trimmed(PressboxError):
-    """Entries a reader asked for were trimmed from the stream.
-
-    Args:
-        stream: The stream's name.
-        wanted: The first sequence the reader needed.
-        first_seq: The oldest sequence the stream still holds.
-    """
-
-    def __init__(self, stream: str, wanted: int, first_seq: int) -> None:
-        super().__init__(stream, wanted, first_seq)
-        self.stream = stream
-        self.wanted = wanted
-        self.first_seq = first_seq
-
-    def __str__(self) -> str:
-        return (
-            f"stream {self.stream!r} was trimmed: wanted seq {self.wanted}, "
-            f"oldest kept is {self.first_seq}"
-        )
 
 
 class EventBus(Protocol):
