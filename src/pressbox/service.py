@@ -4,9 +4,11 @@
 place that calls ``bus.from_url`` and ``store.from_url``), and runs the roles of the data
 flow under one task group:
 
-- **ingest**: puts games into the log. :meth:`Service.replay` replays real games from
-  Retrosheet files, paced like the real game divided by a speed-up; each game is announced
-  on the ``games`` stream and each event appended with its event id as idempotency key.
+- **ingest**: puts games into the log. :func:`run_roles` polls an MLB Stats API (or the
+  simulated one) through the live poller, or :meth:`Service.replay` replays real games from
+  Retrosheet files, paced like the real game divided by a speed-up; either way each game
+  is announced on the ``games`` stream and each event appended with its event id as
+  idempotency key (:meth:`Service.publish`).
 - **process**: :class:`ProcessorPool` takes games from the ``games`` stream through a
   consumer group, runs one :class:`~pressbox.processor.GameProcessor` per game, keeps its
   claim fresh, and takes over the games of a processor that stopped answering.
@@ -46,7 +48,8 @@ from pressbox.types import Sport
 _log = structlog.get_logger(__name__)
 
 BUNDLED_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "retrosheet"
-"""The real games that ship with pressbox (a handful, with the Retrosheet NOTICE)."""
+"""The real games that ship with the repository (a handful, with the Retrosheet NOTICE);
+found from the source tree, as the README's editable install runs it."""
 
 PROCESSOR_GROUP = "processors"
 
