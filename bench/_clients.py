@@ -22,6 +22,8 @@ import socket
 import sys
 import time
 
+from pressbox.bench.run_clients import split_ws_frames, ws_frame
+
 BUCKET_S = 0.0002  # histogram resolution: 0.2 ms
 TS = b'"ts_ingest":'
 
@@ -73,14 +75,6 @@ def ws_request(host: str) -> bytes:
     ).encode()
 
 
-def ws_frame(opcode: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes([0x80 | opcode])
-    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 class Conn:
     __slots__ = ("buf", "game", "ready", "sock", "upgraded")
 
@@ -113,31 +107,14 @@ def read_ws(conn: Conn, data: bytes, now: float) -> None:
         conn.upgraded = True
         subscribe = json.dumps({"type": "subscribe", "game": conn.game}).encode()
         conn.sock.send(ws_frame(0x1, subscribe))
-    pos, size = 0, len(buf)
+    frames, used = split_ws_frames(buf)
     texts = []
-    while size - pos >= 2:
-        opcode = buf[pos] & 0x0F
-        n = buf[pos + 1] & 0x7F
-        head = 2
-        if n == 126:
-            if size - pos < 4:
-                break
-            n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-            head = 4
-        elif n == 127:
-            if size - pos < 10:
-                break
-            n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-            head = 10
-        if size - pos < head + n:
-            break
-        payload = bytes(buf[pos + head : pos + head + n])
-        pos += head + n
+    for opcode, payload in frames:
         if opcode == 0x9:
             conn.sock.send(ws_frame(0xA, payload))
         elif opcode in (0x1, 0x0):
             texts.append(payload)
-    del buf[:pos]
+    del buf[:used]
     if texts:
         STATS.saw(b"\n".join(texts), now)
 

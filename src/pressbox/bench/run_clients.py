@@ -190,6 +190,38 @@ def ws_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def split_ws_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete server frames at the start of ``buf``, and how many bytes they take.
+
+    Written by hand: a load generator holding thousands of raw sockets cannot afford a
+    WebSocket library's per-connection objects and tasks.
+
+    Returns:
+        ``(opcode, payload)`` of each complete frame, and the bytes to drop from ``buf``.
+    """
+    frames: list[tuple[int, bytes]] = []
+    pos, size = 0, len(buf)
+    while size - pos >= 2:
+        opcode = buf[pos] & 0x0F
+        n = buf[pos + 1] & 0x7F
+        head = 2
+        if n == 126:
+            if size - pos < 4:
+                break
+            n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+            head = 4
+        elif n == 127:
+            if size - pos < 10:
+                break
+            n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            head = 10
+        if size - pos < head + n:
+            break
+        frames.append((opcode, bytes(buf[pos + head : pos + head + n])))
+        pos += head + n
+    return frames, pos
+
+
 def read_sse(conn: Conn, now: float) -> None:
     """Handle every complete event in the buffer."""
     buf = conn.buf
@@ -217,29 +249,11 @@ def read_sse(conn: Conn, now: float) -> None:
 
 def read_ws(conn: Conn, now: float) -> None:
     """Handle every complete frame in the buffer (pings answered)."""
-    buf = conn.buf
-    pos, size = 0, len(buf)
     sock = conn.sock
     if sock is None:
         return
-    while size - pos >= 2:
-        opcode = buf[pos] & 0x0F
-        n = buf[pos + 1] & 0x7F
-        head = 2
-        if n == 126:
-            if size - pos < 4:
-                break
-            n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-            head = 4
-        elif n == 127:
-            if size - pos < 10:
-                break
-            n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-            head = 10
-        if size - pos < head + n:
-            break
-        payload = bytes(buf[pos + head : pos + head + n])
-        pos += head + n
+    frames, used = split_ws_frames(conn.buf)
+    for opcode, payload in frames:
         if opcode == 0x9:
             sock.send(ws_frame(0xA, payload))
         elif opcode == 0x1:
@@ -248,7 +262,7 @@ def read_ws(conn: Conn, now: float) -> None:
                 conn.saw(match.group(1).decode(), int(match.group(3)), payload, now)
             elif b'"type":"snapshot"' in payload[:40]:
                 conn.ready = True  # a game with no update yet
-    del buf[:pos]
+    del conn.buf[:used]
 
 
 class Loop:

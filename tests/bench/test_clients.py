@@ -1,0 +1,29 @@
+"""The load generators' WebSocket frame splitter."""
+
+from __future__ import annotations
+
+from pressbox.bench.run_clients import split_ws_frames
+
+
+def _server_frame(opcode: int, payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, n])
+    elif n < 65536:
+        head = bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def test_complete_frames_are_split_and_a_partial_one_waits() -> None:
+    """Short, 16-bit and 64-bit lengths are read; a partial frame stays in the buffer."""
+    small, medium, large = b"x" * 5, b"y" * 300, b"z" * 70_000
+    whole = _server_frame(0x1, small) + _server_frame(0x9, medium) + _server_frame(0x1, large)
+    partial = _server_frame(0x1, b"tail")[:3]
+    buf = bytearray(whole + partial)
+    frames, used = split_ws_frames(buf)
+    assert frames == [(0x1, small), (0x9, medium), (0x1, large)]
+    assert used == len(whole)
+    assert split_ws_frames(bytearray(partial)) == ([], 0)
+    assert split_ws_frames(bytearray(_server_frame(0x1, medium)[:3])) == ([], 0)
