@@ -19,8 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     "bus": {"types", "errors"},
     "store": {"types", "errors", "engine.events"},
     "feeds": {"types", "errors", "engine", "resilience", "bus.base"},
-    "processor": {"types", "errors", "engine", "bus.base", "store.base"},
-    "delivery": {"types", "errors", "engine", "bus.base", "resilience"},
+    "metrics": set(),
+    "processor": {"types", "errors", "engine", "bus.base", "store.base", "metrics"},
+    "delivery": {"types", "errors", "engine", "bus.base", "resilience", "metrics"},
     "service": {
         "types",
         "errors",
@@ -32,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "feeds",
         "processor",
         "delivery",
+        "metrics",
     },
     "api": {
         "types",
@@ -43,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "store.base",
         "bus.base",
         "web",
+        "metrics",
     },
     "web": {"types", "errors"},
     "bench": {
@@ -59,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "service",
         "api",
         "web",
+        "metrics",
     },
     "cli": {"*"},
     "__main__": {"cli"},

@@ -247,3 +247,32 @@ async def test_a_lost_update_stream_is_restored_from_the_archive() -> None:
             updates = [decode_update(e.payload) for e in entries]
             assert [e.seq for e in entries] == [u.seq for u in updates]
             assert [u.event_id for u in updates] == [e.event_id for e in WS7.events]
+
+
+async def test_processor_counts_outcomes_and_times_its_stage() -> None:
+    """The processor reports published and refused events and the process stage's latency."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as archive,
+    ):
+        stream = event_stream(WS7.game_id)
+        stamped = [msgspec.structs.replace(e, ts_ingest=1.0) for e in WS7.events]
+        await _fill(bus, tuple(stamped[:3]))
+        await bus.append(stream, b"{not json", key="garbage")
+        await _fill(bus, tuple(stamped[3:]))
+        processor = GameProcessor(bus, archive, "mlb", WS7.game_id, ScoreModel(), registry=registry)
+        await processor.run()
+
+    def value(name: str, **labels: str) -> float:
+        found = registry.get_sample_value(name, labels)
+        assert found is not None, (name, labels)
+        return found
+
+    assert value("pressbox_processor_events_total", outcome="published") == len(WS7.events)
+    assert value("pressbox_processor_events_total", outcome="undecodable") == 1
+    assert value("pressbox_processor_events_total", outcome="refused") == 0
+    assert value("pressbox_stage_seconds_count", stage="process") == len(WS7.events)
+    assert value("pressbox_stage_seconds_sum", stage="process") > 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
@@ -34,8 +35,12 @@ from pressbox.engine.events import (
 from pressbox.engine.models.base import WinProbabilityModel
 from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError, InvalidEvent
+from pressbox.metrics import pipeline_metrics
 from pressbox.store.base import Archive
 from pressbox.types import Sport
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 _log = structlog.get_logger(__name__)
 
@@ -183,6 +188,8 @@ class GameProcessor:
         consumer: This processor's name; its checkpoint is stored under it.
         batch: Events read and archived per round trip (default 500).
         key_play_wpa: See :class:`GameScorer`.
+        registry: Prometheus registry of the stage latency and outcome counts (default:
+            prometheus-client's).
     """
 
     def __init__(
@@ -196,8 +203,10 @@ class GameProcessor:
         consumer: str = "processor",
         batch: int = 500,
         key_play_wpa: float = DEFAULT_KEY_PLAY_WPA,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._bus = bus
+        self._metrics = pipeline_metrics(registry)
         self._archive = archive
         self._game_id = game_id
         self._consumer = consumer
@@ -296,6 +305,8 @@ class GameProcessor:
         """Process a batch of consecutive log entries and archive the outcome."""
         events: list[PlayEvent] = []
         updates: list[Update] = []
+        stats = self.stats
+        before = (stats.refused, stats.duplicates, stats.undecodable)
         for entry in entries:
             self.stats.events += 1
             try:
@@ -326,6 +337,19 @@ class GameProcessor:
         )
         self._position = last
         self.stats.updates += len(updates)
+        self._observe(updates, before)
+
+    def _observe(self, updates: list[Update], before: tuple[int, int, int]) -> None:
+        stats = self.stats
+        counts = self._metrics.processor_events
+        counts.labels("published").inc(len(updates))
+        counts.labels("refused").inc(stats.refused - before[0])
+        counts.labels("unchanged").inc(stats.duplicates - before[1])
+        counts.labels("undecodable").inc(stats.undecodable - before[2])
+        stage = self._metrics.stage_seconds.labels("process")
+        for update in updates:
+            if update.ts_ingest is not None and update.ts_emit is not None:
+                stage.observe(max(update.ts_emit - update.ts_ingest, 0.0))
 
     def _fold(self, event: PlayEvent, *, publish: bool) -> Update | None:
         try:

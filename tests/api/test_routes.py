@@ -143,6 +143,7 @@ async def test_health_ready_metrics(service: Service) -> None:
     assert health.json() == {"status": "ok"}
     assert ready.json() == {"ready": True, "checks": {"log": True, "archive": True, "keys": True}}
     assert "pressbox_api_refused_total" in metrics.text
+    assert 'pressbox_stage_seconds_count{stage="publish"}' in metrics.text
 
 
 async def test_dashboard_root_is_public(service: Service) -> None:

@@ -47,6 +47,7 @@ from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of
 from pressbox.delivery import Hub, delivery_routes
+from pressbox.engine.events import Update
 from pressbox.errors import (
     BackendError,
     CircuitOpen,
@@ -54,6 +55,7 @@ from pressbox.errors import (
     RateLimited,
     UnknownGame,
 )
+from pressbox.metrics import pipeline_metrics
 from pressbox.service import Service, run_roles
 
 _log = structlog.get_logger("pressbox.api")
@@ -552,7 +554,14 @@ def create_app(
     # The layering keeps api from importing pressbox.config, so the core Settings is named
     # here by the Protocol of the fields the API reads; Service wants the class itself.
     svc = service if service is not None else Service(settings)  # type: ignore[arg-type]
-    hub = Hub(svc.bus, follow_all=True)
+    stages = pipeline_metrics(registry).stage_seconds.labels("publish")
+
+    def observe_publish(update: Update) -> None:
+        # The processor's emit to this gateway's receipt: the log's share of play-to-display.
+        if update.ts_emit is not None:
+            stages.observe(max(time.time() - update.ts_emit, 0.0))
+
+    hub = Hub(svc.bus, follow_all=True, listeners=[observe_publish])
     runtime = Runtime(
         service=svc,
         api=api,
