@@ -1,20 +1,54 @@
-"""Prometheus families that several stages of the pipeline write, created once per registry.
+"""Prometheus families created once per registry, and those the pipeline's stages share.
+
+:func:`per_registry` is how every part of pressbox declares its metric families:
+prometheus-client refuses a second registration of the same name, and many instances (and
+tests with their own :class:`~prometheus_client.CollectorRegistry`) share registries, so a
+family set is created once per registry and each instance writes its own label values.
 
 ``pressbox_stage_seconds{stage}`` is the latency of each stage an update goes through:
 ``process`` (ingest to the processor's emit) is observed by the processor, ``publish``
 (the processor's emit to its arrival at a gateway's hub) by the gateway. The processors'
-outcomes are counted in ``pressbox_processor_events_total{outcome}``. Like the resilience
-and API families, each family is created once per registry, so tests that pass their own
-:class:`~prometheus_client.CollectorRegistry` never collide.
+outcomes are counted in ``pressbox_processor_events_total{outcome}``.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+_F = TypeVar("_F")
+
+
+def per_registry(
+    create: Callable[[CollectorRegistry], _F],
+) -> Callable[[CollectorRegistry | None], _F]:
+    """Wrap a factory of metric families so it runs once per registry.
+
+    Args:
+        create: Builds the families, registering them on the registry it is given.
+
+    Returns:
+        A function of a registry (``None``: prometheus-client's default) that returns the
+        families of that registry, created on first use.
+    """
+    made: weakref.WeakKeyDictionary[CollectorRegistry, _F] = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+
+    def families(registry: CollectorRegistry | None = None) -> _F:
+        reg = REGISTRY if registry is None else registry
+        with lock:
+            found = made.get(reg)
+            if found is None:
+                found = made[reg] = create(reg)
+            return found
+
+    return families
+
 
 STAGE_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -30,32 +64,23 @@ class PipelineMetrics:
     processor_events: Counter
 
 
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, PipelineMetrics] = (
-    weakref.WeakKeyDictionary()
-)
-_LOCK = threading.Lock()
+def _create(reg: CollectorRegistry) -> PipelineMetrics:
+    return PipelineMetrics(
+        stage_seconds=Histogram(
+            "pressbox_stage_seconds",
+            "Latency of each pipeline stage an update goes through, seconds.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=reg,
+        ),
+        processor_events=Counter(
+            "pressbox_processor_events",
+            "Events the processors took, by outcome.",
+            ["outcome"],
+            registry=reg,
+        ),
+    )
 
 
-def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetrics:
-    """The families of ``registry`` (the default one when ``None``), created on first use."""
-    reg = REGISTRY if registry is None else registry
-    with _LOCK:
-        found = _BY_REGISTRY.get(reg)
-        if found is None:
-            found = PipelineMetrics(
-                stage_seconds=Histogram(
-                    "pressbox_stage_seconds",
-                    "Latency of each pipeline stage an update goes through, seconds.",
-                    ["stage"],
-                    buckets=STAGE_BUCKETS,
-                    registry=reg,
-                ),
-                processor_events=Counter(
-                    "pressbox_processor_events",
-                    "Events the processors took, by outcome.",
-                    ["outcome"],
-                    registry=reg,
-                ),
-            )
-            _BY_REGISTRY[reg] = found
-        return found
+pipeline_metrics = per_registry(_create)
+"""The pipeline's families of a registry (the default one when ``None``)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pressbox.metrics import per_registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,42 +20,35 @@ class ApiMetrics:
     computations: Counter
 
 
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ApiMetrics] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+def _create(reg: CollectorRegistry) -> ApiMetrics:
+    return ApiMetrics(
+        requests=Counter(
+            "pressbox_api_requests",
+            "API requests by route class and status.",
+            ["route", "status"],
+            registry=reg,
+        ),
+        latency=Histogram(
+            "pressbox_api_request_seconds",
+            "Time to answer an API request, by route class.",
+            ["route"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 3),
+            registry=reg,
+        ),
+        refused=Counter(
+            "pressbox_api_refused",
+            "Requests refused before the handler, by reason and tier.",
+            ["reason", "tier"],
+            registry=reg,
+        ),
+        inflight=Gauge("pressbox_api_inflight", "API requests in flight.", registry=reg),
+        computations=Counter(
+            "pressbox_api_prediction_computations",
+            "Predictions computed on a cache miss (not from the stream).",
+            registry=reg,
+        ),
+    )
 
 
-def api_metrics(registry: CollectorRegistry | None) -> ApiMetrics:
-    """The families of ``registry`` (the default one when ``None``), created on first use."""
-    reg = REGISTRY if registry is None else registry
-    with _LOCK:
-        found = _BY_REGISTRY.get(reg)
-        if found is None:
-            found = ApiMetrics(
-                requests=Counter(
-                    "pressbox_api_requests",
-                    "API requests by route class and status.",
-                    ["route", "status"],
-                    registry=reg,
-                ),
-                latency=Histogram(
-                    "pressbox_api_request_seconds",
-                    "Time to answer an API request, by route class.",
-                    ["route"],
-                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 3),
-                    registry=reg,
-                ),
-                refused=Counter(
-                    "pressbox_api_refused",
-                    "Requests refused before the handler, by reason and tier.",
-                    ["reason", "tier"],
-                    registry=reg,
-                ),
-                inflight=Gauge("pressbox_api_inflight", "API requests in flight.", registry=reg),
-                computations=Counter(
-                    "pressbox_api_prediction_computations",
-                    "Predictions computed on a cache miss (not from the stream).",
-                    registry=reg,
-                ),
-            )
-            _BY_REGISTRY[reg] = found
-        return found
+api_metrics = per_registry(_create)
+"""The API's families of a registry (the default one when ``None``), created on first use."""

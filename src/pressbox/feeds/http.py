@@ -36,8 +36,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -47,7 +45,7 @@ import httpx
 import orjson
 import stamina
 import structlog
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter
 
 from pressbox.errors import (
     ConfigError,
@@ -57,6 +55,7 @@ from pressbox.errors import (
     PressboxError,
     RateLimited,
 )
+from pressbox.metrics import per_registry
 from pressbox.resilience import Cached, CircuitBreaker, MonotonicClock, RateBudget, TTLCache
 from pressbox.types import JSON, Clock
 
@@ -270,33 +269,25 @@ class _Metrics:
     failovers: Counter
 
 
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
-_METRICS_LOCK = threading.Lock()
+def _create_metrics(reg: CollectorRegistry) -> _Metrics:
+    # One family per registry, one label set per upstream.
+    return _Metrics(
+        fetches=Counter(
+            "pressbox_feed_fetches",
+            "Upstream fetches by endpoint and outcome.",
+            ["upstream", "role", "outcome"],
+            registry=reg,
+        ),
+        failovers=Counter(
+            "pressbox_feed_failovers",
+            "Times a fetch moved on from an endpoint to the next one.",
+            ["upstream", "role"],
+            registry=reg,
+        ),
+    )
 
 
-def _metrics_for(registry: CollectorRegistry | None) -> _Metrics:
-    # One family per registry, one label set per upstream: prometheus-client refuses a
-    # second registration of the same name, and many clients may share a registry.
-    reg = REGISTRY if registry is None else registry
-    with _METRICS_LOCK:
-        found = _METRICS.get(reg)
-        if found is None:
-            found = _Metrics(
-                fetches=Counter(
-                    "pressbox_feed_fetches",
-                    "Upstream fetches by endpoint and outcome.",
-                    ["upstream", "role", "outcome"],
-                    registry=reg,
-                ),
-                failovers=Counter(
-                    "pressbox_feed_failovers",
-                    "Times a fetch moved on from an endpoint to the next one.",
-                    ["upstream", "role"],
-                    registry=reg,
-                ),
-            )
-            _METRICS[reg] = found
-        return found
+_metrics_for = per_registry(_create_metrics)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -8,11 +8,11 @@ tests that pass their own :class:`~prometheus_client.CollectorRegistry` never co
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from pressbox.metrics import per_registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,28 +30,6 @@ class Metrics:
     budget_warnings: Counter
     budget_rejected: Counter
     limiter_rejected: Counter
-
-
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def metrics_for(registry: CollectorRegistry | None) -> Metrics:
-    """The metric families of ``registry``, created on first use.
-
-    Args:
-        registry: Where to register; ``None`` means prometheus-client's default registry.
-
-    Returns:
-        The families, shared by every instance that uses the same registry.
-    """
-    reg = REGISTRY if registry is None else registry
-    with _LOCK:
-        found = _BY_REGISTRY.get(reg)
-        if found is None:
-            found = _create(reg)
-            _BY_REGISTRY[reg] = found
-        return found
 
 
 def _create(reg: CollectorRegistry) -> Metrics:
@@ -123,3 +101,8 @@ def _create(reg: CollectorRegistry) -> Metrics:
             registry=reg,
         ),
     )
+
+
+metrics_for = per_registry(_create)
+"""The metric families of a registry (``None``: prometheus-client's default), created on
+first use and shared by every instance that uses the same registry."""
