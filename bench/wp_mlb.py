@@ -26,15 +26,15 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+
+from _batch import time_batch  # noqa: E402
 
 from pressbox.engine.events import BaseballSituation, GameInfo, GameState  # noqa: E402
 from pressbox.engine.models import mlb  # noqa: E402
@@ -109,21 +109,7 @@ def batch(lines: int) -> dict[str, float]:
         + "\n"
         for _ in range(lines)
     ).encode()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pressbox", "wp", "mlb", "--batch"],
-        input=payload,
-        capture_output=True,
-        check=True,
-        cwd=ROOT,
-    )
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    answered = result.stdout.count(b"\n")
-    assert answered == lines, (answered, result.stderr[-500:])
-    return {"wall_states_per_s": lines / wall, "cpu_states_per_s": lines / cpu}
+    return time_batch("mlb", payload, lines)
 
 
 def season(folder: Path, model: mlb.MlbModel) -> dict[str, float]:

@@ -23,9 +23,7 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+
+from _batch import time_batch  # noqa: E402
 
 from pressbox.engine.events import FootballSituation, GameState  # noqa: E402
 from pressbox.engine.models import nfl  # noqa: E402
@@ -126,21 +126,7 @@ def batch(lines: int) -> dict[str, float]:
         + "\n"
         for _ in range(lines)
     ).encode()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pressbox", "wp", "nfl", "--batch"],
-        input=payload,
-        capture_output=True,
-        check=True,
-        cwd=ROOT,
-    )
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    answered = result.stdout.count(b"\n")
-    assert answered == lines, (answered, result.stderr[-500:])
-    return {"wall_states_per_s": lines / wall, "cpu_states_per_s": lines / cpu}
+    return time_batch("nfl", payload, lines)
 
 
 def main() -> None:
