@@ -102,3 +102,55 @@ def test_api_workers_with_redis(served: list[dict[str, Any]]) -> None:
     assert call["target"] == "pressbox.cli.api:api_app"
     assert call["factory"] is True
     assert call["workers"] == 3
+
+
+def test_servers_run_httptools_uvloop_and_sansio(served: list[dict[str, Any]]) -> None:
+    """By default every command runs httptools, uvloop and the sans-I/O WebSocket."""
+    env = {"PRESSBOX_ARCHIVE_URL": "sqlite://", "PRESSBOX_CACHE_URL": "redis://127.0.0.1:1/0"}
+    commands = (
+        ["api", "--port", "8127"],
+        ["api", "--port", "8127", "--workers", "2"],
+        ["gateway", "--port", "8127"],
+        ["serve", "--direct", "--port", "8127", "--speed", "0"],
+    )
+    for args in commands:
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+    assert len(served) == 4
+    for call in served:
+        assert (call["http"], call["loop"], call["ws"]) == (
+            "httptools",
+            "uvloop",
+            "websockets-sansio",
+        )
+
+
+def test_server_choice_is_configurable(served: list[dict[str, Any]]) -> None:
+    """--http h11 --loop asyncio are handed to uvicorn as given."""
+    result = runner.invoke(
+        app,
+        ["api", "--http", "h11", "--loop", "asyncio"],
+        env={"PRESSBOX_ARCHIVE_URL": "sqlite://"},
+    )
+    assert result.exit_code == 0, result.output
+    (call,) = served
+    assert (call["http"], call["loop"], call["ws"]) == ("h11", "asyncio", "websockets-sansio")
+
+
+def test_server_auto_falls_back_and_explicit_needs_the_package(
+    served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without httptools/uvloop, auto means h11/asyncio; asking for them by name is an error."""
+    real = cli_api.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli_api.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("httptools", "uvloop") else real(name, *a),
+    )
+    assert cli_api.server_options() == {"http": "h11", "loop": "asyncio", "ws": "websockets-sansio"}
+    result = runner.invoke(
+        app, ["api", "--http", "httptools"], env={"PRESSBOX_ARCHIVE_URL": "sqlite://"}
+    )
+    assert result.exit_code == 2
+    assert "httptools is not installed" in result.stderr
+    assert served == []

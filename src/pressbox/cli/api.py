@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypedDict
 
 import typer
 import uvicorn
@@ -37,6 +38,56 @@ PortOpt = Annotated[
 SERVE_MAX_LAG_S = 0.25
 """Loop lag at full pressure for ``serve``, where every role shares one event loop."""
 
+HttpImpl = Literal["auto", "httptools", "h11"]
+LoopImpl = Literal["auto", "uvloop", "asyncio"]
+
+HttpOpt = Annotated[
+    HttpImpl,
+    typer.Option(
+        help="HTTP/1.1 parser: httptools (C, about twice as fast as h11 per request), h11, "
+        "or auto (httptools when installed)."
+    ),
+]
+LoopOpt = Annotated[
+    LoopImpl,
+    typer.Option(help="Event loop: uvloop, asyncio, or auto (uvloop when installed)."),
+]
+
+WS_IMPL = "websockets-sansio"
+"""uvicorn's WebSocket protocol: delivery writes frames straight to its transport."""
+
+
+class ServerOptions(TypedDict):
+    """The uvicorn arguments that choose the server's implementation."""
+
+    http: str
+    loop: str
+    ws: str
+
+
+def server_options(http: HttpImpl = "auto", loop: LoopImpl = "auto") -> ServerOptions:
+    """The uvicorn keyword arguments choosing the HTTP parser, event loop and WebSocket.
+
+    Args:
+        http: ``"httptools"``, ``"h11"`` or ``"auto"``: httptools when it can be imported.
+        loop: ``"uvloop"``, ``"asyncio"`` or ``"auto"``: uvloop when it can be imported.
+
+    Returns:
+        ``{"http": ..., "loop": ..., "ws": "websockets-sansio"}``, every choice explicit.
+
+    Raises:
+        typer.Exit: (code 2) ``httptools`` or ``uvloop`` was asked for and is not installed.
+    """
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    for chosen in (http, loop):
+        if chosen in ("httptools", "uvloop") and importlib.util.find_spec(chosen) is None:
+            typer.echo(f"pressbox: {chosen} is not installed (pip install {chosen})", err=True)
+            raise typer.Exit(2)
+    return ServerOptions(http=http, loop=loop, ws=WS_IMPL)
+
 
 def _settings(**overrides: Any) -> Settings:
     try:
@@ -54,7 +105,7 @@ def _api_settings(**overrides: Any) -> ApiSettings:
         raise typer.Exit(2) from exc
 
 
-def _run(app: Any, settings: Settings, banner: str) -> None:
+def _run(app: Any, settings: Settings, banner: str, server: ServerOptions) -> None:
     typer.echo(f"{banner}: http://{settings.host}:{settings.port}/", err=True)
     try:
         uvicorn.run(
@@ -63,6 +114,7 @@ def _run(app: Any, settings: Settings, banner: str) -> None:
             port=settings.port,
             log_level="warning",
             lifespan="on",
+            **server,
         )
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         sys.exit(130)
@@ -78,12 +130,15 @@ def api(
     host: HostOpt = None,
     port: PortOpt = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    http: HttpOpt = "auto",
+    loop: LoopOpt = "auto",
 ) -> None:
     """Serve the REST API (the api role)."""
     configure_logging()
     settings = _settings(host=host, port=port)
+    server = server_options(http, loop)
     if workers == 1:
-        _run(create_app(settings, roles=Roles(api=True)), settings, "api")
+        _run(create_app(settings, roles=Roles(api=True)), settings, "api", server)
         return
     if not settings.cache_url.startswith(("redis://", "rediss://")):
         typer.echo(
@@ -100,14 +155,18 @@ def api(
         port=settings.port,
         workers=workers,
         log_level="warning",
+        **server,
     )
 
 
-def gateway(host: HostOpt = None, port: PortOpt = None) -> None:
+def gateway(
+    host: HostOpt = None, port: PortOpt = None, http: HttpOpt = "auto", loop: LoopOpt = "auto"
+) -> None:
     """Serve live delivery: SSE, WebSocket and graphics (the gateway role)."""
     configure_logging()
     settings = _settings(host=host, port=port)
-    _run(create_app(settings, roles=Roles(api=False, gateway=True)), settings, "gateway")
+    app = create_app(settings, roles=Roles(api=False, gateway=True))
+    _run(app, settings, "gateway", server_options(http, loop))
 
 
 def serve(
@@ -140,6 +199,8 @@ def serve(
             "the files straight into the log.",
         ),
     ] = True,
+    http: HttpOpt = "auto",
+    loop: LoopOpt = "auto",
 ) -> None:
     """Run everything in one process: ingest, processing, delivery and the API."""
     configure_logging()
@@ -149,18 +210,22 @@ def serve(
         # Replay and processing share this process's loop: only a lasting lag sheds.
         api_settings = api_settings.model_copy(update={"max_lag_s": SERVE_MAX_LAG_S})
     files = [str(p) for p in paths or []]
+    server = server_options(http, loop)
     if demo and via_upstream and upstream is None:
         pace = settings.replay_speed if speed is None else speed
         with simulated_upstream(files, pace) as url:
             typer.echo(f"upstream: {url}", err=True)
             roles = Roles.everything(files, speed, upstream_url=url, poll_interval=1.0)
             _run(
-                create_app(settings, roles=roles, api_settings=api_settings), settings, "dashboard"
+                create_app(settings, roles=roles, api_settings=api_settings),
+                settings,
+                "dashboard",
+                server,
             )
         return
     roles = Roles.everything(files, speed, upstream_url=upstream)
     app = create_app(settings, roles=roles, api_settings=api_settings)
-    _run(app, settings, "dashboard")
+    _run(app, settings, "dashboard", server)
 
 
 @contextlib.contextmanager
