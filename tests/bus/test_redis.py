@@ -67,3 +67,23 @@ async def test_a_group_removed_behind_the_bus_is_recreated() -> None:
     finally:
         await client.aclose()
         await _drop_prefix(url, prefix)
+
+
+async def test_context_is_one_expiring_hash_per_game_shared_by_every_client() -> None:
+    """A context blob put by one process is read by another; its hash expires."""
+    url = service_url("REDIS")
+    prefix = f"pressbox-test:{uuid.uuid4().hex}:"
+    client = aioredis.Redis.from_url(url)
+    try:
+        async with (
+            RedisBus(url, prefix=prefix, context_ttl_s=600) as writer,
+            RedisBus(url, prefix=prefix) as reader,
+        ):
+            await writer.put_context("G1", "matchup", b'{"available": true}')
+            assert await reader.get_context("G1", "matchup") == b'{"available": true}'
+        key = f"{prefix}context:{{G1}}"
+        assert await client.hget(key, "matchup") == b'{"available": true}'
+        assert 0 < await client.ttl(key) <= 600
+    finally:
+        await client.aclose()
+        await _drop_prefix(url, prefix)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pressbox.bus.base import (
     GAMES_STREAM,
+    ContextStore,
     Envelope,
     EventBus,
     Pending,
@@ -23,6 +24,7 @@ from pressbox.errors import ConfigError, UnsupportedBackend
 __all__ = [
     "GAMES_STREAM",
     "SUPPORTED",
+    "ContextStore",
     "Envelope",
     "EventBus",
     "Pending",

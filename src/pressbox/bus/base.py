@@ -29,6 +29,12 @@ Processors that share games use consumer groups. The intended pattern:
    from its archived checkpoint.
 
 Payloads are bytes and the bus never inspects them.
+
+Besides the streams, a bus keeps a small **context** per game: the latest blob of each kind
+(``"matchup"``: the current batter and pitcher with their season lines), written by ingest
+with :meth:`ContextStore.put_context` and read by any API process with
+:meth:`ContextStore.get_context`. It is a register, not a log: a put replaces the previous
+blob of that game and kind, and nothing is kept of the old one.
 """
 
 from __future__ import annotations
@@ -107,8 +113,52 @@ class Pending:
     deliveries: int
 
 
-class EventBus(Protocol):
-    """An ordered, replayable log of per-game streams.
+def check_context_key(game_id: object, kind: object) -> tuple[str, str]:
+    """Validate the game id and kind of a context blob (shared by the backends).
+
+    Raises:
+        TypeError: Either is not a string.
+        ValueError: Either is empty.
+    """
+    check_names(game_id=game_id, kind=kind)
+    return str(game_id), str(kind)
+
+
+def check_payload(payload: object) -> bytes:
+    """Validate a payload: bytes-like (shared by the backends).
+
+    Raises:
+        TypeError: It is not bytes, bytearray or memoryview.
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
+    return bytes(payload)
+
+
+class ContextStore(Protocol):
+    """The latest blob of each kind per game, shared by every process on the backend.
+
+    Every method raises :class:`~pressbox.errors.BackendError` when the backend fails;
+    bad arguments raise ``TypeError`` or ``ValueError``.
+    """
+
+    async def put_context(self, game_id: str, kind: str, payload: bytes) -> None:
+        """Replace the game's blob of this kind (``"matchup"``...).
+
+        Args:
+            game_id: The game.
+            kind: What the blob holds; one blob per game and kind.
+            payload: The bytes (JSON by convention), never inspected.
+        """
+        ...
+
+    async def get_context(self, game_id: str, kind: str) -> bytes | None:
+        """The game's latest blob of this kind, or ``None`` when none was put."""
+        ...
+
+
+class EventBus(ContextStore, Protocol):
+    """An ordered, replayable log of per-game streams, plus each game's context blobs.
 
     Backends: ``memory://`` (:class:`~pressbox.bus.memory.MemoryBus`) and ``redis://``
     (:class:`~pressbox.bus.redis.RedisBus`), chosen with :func:`pressbox.bus.from_url`.

@@ -5,7 +5,8 @@ as new ones arrive, like Redis ``MAXLEN``). Readers never get a queue of their o
 tailing reader keeps only its next sequence and reads from the stream itself, waking on
 the stream's :class:`asyncio.Condition`, so a slow reader costs no memory; if it falls
 behind a trim it gets :class:`~pressbox.bus.base.Trimmed`. Consumer groups keep, per
-stream, the last delivered sequence and a pending map, as Redis does.
+stream, the last delivered sequence and a pending map, as Redis does. Context blobs live in
+one dict bounded by ``max_contexts`` (the least recently put is dropped first).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pressbox.bus.base import (
     Pending,
     SystemClock,
     Trimmed,
+    check_context_key,
     check_items,
     check_names,
     check_number,
+    check_payload,
     check_seq,
     check_stream,
     check_streams,
@@ -101,11 +104,18 @@ class MemoryBus:
             are dropped as new ones arrive.
         clock: Time source for entry timestamps, age trimming and pending idle times
             (the system clock by default; tests pass a manual one).
+        max_contexts: Context blobs kept, all games and kinds together (default 10,000);
+            the least recently put is dropped first.
     """
 
-    def __init__(self, *, max_len: int = 10_000, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, max_len: int = 10_000, clock: Clock | None = None, max_contexts: int = 10_000
+    ) -> None:
         check_seq("max_len", max_len, 1)
+        check_seq("max_contexts", max_contexts, 1)
         self._max_len = max_len
+        self._max_contexts = max_contexts
+        self._contexts: dict[tuple[str, str], bytes] = {}
         self._clock: Clock = clock or SystemClock()
         self._streams: dict[str, _Stream] = {}
         self._changed = asyncio.Condition()
@@ -375,6 +385,23 @@ class MemoryBus:
                 p.since = now
                 owned.append(seq)
         return owned
+
+    async def put_context(self, game_id: str, kind: str, payload: bytes) -> None:
+        """Replace the game's blob of this kind."""
+        key = check_context_key(game_id, kind)
+        blob = check_payload(payload)
+        self._check_open()
+        # Re-inserted at the end, so the dict's order is the order of the last puts.
+        self._contexts.pop(key, None)
+        self._contexts[key] = blob
+        while len(self._contexts) > self._max_contexts:
+            del self._contexts[next(iter(self._contexts))]
+
+    async def get_context(self, game_id: str, kind: str) -> bytes | None:
+        """The game's latest blob of this kind, or ``None``."""
+        key = check_context_key(game_id, kind)
+        self._check_open()
+        return self._contexts.get(key)
 
     async def ping(self) -> bool:
         """Whether the bus is open."""

@@ -6,6 +6,8 @@ Keys, under a prefix (``pressbox:`` by default)::
                                (payload), t (append time, Unix seconds)
     <prefix>keys:{<stream>}    hash: "k:<key>" -> seq for idempotency, "#" -> last seq
     <prefix>streams            set of the stream names appended to (for discovery)
+    <prefix>context:{<game>}   hash: kind -> the game's latest context blob of that kind;
+                               it expires ``context_ttl_s`` after its last put
 
 The ``{<stream>}`` hash tag keeps a stream's two keys in one slot. An append is one Lua
 script (look the key up, XADD with the explicit id, record the key), so two writers can
@@ -31,9 +33,11 @@ from pressbox.bus.base import (
     Pending,
     SystemClock,
     Trimmed,
+    check_context_key,
     check_items,
     check_names,
     check_number,
+    check_payload,
     check_seq,
     check_stream,
     check_streams,
@@ -122,6 +126,8 @@ class RedisBus:
             are busy a call waits up to ``connect_timeout`` for one.
         clock: Time source for entry timestamps and age trimming (the system clock by
             default). Pending idle times are measured by the Redis server.
+        context_ttl_s: Seconds a game's context blobs live after their last put (default
+            three days: past any game, so a finished game's context does not stay forever).
     """
 
     def __init__(
@@ -134,8 +140,11 @@ class RedisBus:
         read_timeout: float = 5.0,
         max_connections: int = 64,
         clock: Clock | None = None,
+        context_ttl_s: int = 3 * 86_400,
     ) -> None:
         check_seq("max_len", max_len, 1)
+        check_seq("context_ttl_s", context_ttl_s, 1)
+        self._context_ttl = context_ttl_s
         self._prefix = prefix
         self._max_len = max_len
         self._clock: Clock = clock or SystemClock()
@@ -478,6 +487,24 @@ class RedisBus:
         except _NoGroup:
             return []
         return [_seq(entry_id) for entry_id in owned]
+
+    def _context(self, game_id: str) -> str:
+        return f"{self._prefix}context:{{{game_id}}}"
+
+    async def put_context(self, game_id: str, kind: str, payload: bytes) -> None:
+        """Replace the game's blob of this kind (HSET, and EXPIRE in the same transaction)."""
+        game, what = check_context_key(game_id, kind)
+        blob = check_payload(payload)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self._context(game), what, blob)
+        pipe.expire(self._context(game), self._context_ttl)
+        await self._run(pipe.execute())
+
+    async def get_context(self, game_id: str, kind: str) -> bytes | None:
+        """The game's latest blob of this kind (HGET), or ``None``."""
+        game, what = check_context_key(game_id, kind)
+        blob = await self._run(self._r.hget(self._context(game), what))
+        return None if blob is None else bytes(blob)
 
     async def ping(self) -> bool:
         """Whether Redis answers PING within the read timeout; never raises."""
