@@ -1,6 +1,8 @@
-"""Prediction API benchmark: cached GET /v1/predict/... under wrk on loopback, one worker.
+"""Prediction API benchmark: cached GET /v1/predict/... on loopback, one worker.
 
-Runs, in one invocation, each server in its own process pinned to CPU 0 (wrk on CPU 1):
+Runs, in one invocation, each server in its own process pinned to CPU 0 (the load
+generators on CPU 1), all under the same uvicorn configuration (``--http``, ``--loop``;
+default httptools and uvloop):
 
 1. ``bare``: a bare Starlette endpoint returning constant pre-encoded JSON bytes (the
    ceiling of the same server);
@@ -8,16 +10,19 @@ Runs, in one invocation, each server in its own process pinned to CPU 0 (wrk on 
 3. ``api``: the pressbox app with the in-process rate limiter, 64 Enterprise keys in rotation;
 4. ``api-redis`` (``--redis URL``): the same with the shared Redis bucket (leases);
 
-each at full load (closed loop, ``--connections``) and at about half the full-load rate
-(paced connections, wrk's ``delay()``), then a spike run: steady high-priority predictions,
-plus 10 s of 10× low-priority load (/v1/predictions/latest, /v1/games/{id}/plays), with
-shedding on and, as a control, off.
+each at full load (wrk, closed loop, ``--connections``) and at half the full-load rate
+measured (open loop: bench/openloop.c sends on a fixed schedule and measures each latency
+from the time the request was due), ``--rounds`` times, the modes interleaved within a
+round; then the spike run, open loop: steady high-priority predictions for 30 s, plus,
+from 10 s to 20 s, low-priority requests (/v1/predictions/latest, /v1/games/{id}/plays)
+at ten times that rate, with shedding on and, as a control, off.
 
 Usage::
 
-    python bench/api.py [--duration 10] [--connections 64] [--redis redis://127.0.0.1:6379/0]
+    python bench/api.py [--duration 8] [--rounds 3] [--redis redis://127.0.0.1:6379/0]
 
-Needs wrk (``apt-get install wrk``). Prints a Markdown table for docs/benchmarks.md.
+Needs wrk (``apt-get install wrk``) and a C compiler (``cc``). Prints Markdown tables for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +58,9 @@ def _free_port() -> int:
 # ----------------------------------------------------------------------------- servers
 
 
-async def _serve(mode: str, port: int, keys_file: Path, redis: str | None, shed: bool) -> None:
+async def _serve(
+    mode: str, port: int, keys_file: Path, redis: str | None, shed: bool, http: str
+) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import Response
@@ -75,6 +82,7 @@ async def _serve(mode: str, port: int, keys_file: Path, redis: str | None, shed:
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
+        "http": http,
     }
     if mode == "bare":
         body = encode_prediction(make_update("BENCH00", 3)).body(time.time())
@@ -113,7 +121,14 @@ async def _serve(mode: str, port: int, keys_file: Path, redis: str | None, shed:
 class Server:
     """One benchmark server in a subprocess pinned to CPU 0."""
 
-    def __init__(self, mode: str, tmp: Path, redis: str | None, shed: bool = True) -> None:
+    def __init__(
+        self,
+        mode: str,
+        tmp: Path,
+        redis: str | None,
+        server: tuple[str, str],
+        shed: bool = True,
+    ) -> None:
         self.mode = mode
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -121,6 +136,7 @@ class Server:
         args = [sys.executable, __file__, "_server", mode, str(self.port), str(self.keys_file)]
         args += ["--redis", redis] if redis else []
         args += [] if shed else ["--no-shed"]
+        args += ["--http", server[0], "--loop", server[1]]
         self.proc = subprocess.Popen(["taskset", "-c", "0", *args])
 
     def __enter__(self) -> Server:
@@ -169,14 +185,23 @@ if pause > 0 then
 end
 """
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 def _ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     if not match:
-        return float("nan")
+        raise ValueError(f"wrk printed a latency that is not one: {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _wrk_field(pattern: str, out: str) -> str:
+    # Anchored at the start of a line: the "+/- Stdev" column of the thread statistics
+    # ends in "%" too (e.g. "71.50%"), and an unanchored "50%" once matched it.
+    match = re.search(pattern, out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk output without {pattern!r}:\n{out}")
+    return match.group(1)
 
 
 def wrk(
@@ -186,33 +211,143 @@ def wrk(
     keys: Path | None,
     duration: float,
     connections: int,
-    delay_ms: int = 0,
     lua: Path,
 ) -> dict[str, float]:
-    """Run wrk on CPU 1 and read its summary."""
+    """Run wrk (closed loop) on CPU 1 and read its summary."""
     env = {
         **os.environ,
         "BENCH_KEYS": str(keys) if keys else "",
         "BENCH_PATHS": ",".join(paths),
-        "BENCH_DELAY_MS": str(delay_ms),
+        "BENCH_DELAY_MS": "0",
     }
     command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s"]
     command += ["--latency", "-s", str(lua), url]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     result = {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "rps": float(_wrk_field(r"^Requests/sec:\s+([\d.]+)", out)),
+        "p50": _ms(_wrk_field(r"^\s+50%\s+(\S+)$", out)),
+        "p99": _ms(_wrk_field(r"^\s+99%\s+(\S+)$", out)),
+        "requests": float(_wrk_field(r"^\s+(\d+) requests in", out)),
     }
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    non2xx = re.search(r"^\s+Non-2xx or 3xx responses:\s+(\d+)", out, re.MULTILINE)
     result["non2xx"] = float(non2xx.group(1)) if non2xx else 0.0
     return result
 
 
-def _paced_delay(rps: float, connections: int, latency_ms: float) -> int:
-    """The per-request delay (whole ms) that makes ``connections`` send about ``rps``."""
-    return max(1, round(connections / rps * 1000 - latency_ms))
+OPENLOOP_C = HERE / "openloop.c"
+
+
+def build_openloop(tmp: Path) -> Path:
+    """Compile bench/openloop.c with the system C compiler; the binary's path."""
+    binary = tmp / "openloop"
+    subprocess.run(["cc", "-O2", "-o", str(binary), str(OPENLOOP_C)], check=True)
+    return binary
+
+
+class OpenLoop:
+    """One run of the open-loop generator (bench/openloop.c) on CPU 1, in the background.
+
+    Args:
+        binary: The compiled generator.
+        url: ``http://127.0.0.1:PORT``.
+        paths: Request paths, in rotation.
+        keys: API keys, one per line, in rotation (``None``: no key).
+        rate: Requests per second, on a fixed schedule.
+        duration: Seconds of schedule.
+        offset: Seconds after ``t0`` at which the schedule starts.
+        connections: Keep-alive connections (a due request waits for a free one, and its
+            latency counts from the time it was due).
+        t0: The common start, ``time.monotonic()`` seconds (generators sharing it share
+            one clock: CLOCK_MONOTONIC is the same for every process).
+    """
+
+    def __init__(
+        self,
+        binary: Path,
+        url: str,
+        paths: list[str],
+        *,
+        keys: Path | None,
+        rate: float,
+        duration: float,
+        offset: float = 0.0,
+        connections: int = 32,
+        t0: float | None = None,
+    ) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="openloop-"))
+        self.out = tmp / "latencies.txt"
+        (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
+        host, port = url.removeprefix("http://").split(":")
+        env = {**os.environ, "OPENLOOP_T0": f"{time.monotonic() if t0 is None else t0:.6f}"}
+        self.proc = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "1",
+                str(binary),
+                host,
+                port,
+                f"{rate:g}",
+                f"{duration:g}",
+                f"{offset:g}",
+                str(connections),
+                str(tmp / "paths.txt"),
+                str(keys) if keys else "-",
+                str(self.out),
+            ],
+            env=env,
+        )
+
+    def result(self, since: float = 0.0, until: float = float("inf")) -> dict[str, float]:
+        """Wait for the run; rate, p50, p99 (ms) and non-2xx of requests due in a window.
+
+        Args:
+            since: Seconds after ``t0`` (the window's start).
+            until: Seconds after ``t0`` (the window's end).
+
+        Returns:
+            ``rps`` (answers per second of the window), ``p50``, ``p99``, ``max`` (ms, from
+            the time each request was due; a request never answered counts as infinitely
+            late), ``non2xx`` (503s and the like), ``lost`` (never answered), ``requests``.
+        """
+        if self.proc.wait() != 0:
+            raise RuntimeError(f"openloop failed ({self.proc.returncode})")
+        latencies: list[float] = []
+        non2xx = lost = 0
+        first = last = None
+        with self.out.open() as lines:
+            for line in lines:
+                due_us, latency_us, status = line.split()
+                due = float(due_us) / 1e6
+                if not since <= due < until:
+                    continue
+                first = due if first is None else first
+                last = due
+                if status == "0":
+                    lost += 1
+                    latencies.append(float("inf"))
+                    continue
+                latencies.append(float(latency_us) / 1e3)
+                if not status.startswith("2"):
+                    non2xx += 1
+        if not latencies or first is None or last is None:
+            raise RuntimeError("openloop: no request in the window")
+        latencies.sort()
+        answered = len(latencies) - lost
+        span = max(last - first, 1e-9)
+        return {
+            "rps": answered / span,
+            "p50": _percentile(latencies, 0.50),
+            "p99": _percentile(latencies, 0.99),
+            "max": latencies[-1],
+            "non2xx": float(non2xx),
+            "lost": float(lost),
+            "requests": float(len(latencies)),
+        }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _fmt(r: dict[str, float]) -> str:
@@ -304,132 +439,230 @@ async def inprocess(n: int = 20_000) -> list[str]:
     return rows
 
 
+MODES = ("bare", "api-nolimit", "api", "api-redis")
+
+
+def measure(
+    mode: str,
+    tmp: Path,
+    lua: Path,
+    binary: Path,
+    args: argparse.Namespace,
+) -> dict[str, dict[str, float]]:
+    """Full load (wrk) and half of the rate measured (open loop) against one fresh server."""
+    predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
+    redis = args.redis if mode == "api-redis" else None
+    server_mode = "api" if mode == "api-redis" else mode
+    with Server(server_mode, tmp, redis, (args.http, args.loop)) as server:
+        paths = ["/bare"] if mode == "bare" else predict
+        keys = None if mode == "bare" else server.keys_file
+        wrk(server.url, paths, duration=2, connections=args.connections, keys=keys, lua=lua)
+        cpu = server.cpu()
+        full = wrk(
+            server.url,
+            paths,
+            duration=args.duration,
+            connections=args.connections,
+            keys=keys,
+            lua=lua,
+        )
+        full["per_cpu"] = full["requests"] / max(1e-9, server.cpu() - cpu)
+        half_rate = full["rps"] / 2
+        cpu = server.cpu()
+        half = OpenLoop(
+            binary, server.url, paths, keys=keys, rate=half_rate, duration=args.duration
+        ).result()
+        half["per_cpu"] = half["requests"] / max(1e-9, server.cpu() - cpu)
+        half["rate"] = half_rate
+    return {"full": full, "half": half}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of every mode.")
     parser.add_argument("--redis", default=None, help="Also measure the shared Redis bucket.")
+    parser.add_argument("--http", default="httptools", choices=("httptools", "h11"))
+    parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--skip-spike", action="store_true")
     parser.add_argument("--only-spike", action="store_true")
+    parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument(
-        "--spike-connections", type=int, default=40, help="Low-priority connections (10×)."
+        "--spike-rate", type=float, default=1000.0, help="Steady high-priority req/s."
     )
     parser.add_argument(
-        "--spike-delay", type=int, default=2, help="ms between a spike connection's requests."
+        "--spike-factor", type=float, default=10.0, help="Low-priority rate / steady rate."
+    )
+    parser.add_argument(
+        "--spike-all",
+        action="store_true",
+        help="During the spike, high-priority requests also go to --spike-factor times.",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk: apt-get install wrk")
+    print(f"server: uvicorn {_uvicorn_version()}, http={args.http}, loop={args.loop}, 1 worker")
+    print(f"load average before: {_loadavg()}", flush=True)
 
-    if args.only_spike:
-        with tempfile.TemporaryDirectory() as tmpdir:
-            lua = Path(tmpdir) / "bench.lua"
-            lua.write_text(LUA)
-            predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
-            spike(Path(tmpdir), lua, predict, args.spike_connections, args.spike_delay)
-        return
-    print("| app alone, per cached request | µs of CPU |")
-    print("|---|---:|")
-    print("\n".join(asyncio.run(inprocess())), flush=True)
-    print()
-
-    predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
-    rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         lua = tmp / "bench.lua"
         lua.write_text(LUA)
-        modes = ["bare", "api-nolimit", "api"] + (["api-redis"] if args.redis else [])
-        bare_rps = bare_cpu = 0.0
-        for mode in modes:
-            redis = args.redis if mode == "api-redis" else None
-            with Server("api" if mode == "api-redis" else mode, tmp, redis) as server:
-                paths = ["/bare"] if mode == "bare" else predict
-                keys = None if mode == "bare" else server.keys_file
-                wrk(server.url, paths, duration=2, connections=args.connections, keys=keys, lua=lua)
-                cpu = server.cpu()
-                full = wrk(
-                    server.url,
-                    paths,
-                    duration=args.duration,
-                    connections=args.connections,
-                    keys=keys,
-                    lua=lua,
-                )
-                full["per_cpu"] = full["requests"] / max(1e-9, server.cpu() - cpu)
-                if mode == "bare":
-                    bare_rps = full["rps"]
-                half_conns = 8
-                delay = _paced_delay(full["rps"] / 2, half_conns, full["p50"] / 4)
-                half = wrk(
-                    server.url,
-                    paths,
-                    duration=args.duration,
-                    connections=half_conns,
-                    delay_ms=delay,
-                    keys=keys,
-                    lua=lua,
-                )
-                if mode == "bare":
-                    bare_cpu = full["per_cpu"]
-                ratio = full["rps"] / bare_rps if bare_rps else float("nan")
-                cpu_ratio = full["per_cpu"] / bare_cpu if bare_cpu else float("nan")
-                rows.append(
-                    f"| {mode:<11} | full | {_fmt(full)} | {ratio:4.2f} | "
-                    f"{full['per_cpu']:,.0f} | {cpu_ratio:4.2f} |"
-                )
-                rows.append(f"| {mode:<11} | half | {_fmt(half)} | | | |")
-                print(rows[-2], flush=True)
-                print(rows[-1], flush=True)
-
-        print(
-            "\n| server | load | req/s | p50 ms | p99 ms | non-2xx | × bare "
-            "| req per server CPU-s | × bare |"
-        )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        print("\n".join(rows))
+        binary = build_openloop(tmp)
+        if not args.only_spike:
+            if not args.skip_inprocess:
+                print("\n| app alone, per cached request | µs of CPU |")
+                print("|---|---:|")
+                print("\n".join(asyncio.run(inprocess())), flush=True)
+            modes = [m for m in MODES if m != "api-redis" or args.redis]
+            results: dict[str, list[dict[str, dict[str, float]]]] = {m: [] for m in modes}
+            rows: list[str] = []
+            print(
+                "\n| round | server | load | req/s | p50 ms | p99 ms | non-2xx | × bare "
+                "| req per server CPU-s | × bare | load avg |"
+            )
+            print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+            for n in range(1, args.rounds + 1):
+                for mode in modes:
+                    got = measure(mode, tmp, lua, binary, args)
+                    results[mode].append(got)
+                    bare = results["bare"][-1]["full"]
+                    rows += _rows(f"{n}", mode, got, bare, _loadavg())
+                    print("\n".join(rows[-2:]), flush=True)
+            print("\nMedian of the rounds (× bare: each round against its own bare run):\n")
+            print(
+                "| server | load | req/s | p50 ms | p99 ms | non-2xx | × bare "
+                "| req per server CPU-s | × bare |"
+            )
+            print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+            for mode in modes:
+                print(_median_rows(mode, results[mode], results["bare"]))
         if not args.skip_spike:
-            spike(tmp, lua, predict, args.spike_connections, args.spike_delay)
+            spike(tmp, binary, args)
+    print(f"\nload average after: {_loadavg()}")
 
 
-def spike(tmp: Path, lua: Path, predict: list[str], connections: int, delay_ms: int) -> None:
-    """Steady predictions for 30 s (4 connections, 2 ms apart); from 10 s to 20 s, ten
-    times that load (40 connections, 2 ms apart) on the low-priority endpoints."""
+def _rows(
+    label: str, mode: str, got: dict[str, dict[str, float]], bare: dict[str, float], load: str
+) -> list[str]:
+    full, half = got["full"], got["half"]
+    ratio = full["rps"] / bare["rps"]
+    cpu_ratio = full["per_cpu"] / bare["per_cpu"]
+    return [
+        f"| {label} | {mode} | full | {_fmt(full)} | {ratio:4.2f} | "
+        f"{full['per_cpu']:,.0f} | {cpu_ratio:4.2f} | {load} |",
+        f"| {label} | {mode} | half (open loop, {half['rate']:,.0f}/s) | {_fmt(half)} | | "
+        f"{half['per_cpu']:,.0f} | | |",
+    ]
+
+
+def _median_rows(
+    mode: str, runs: list[dict[str, dict[str, float]]], bares: list[dict[str, dict[str, float]]]
+) -> str:
+    def med(load: str, key: str) -> float:
+        return statistics.median(r[load][key] for r in runs)
+
+    ratio = statistics.median(
+        r["full"]["rps"] / b["full"]["rps"] for r, b in zip(runs, bares, strict=True)
+    )
+    cpu_ratio = statistics.median(
+        r["full"]["per_cpu"] / b["full"]["per_cpu"] for r, b in zip(runs, bares, strict=True)
+    )
+    full = {k: med("full", k) for k in ("rps", "p50", "p99", "non2xx", "per_cpu")}
+    half = {k: med("half", k) for k in ("rps", "p50", "p99", "non2xx")}
+    return (
+        f"| {mode} | full | {_fmt(full)} | {ratio:4.2f} | {full['per_cpu']:,.0f} "
+        f"| {cpu_ratio:4.2f} |\n| {mode} | half | {_fmt(half)} | | | |"
+    )
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _uvicorn_version() -> str:
+    import uvicorn
+
+    return str(uvicorn.__version__)
+
+
+SPIKE_S = (10.0, 20.0)
+"""The spike's window, seconds into the 30 s run."""
+
+
+def spike(tmp: Path, binary: Path, args: argparse.Namespace) -> None:
+    """Open loop: high-priority predictions at ``--spike-rate`` for 30 s; from 10 s to 20 s,
+    low-priority requests at ``--spike-factor`` times that rate (and, with ``--spike-all``,
+    the predictions too)."""
+    predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
     low = [
         "/v1/predictions/latest" if i % 2 else f"/v1/games/BENCH{i:02d}/plays" for i in range(GAMES)
     ]
+    rate, factor = args.spike_rate, args.spike_factor
+    start, end = SPIKE_S
     print(
-        "\n| shedding | high-priority req/s | p50 ms | p99 ms | low-priority req/s | shed (503) |"
+        f"\nSpike: {rate:,.0f} high-priority req/s for 30 s; {start:g}-{end:g} s: "
+        f"+{rate * factor:,.0f} low-priority req/s"
+        + (f", predictions at {rate * factor:,.0f}/s" if args.spike_all else "")
+        + " (open loop, latency from the time each request was due)\n"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| shedding | high p50 ms (spike) | high p99 ms (spike) | high p99 ms (whole run) "
+        "| high non-2xx | low answered/s (spike) | low 503 | low p99 ms | load avg |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for shed in (True, False):
-        with Server("api", tmp, None, shed=shed) as server:
-            result: dict[str, dict[str, float]] = {}
-
-            def steady(url: str, keys: Path, into: dict[str, dict[str, float]]) -> None:
-                # About 2,000 req/s: 4 connections, 2 ms between requests.
-                into["high"] = wrk(
-                    url, predict, duration=30, connections=4, delay_ms=2, keys=keys, lua=lua
+        with Server("api", tmp, None, (args.http, args.loop), shed=shed) as server:
+            t0 = time.monotonic() + 0.5
+            keys = server.keys_file
+            high = OpenLoop(
+                binary,
+                server.url,
+                predict,
+                keys=keys,
+                rate=rate,
+                duration=30,
+                t0=t0,
+                connections=32,
+            )
+            extra = (
+                OpenLoop(
+                    binary,
+                    server.url,
+                    predict,
+                    keys=keys,
+                    rate=rate * (factor - 1),
+                    duration=end - start,
+                    offset=start,
+                    t0=t0,
+                    connections=64,
                 )
-
-            thread = threading.Thread(target=steady, args=(server.url, server.keys_file, result))
-            thread.start()
-            time.sleep(10)
-            # 10× the steady load: ten times the connections, paced the same way.
-            result["low"] = wrk(
+                if args.spike_all
+                else None
+            )
+            lowrun = OpenLoop(
+                binary,
                 server.url,
                 low,
-                duration=10,
-                connections=connections,
-                delay_ms=delay_ms,
-                keys=server.keys_file,
-                lua=lua,
+                keys=keys,
+                rate=rate * factor,
+                duration=end - start,
+                offset=start,
+                t0=t0,
+                connections=128,
             )
-            thread.join()
-            high, lowr = result["high"], result["low"]
+            during = high.result(start, end)
+            whole = high.result()
+            lows = lowrun.result()
+            extra_note = ""
+            if extra is not None:
+                more = extra.result()
+                extra_note = f" (extra predictions: p99 {more['p99']:.2f} ms)"
             print(
-                f"| {'on' if shed else 'off'} | {high['rps']:,.0f} | {high['p50']:.2f} | "
-                f"{high['p99']:.2f} | {lowr['rps']:,.0f} | {int(lowr['non2xx']):,} |",
+                f"| {'on' if shed else 'off'} | {during['p50']:.2f} | {during['p99']:.2f} | "
+                f"{whole['p99']:.2f} | {int(whole['non2xx'])} | {lows['rps']:,.0f} | "
+                f"{int(lows['non2xx']):,} | {lows['p99']:.2f} | {_loadavg()} |{extra_note}",
                 flush=True,
             )
 
@@ -443,12 +676,22 @@ if __name__ == "__main__":
         inner.add_argument("keys_file", type=Path)
         inner.add_argument("--redis", default=None)
         inner.add_argument("--no-shed", action="store_true")
+        inner.add_argument("--http", default="httptools")
+        inner.add_argument("--loop", default="uvloop")
         a = inner.parse_args()
         import structlog
 
         structlog.configure(
             wrapper_class=structlog.make_filtering_bound_logger(40)  # errors only
         )
-        asyncio.run(_serve(a.mode, a.port, a.keys_file, a.redis, not a.no_shed))
+        # Server.serve() runs in the loop it is given (uvicorn's loop= applies to run()),
+        # so the loop is chosen here, as uvicorn itself does.
+        factory = None
+        if a.loop == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_serve(a.mode, a.port, a.keys_file, a.redis, not a.no_shed, a.http))
     else:
         main()
