@@ -8,7 +8,10 @@ flow under one task group:
   simulated one) through the live poller, or :meth:`Service.replay` replays real games from
   Retrosheet files, paced like the real game divided by a speed-up; either way each game
   is announced on the ``games`` stream and each event appended with its event id as
-  idempotency key (:meth:`Service.publish`).
+  idempotency key (:meth:`Service.publish`). Polling ingest also keeps each game's
+  batter-versus-pitcher record current in the log's context register
+  (:class:`~pressbox.feeds.context.MatchupFeeder`, through the same resilient client);
+  a replay from files, which has no stats source, writes a record that says so.
 - **process**: :class:`ProcessorPool` takes games from the ``games`` stream through a
   consumer group, runs one :class:`~pressbox.processor.GameProcessor` per game, keeps its
   claim fresh, and takes over the games of a processor that stopped answering.
@@ -39,7 +42,14 @@ from pressbox.config import Settings
 from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
 from pressbox.engine.models import WinProbabilityModel, get_model
 from pressbox.errors import BackendError
-from pressbox.feeds.poller import PollPolicy, ingest_from_upstream
+from pressbox.feeds.context import (
+    MATCHUP,
+    NO_STATS_SOURCE,
+    MatchupFeeder,
+    put_record,
+    unavailable_record,
+)
+from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
 from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
 from pressbox.processor import GameProcessor
 from pressbox.store.base import Archive
@@ -131,6 +141,14 @@ class Service:
         entries = await self.bus.read(stream, last, limit=1)
         return decode_update(entries[0].payload, source=stream) if entries else None
 
+    async def matchup(self, game_id: str) -> bytes | None:
+        """The game's batter-versus-pitcher record as ingest wrote it (JSON), or ``None``.
+
+        See :mod:`pressbox.feeds.context` for its shape; it is read from the log's context
+        register, never fetched here.
+        """
+        return await self.bus.get_context(game_id, MATCHUP)
+
     async def state(self, game_id: str) -> GameState | None:
         """The latest state of a game, or ``None`` before its first update."""
         update = await self.snapshot(game_id)
@@ -186,6 +204,7 @@ class Service:
 
         async def one(game: RetrosheetGame) -> None:
             await self.announce("mlb", game.game_id)
+            await self._no_matchup(game.game_id)
             # A restarted ingest catches up at once on what the log already holds (those
             # appends are no-ops by their keys), then paces the rest.
             logged = await self.bus.last_seq(event_stream(game.game_id))
@@ -202,6 +221,13 @@ class Service:
             for game in chosen:
                 group.create_task(one(game))
         return sum(counts)
+
+    async def _no_matchup(self, game_id: str) -> None:
+        # The API tells the booth why the panel is empty rather than "not yet".
+        try:
+            await put_record(self.bus, game_id, unavailable_record(game_id, NO_STATS_SOURCE))
+        except BackendError as exc:
+            _log.warning("context.store_failed", game_id=game_id, reason=str(exc))
 
 
 def _load_games(paths: Iterable[str | Path], limit: int | None) -> list[RetrosheetGame]:
@@ -351,19 +377,31 @@ async def run_roles(
         speed: Replay speed-up for a direct replay (default: the settings').
         consumer: The processor pool's consumer name.
         upstream_url: An MLB Stats API (or ``pressbox upstream``) to poll every game of the
-            day from, through the resilient feed client.
+            day from, through the resilient feed client; the same client fetches each
+            game's matchup context (:class:`~pressbox.feeds.context.MatchupFeeder`).
         poll_interval: Seconds between polls of a game during play (breaks: twice that),
             for a local upstream replayed fast; ``None`` keeps the poller's defaults.
     """
-    async with asyncio.TaskGroup() as group:
+    async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
         if ingest and upstream_url:
             policy = None
             if poll_interval is not None:
                 policy = PollPolicy(
                     action=poll_interval, pause=2 * poll_interval, honour_wait=False
                 )
+            client = await stack.enter_async_context(statsapi_client(upstream_url))
+            feeder = MatchupFeeder(client, service.bus)
+
+            async def publish(event: PlayEvent) -> int:
+                seq = await service.publish(event)
+                feeder.observe(event, seq)
+                return seq
+
+            group.create_task(feeder.run())
             group.create_task(
-                ingest_from_upstream(service.publish, service.announce, upstream_url, policy=policy)
+                ingest_from_upstream(
+                    publish, service.announce, upstream_url, policy=policy, client=client
+                )
             )
         elif ingest:
             group.create_task(service.replay(paths, speed=speed))

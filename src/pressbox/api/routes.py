@@ -12,9 +12,11 @@ import asyncio
 import time
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import ValidationError
 
 from pressbox.api.predict import Prediction, PredictionCache, encode_prediction, unavailable
 from pressbox.api.runtime import Runtime
@@ -27,6 +29,7 @@ from pressbox.api.schemas import (
     GamesOut,
     Health,
     KeyPlaysOut,
+    MatchupOut,
     PlayOut,
     PlaysOut,
     PredictionOut,
@@ -260,6 +263,43 @@ async def game_key_plays(
     return KeyPlaysOut(
         available=True, game_id=game_id, model=name, plays=[play_out(u) for u in updates]
     )
+
+
+@router.get(
+    "/games/{game_id}/matchup",
+    response_model=MatchupOut,
+    responses=GAME_ERRORS,
+    summary="Batter vs pitcher",
+)
+async def game_matchup(rt: Rt, game_id: GameIdPath) -> MatchupOut:
+    """The current batter and pitcher, their season lines to date and their history.
+
+    Read from what ingest stored when the matchup last changed; never fetched here.
+    """
+    record = await known_game(rt.service, game_id)
+    if record is not None and record.sport != "mlb":
+        return MatchupOut(
+            available=False, reason=f"a {record.sport} game has no batter", game_id=game_id
+        )
+    blob = await rt.service.matchup(game_id)
+    if blob is None:
+        return MatchupOut(
+            available=False,
+            reason="no matchup yet: no play of this game has named a batter and pitcher",
+            game_id=game_id,
+        )
+    try:
+        # A record that is not a JSON object fails the ** with TypeError.
+        out = MatchupOut.model_validate({**orjson.loads(blob), "game_id": game_id})
+    except (orjson.JSONDecodeError, ValidationError, TypeError) as exc:
+        return MatchupOut(
+            available=False,
+            reason=f"the stored matchup is unreadable ({type(exc).__name__})",
+            game_id=game_id,
+        )
+    if out.as_of is not None:
+        out.age_s = round(max(time.time() - out.as_of, 0.0), 1)
+    return out
 
 
 def _cache(rt: Runtime) -> PredictionCache:

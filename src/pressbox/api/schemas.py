@@ -207,3 +207,91 @@ class WpOut(BaseModel):
     decision: dict[str, Any] | None = Field(
         default=None, description="Fourth-down options (football, down 4), else null."
     )
+
+
+class BattingLineOut(BaseModel):
+    """A batter's line: counts, and rates as a box score prints them (``".340"``)."""
+
+    pa: int | None = None
+    ab: int | None = None
+    h: int | None = None
+    hr: int | None = None
+    bb: int | None = None
+    so: int | None = None
+    avg: str | None = None
+    obp: str | None = None
+    slg: str | None = None
+    ops: str | None = None
+
+
+class PitchingLineOut(BaseModel):
+    """A pitcher's line: innings as printed (``"21.1"``), rates as strings, counts."""
+
+    ip: str | None = None
+    era: str | None = None
+    whip: str | None = None
+    so: int | None = None
+    bb: int | None = None
+    h: int | None = None
+    hr: int | None = None
+    bf: int | None = Field(default=None, description="Batters faced.")
+    g: int | None = Field(default=None, description="Games pitched in.")
+
+
+class _Freshness(BaseModel):
+    reason: str | None = Field(
+        default=None, description="Why a value is missing or stale (shown on the page's dash)."
+    )
+    stale: bool = Field(
+        default=False, description="The value is the last good one; its refresh failed."
+    )
+    age_s: float | None = Field(default=None, description="Age of a stale value, seconds.")
+
+
+class BatterOut(_Freshness):
+    """The current batter and his season line to date (``null`` with a ``reason``)."""
+
+    id: str | None = None
+    name: str | None = None
+    team: str | None = None
+    season: BattingLineOut | None = None
+
+
+class PitcherOut(_Freshness):
+    """The current pitcher and his season line to date (``null`` with a ``reason``)."""
+
+    id: str | None = None
+    name: str | None = None
+    team: str | None = None
+    season: PitchingLineOut | None = None
+
+
+class HeadToHeadOut(_Freshness):
+    """The batter's history against the pitcher; only ``reason`` for a first meeting."""
+
+    pa: int | None = None
+    ab: int | None = None
+    h: int | None = None
+    hr: int | None = None
+    bb: int | None = None
+    so: int | None = None
+    avg: str | None = None
+
+
+class MatchupOut(BaseModel):
+    """``GET /v1/games/{id}/matchup``: the current batter against the current pitcher.
+
+    Written by ingest when the matchup changes; any field may be ``null``.
+    """
+
+    available: bool
+    reason: str | None = None
+    game_id: str
+    seq: int | None = Field(
+        default=None, description="The event (in the game's log) that named this matchup."
+    )
+    batter: BatterOut | None = None
+    pitcher: PitcherOut | None = None
+    head_to_head: HeadToHeadOut | None = None
+    as_of: float | None = Field(default=None, description="Unix seconds it was fetched.")
+    age_s: float | None = Field(default=None, description="Seconds since ``as_of``.")
