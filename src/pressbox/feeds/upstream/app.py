@@ -33,10 +33,10 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pressbox.feeds.upstream import booth, drift, espn, gumbo, ids
+from pressbox.feeds.upstream import booth, drift, espn, gumbo, ids, push
 from pressbox.feeds.upstream.data import MlbGame, UpstreamData
 from pressbox.feeds.upstream.faults import CLEAN, NO_FAULTS, Decision, FaultInjector, FaultSpec
 from pressbox.feeds.upstream.replay import Replay, Timeline
@@ -828,9 +828,11 @@ def create_upstream_app(
         Route("/pressbox/health", pressbox_health),
         Route("/pressbox/games", pressbox_games),
         Route("/pressbox/players", pressbox_players),
+        WebSocketRoute(push.PUSH_PATH, push.gameday_push),
     ]
     app = _UpstreamApp(routes=routes)
     app.state.upstream = upstream
+    app.state.push_tick = push.DEFAULT_TICK
     app.fault_layer = FaultMiddleware(app.call_routes, upstream)
     return app
 

@@ -107,6 +107,28 @@ class Replay:
             del self._stalls[key]
         return n
 
+    def next_change(self, key: str) -> float:
+        """Real seconds until the game's next event is published.
+
+        Returns:
+            ``0`` when it is due now, ``inf`` when none is coming (the game is over, or
+            not started today, or everything is out at speed 0). A stall counts: the
+            answer is then the end of the stall at the earliest. A held or manual clock
+            makes the answer an estimate; callers look again.
+
+        Raises:
+            KeyError: No game has this key.
+        """
+        timeline = self.timelines[key]
+        n = self.published(key)
+        if self.speed == 0 or n >= len(timeline.times) or timeline.offset == math.inf:
+            return math.inf
+        due = (timeline.publish_time(n + 1) - self.elapsed()) / self.speed
+        stall = self._stalls.get(key)
+        if stall is not None:
+            due = max(due, stall[0] - self.clock.monotonic())
+        return max(due, 0.0)
+
     def stall(self, key: str, seconds: float) -> None:
         """Freeze the game at its current event for ``seconds`` (real, monotonic)."""
         if key in self._stalls and self.clock.monotonic() < self._stalls[key][0]:

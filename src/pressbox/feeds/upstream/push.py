@@ -1,0 +1,195 @@
+"""The simulated Gameday push channel: a WebSocket per game that says when its feed changed.
+
+The real MLB Stats API notifies Gameday clients over a WebSocket
+(``/api/v1/game/push/subscribe/gameday/{gamePk}``) each time a game's live feed gets a new
+timecode; the client then fetches ``feed/live/diffPatch?startTimecode=`` at once instead of
+waiting for its next poll. :func:`gameday_push` serves that route for the simulated
+upstream: after the handshake it sends one text message per published update of the game::
+
+    {"gamePk": 13798201504100, "timeStamp": "20150410_190512", "isDelta": true,
+     "changeEvent": {"type": "new_entry"}}
+
+(``timeStamp`` is the feed's new ``metaData.timeStamp``). It sends nothing on subscribe:
+the client fetches once when it connects. The channel sleeps until the replay publishes
+the game's next update (:meth:`~.replay.Replay.next_change`), so a notification leaves
+within a millisecond or two of the publication, and wakes at least every ``tick`` seconds
+to notice a clock that jumped (a manual clock, a held replay, the end of a stall).
+
+Faults apply (the same injector and seed as the HTTP routes, one draw at the handshake and
+one per notification):
+
+========================  ==============================================================
+fault                     at the handshake / on a notification
+========================  ==============================================================
+``latency``               the handshake / the notification comes late by the duration
+``reset``                 the connection is dropped without a close frame (both)
+``timeout``               the handshake hangs (up to the duration) / the notification is
+                          lost: never sent, the channel stays open
+``error500``              refused / closed with code 1011 (internal error)
+``error503``, ``error429``  refused / closed with code 1013 (try again later)
+``truncate``              — / the notification's JSON is cut short
+``dup``                   — / the notification is sent twice
+``stall``                 the game stops advancing (as for the HTTP routes): no
+                          notification until it catches up
+========================  ==============================================================
+
+A client must therefore treat the channel as a hint: notifications may be late, lost,
+repeated, malformed, or stop with the connection, and polling stays the safety net.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from pressbox.feeds.upstream.faults import Decision
+
+if TYPE_CHECKING:
+    from pressbox.feeds.upstream.app import SimulatedUpstream
+    from pressbox.feeds.upstream.data import MlbGame
+
+PUSH_PATH: Final = "/api/v1/game/push/subscribe/gameday/{pk}"
+"""The route of the push channel (the real API's path)."""
+
+DEFAULT_TICK: Final = 0.25
+"""Longest sleep of a channel between two looks at its game, seconds."""
+
+CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_TRY_AGAIN_LATER: Final = 1013
+
+
+def push_message(pk: int, timecode: str) -> bytes:
+    """The notification of a new timecode of game ``pk`` (JSON bytes)."""
+    return orjson.dumps(
+        {
+            "gamePk": pk,
+            "timeStamp": timecode,
+            "isDelta": True,
+            "changeEvent": {"type": "new_entry"},
+        }
+    )
+
+
+def _abort(websocket: WebSocket) -> bool:
+    """Drop the connection without a close frame; ``False`` when no transport is reachable.
+
+    uvicorn hands the app its protocol's bound ``send``; the protocol holds the asyncio
+    transport, the only way to drop a connection from inside ASGI.
+    """
+    send = getattr(websocket, "_send", None)
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return False
+    transport.abort()
+    return True
+
+
+async def _refuse(websocket: WebSocket, decision: Decision) -> bool:
+    """Apply a handshake fault; ``True`` when the handshake must not go on."""
+    if decision.latency:
+        await anyio.sleep(decision.latency)
+    if decision.reset:
+        if not _abort(websocket):
+            await websocket.close(CLOSE_INTERNAL_ERROR)
+        return True
+    if decision.hang is not None:
+        # Hold the handshake: the client's open timeout gives up first.
+        with anyio.move_on_after(decision.hang):
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        return True
+    if decision.status is not None:
+        await websocket.close(CLOSE_INTERNAL_ERROR)  # before accept: the handshake is refused
+        return True
+    return False
+
+
+async def _notify(websocket: WebSocket, upstream: SimulatedUpstream, mg: MlbGame, n: int) -> bool:
+    """Send the notification of update ``n`` through this message's faults.
+
+    Returns:
+        ``False`` when the fault closed the channel.
+    """
+    message = push_message(mg.pk, upstream.timecodes(mg)[n])
+    if not upstream.injector.spec:
+        await websocket.send_text(message.decode())
+        return True
+    decision = upstream.injector.decide()
+    if decision.stall is not None:
+        upstream.replay.stall(str(mg.pk), decision.stall)
+    if decision.latency:
+        await anyio.sleep(decision.latency)
+    if decision.reset:
+        if not _abort(websocket):
+            await websocket.close(CLOSE_INTERNAL_ERROR)
+        return False
+    if decision.hang is not None:
+        return True  # lost: never sent
+    if decision.status is not None:
+        code = CLOSE_INTERNAL_ERROR if decision.status == 500 else CLOSE_TRY_AGAIN_LATER
+        await websocket.close(code, reason=f"simulated {decision.status}")
+        return False
+    text = message.decode()
+    if decision.truncate is not None:
+        text = text[: max(1, int(len(text) * decision.truncate))]
+    await websocket.send_text(text)
+    if decision.dup is not None:
+        await websocket.send_text(text)
+    return True
+
+
+async def _follow(
+    websocket: WebSocket, upstream: SimulatedUpstream, mg: MlbGame, tick: float
+) -> None:
+    """Notify each update of the game as the replay publishes it, until the game is over."""
+    key = str(mg.pk)
+    total = len(upstream.points(mg))
+    sent = upstream.published(mg)
+    while sent < total:
+        wait = upstream.replay.next_change(key)
+        await anyio.sleep(min(tick, max(wait, 0.0)) if math.isfinite(wait) else tick)
+        now = upstream.published(mg)
+        if now > sent:
+            sent = now
+            if not await _notify(websocket, upstream, mg, now - 1):
+                return
+    # Over: nothing more will change; keep the channel open until the client leaves.
+    await anyio.sleep_forever()
+
+
+async def gameday_push(websocket: WebSocket) -> None:
+    """``/api/v1/game/push/subscribe/gameday/{gamePk}`` (WebSocket): a notification per new
+    timecode of the game; an unknown game's handshake is refused."""
+    upstream: SimulatedUpstream = websocket.app.state.upstream
+    tick: float = getattr(websocket.app.state, "push_tick", DEFAULT_TICK)
+    raw = websocket.path_params.get("pk", "")
+    mg = upstream.game(int(raw)) if str(raw).isdigit() else None
+    if mg is None:
+        await websocket.close(1008, reason=f"Object not found: gamePk {raw}")
+        return
+    if upstream.injector.spec and await _refuse(websocket, upstream.injector.decide()):
+        return
+    await websocket.accept()
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def follow() -> None:
+                await _follow(websocket, upstream, mg, tick)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(follow)
+            # The client says nothing; its disconnect ends the channel.
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
