@@ -29,19 +29,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 import httpx
+import orjson
 import structlog
-from prometheus_client import CollectorRegistry
+import websockets
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from websockets.asyncio.client import connect as ws_connect
 
 from pressbox.engine.events import PlayEvent
 from pressbox.errors import CircuitOpen, FeedParseError, PressboxError, RateLimited
 from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.http import ResilientClient, RetryPolicy, Source, Unavailable, Upstream
+from pressbox.metrics import per_registry, pipeline_metrics
 from pressbox.resilience import MonotonicClock
 from pressbox.types import JSON, Clock, Sport
 
@@ -78,6 +83,85 @@ _PREGAME_STATES = frozenset({"Preview"})
 
 _log = structlog.get_logger("pressbox.feeds.poller")
 
+PUSH_PATH = "/api/v1/game/push/subscribe/gameday/{game_pk}"
+"""The Gameday push channel of a game, relative to the push service's base URL."""
+
+MAX_STAGE_AGE = 3600.0
+"""Poll-stage ages above this many seconds are not observed: the feed's times are then not
+the wall clock's (a replay of old games), and the figure would mean nothing."""
+
+_PUSH_OPEN_TIMEOUT = 5.0
+_PUSH_CLOSE_TIMEOUT = 1.0
+_PUSH_MAX_MESSAGE = 1 << 16
+
+Trigger: TypeAlias = Literal["timer", "push"]
+"""What started a poll: its interval ran out, or a push notification came."""
+
+PushState: TypeAlias = Literal["up", "down"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Metrics:
+    polls: Counter
+    push_channels: Gauge
+    push_messages: Counter
+    push_connects: Counter
+    poll_stage: Histogram
+
+
+def _create_metrics(reg: CollectorRegistry) -> _Metrics:
+    return _Metrics(
+        polls=Counter(
+            "pressbox_polls",
+            "Live-feed polls by outcome (ok, failed, stale, publish_failed) and trigger "
+            "(timer, push).",
+            ["outcome", "trigger"],
+            registry=reg,
+        ),
+        push_channels=Gauge(
+            "pressbox_push_channels",
+            "Games whose Gameday push channel is up, or down (polling alone).",
+            ["state"],
+            registry=reg,
+        ),
+        push_messages=Counter(
+            "pressbox_push_messages",
+            "Push-channel messages by kind: notification, malformed, known (a timecode "
+            "already read), missed (a timer poll found what no notification announced).",
+            ["kind"],
+            registry=reg,
+        ),
+        push_connects=Counter(
+            "pressbox_push_connects",
+            "Attempts to open a push channel by outcome (connected, failed) and channels "
+            "that closed (closed).",
+            ["outcome"],
+            registry=reg,
+        ),
+        poll_stage=pipeline_metrics(reg).stage_seconds.labels("poll"),
+    )
+
+
+_metrics_for = per_registry(_create_metrics)
+
+
+def push_base_url(base_url: str) -> str:
+    """The push service's base URL next to a Stats API base URL (``http`` → ``ws``).
+
+    Raises:
+        ValueError: The URL is neither ``http://`` nor ``https://``.
+    """
+    for plain, secure in (("http://", "ws://"), ("https://", "wss://")):
+        if base_url.startswith(plain):
+            return secure + base_url[len(plain) :]
+    raise ValueError(f"a Stats API base URL is http:// or https://, not {base_url!r}")
+
+
+def event_source_time(event: PlayEvent) -> float | None:
+    """When the upstream published an event's play: its ``ts_source`` (the feed's own time
+    of the play, ``about.endTime``), Unix seconds; the default of :class:`GamePoller`."""
+    return event.ts_source
+
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
@@ -97,6 +181,13 @@ class PollPolicy:
             is repeatable.
         after_final: Interval after the game is final when the poller keeps going for
             late corrections (default ``60.0``).
+        push_factor: While the game's push channel is up, intervals are this many times
+            longer (default ``3.0``): polling is then only the safety net that catches a
+            notification the channel lost.
+        push_retry: First wait before the push channel is opened again after it failed
+            or closed, seconds (default ``0.5``); it doubles up to ``push_max_backoff``.
+        push_max_backoff: Longest wait between two attempts to open the push channel
+            (default ``30.0``).
         diff_patch: Follow the game by ``diffPatch`` after the first document (default
             ``True``); ``False`` asks for the full document every time (with
             ``If-None-Match``, so an unchanged game costs a ``304``): more bytes, but less
@@ -112,11 +203,24 @@ class PollPolicy:
     after_final: float = 60.0
     diff_patch: bool = True
     jitter: float = 0.1
+    push_factor: float = 3.0
+    push_retry: float = 0.5
+    push_max_backoff: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError("PollPolicy.jitter must be in [0, 1)")
-        for name in ("action", "pause", "retry", "max_backoff", "after_final"):
+        if self.push_factor < 1.0:
+            raise ValueError("PollPolicy.push_factor must be at least 1")
+        for name in (
+            "action",
+            "pause",
+            "retry",
+            "max_backoff",
+            "after_final",
+            "push_retry",
+            "push_max_backoff",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PollPolicy.{name} must be positive")
 
@@ -218,6 +322,14 @@ class PollStats:
         publish_failures: Calls to ``publish`` that raised (the event was kept and retried).
         stale: Stale answers the client served instead of a fresh one.
         errors: Failed polls by the kind of error (``FeedTimeout``, ``CircuitOpen``...).
+        pushed: Polls a push notification started (the others came on the timer).
+        notifications: Push notifications received (malformed ones included).
+        push_malformed: Notifications that were not the expected JSON (they still wake
+            the poller: something changed).
+        push_missed: Timer polls that found new events while the push channel was up: a
+            notification lost or late, caught by the safety net.
+        push_connects: Times the push channel opened.
+        push_failures: Times it failed to open or was closed.
         lateness: For each poll, seconds between when it was due and when it started
             (only kept when the poller is asked to, for benchmarks).
         durations: For each poll, seconds it took (same).
@@ -233,6 +345,12 @@ class PollStats:
     duplicates: int = 0
     publish_failures: int = 0
     stale: int = 0
+    pushed: int = 0
+    notifications: int = 0
+    push_malformed: int = 0
+    push_missed: int = 0
+    push_connects: int = 0
+    push_failures: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     lateness: list[float] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
@@ -250,6 +368,12 @@ class PollStats:
             "duplicates",
             "publish_failures",
             "stale",
+            "pushed",
+            "notifications",
+            "push_malformed",
+            "push_missed",
+            "push_connects",
+            "push_failures",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, count in other.errors.items():
@@ -291,6 +415,13 @@ class GamePoller:
         limiter: Bounds requests in flight across pollers (a pool's semaphore).
         split_runner_events: See :func:`~pressbox.feeds.gumbo.read_document`.
         keep_timings: Record each poll's lateness and duration in :attr:`stats`.
+        push_url: Base URL of the Gameday push service (``ws://127.0.0.1:8765``; see
+            :func:`push_base_url`): :meth:`run` subscribes to the game's channel and polls
+            at once on each notification, ``policy.push_factor`` times less often
+            otherwise; ``None`` (default) polls alone.
+        registry: Prometheus registry of the poll metrics; the default one when ``None``.
+        published_at: When the upstream published an event's play, Unix seconds, for the
+            poll-stage histogram (default :func:`event_source_time`).
     """
 
     def __init__(
@@ -306,6 +437,9 @@ class GamePoller:
         limiter: asyncio.Semaphore | None = None,
         split_runner_events: bool = False,
         keep_timings: bool = False,
+        push_url: str | None = None,
+        registry: CollectorRegistry | None = None,
+        published_at: Callable[[PlayEvent], float | None] | None = None,
     ) -> None:
         self.game_pk = str(game_pk)
         self._client = client
@@ -322,9 +456,23 @@ class GamePoller:
         self._pending: deque[PlayEvent] = deque()
         self._published: set[str] = set()
         self._failures = 0
+        self._told_when = False
         # Pacing, not security: a seeded generator keeps a run repeatable.
         self._random = random.Random(self.game_pk)
+        self._push_url = (
+            None if push_url is None else push_url.rstrip("/") + PUSH_PATH.format(game_pk=game_pk)
+        )
+        self._push_state: PushState | None = None
+        self._wake = asyncio.Event()
+        self._metrics = _metrics_for(registry)
+        self._published_at = published_at if published_at is not None else event_source_time
         self.stats = PollStats()
+
+    @property
+    def push_state(self) -> PushState | None:
+        """``"up"`` while the push channel is open, ``"down"`` while it is not (polling
+        alone), ``None`` when the poller has no push channel or is not running."""
+        return self._push_state
 
     @property
     def final(self) -> bool:
@@ -384,14 +532,25 @@ class GamePoller:
             await self._publish(event)
             self._pending.popleft()
             self._published.add(event.event_id)
+            self._observe_stage(event)
             self.stats.published += 1
             if event.corrects is not None:
                 self.stats.corrections += 1
             sent.append(event)
         return sent
 
+    def _observe_stage(self, event: PlayEvent) -> None:
+        """Time from the upstream's publication of the play to its publication here."""
+        published = self._published_at(event)
+        if published is None:
+            return
+        age = time.time() - published
+        if -MAX_STAGE_AGE <= age <= MAX_STAGE_AGE:
+            self._metrics.poll_stage.observe(max(age, 0.0))
+
     def _failure_wait(self, exc: BaseException | None) -> float:
         self._failures += 1
+        self._told_when = isinstance(exc, RateLimited | CircuitOpen)
         backoff = min(
             self._policy.max_backoff, self._policy.retry * float(2.0 ** min(self._failures - 1, 16))
         )
@@ -402,13 +561,18 @@ class GamePoller:
             return max(backoff, exc.retry_at - self._clock.monotonic())
         return backoff
 
-    async def poll_once(self) -> PollResult:
+    async def poll_once(self, trigger: Trigger = "timer") -> PollResult:
         """Poll once: read what is new, publish it, and say when to poll next.
 
+        Args:
+            trigger: What started the poll (counted in ``pressbox_polls_total``).
+
         Returns:
-            What happened; never raises (except cancellation).
+            What happened; never raises (except cancellation). ``next_in`` is the
+            interval of polling alone; :meth:`run` stretches it while push is up.
         """
         self.stats.polls += 1
+        self.stats.pushed += trigger == "push"
         mode: Literal["full", "patch"] | None = None
         error: BaseException | None = None
         try:
@@ -430,10 +594,13 @@ class GamePoller:
             )
         if error is None and publish_error is None:
             self._failures = 0
+            self._metrics.polls.labels("ok", trigger).inc()
             interval = self._jittered(next_interval(self._game.document, self._policy))
             return PollResult(True, tuple(sent), interval, mode)
         self.stats.failures += error is not None
         failed = error if error is not None else publish_error
+        outcome = "stale" if isinstance(failed, _Stale) else "failed" if error else "publish_failed"
+        self._metrics.polls.labels(outcome, trigger).inc()
         kind = "StaleAnswer" if isinstance(failed, _Stale) else type(failed).__name__
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         wait = self._failure_wait(failed)
@@ -471,19 +638,135 @@ class GamePoller:
         Returns:
             The poller's counters.
         """
+        if self._push_url is None:
+            return await self._poll_loop(until_final, start_in)
+        self._set_push_state("down")
+        try:
+            async with asyncio.TaskGroup() as group:
+                listener = group.create_task(self._listen(), name=f"push:{self.game_pk}")
+                try:
+                    return await self._poll_loop(until_final, start_in)
+                finally:
+                    listener.cancel()
+        finally:
+            self._set_push_state(None)
+
+    async def _poll_loop(self, until_final: bool, start_in: float) -> PollStats:
         if start_in > 0:
             await self._sleep(start_in)
         due = self._clock.monotonic()
+        trigger: Trigger = "timer"
         while True:
             started = self._clock.monotonic()
-            result = await self.poll_once()
+            self._wake.clear()
+            result = await self.poll_once(trigger)
+            if trigger == "timer" and result.events and self._push_state == "up":
+                # The channel was up but said nothing of these: a lost or late notification.
+                self.stats.push_missed += 1
+                self._metrics.push_messages.labels("missed").inc()
             if self._keep_timings:
                 self.stats.lateness.append(max(0.0, started - due))
                 self.stats.durations.append(self._clock.monotonic() - started)
             if until_final and self.final:
                 return self.stats
-            due = self._clock.monotonic() + result.next_in
-            await self._sleep(result.next_in)
+            wait = result.next_in
+            if self._push_url is None:
+                due = self._clock.monotonic() + wait
+                await self._sleep(wait)
+                continue
+            if result.ok and self._push_state == "up":
+                wait *= self._policy.push_factor
+            due = self._clock.monotonic() + wait
+            # After a refusal with a date to come back (429, open breaker) a notification
+            # does not bring the poll forward.
+            trigger = await self._wait(wait, wakeable=not (self._failures and self._told_when))
+
+    async def _wait(self, seconds: float, *, wakeable: bool) -> Trigger:
+        """Sleep ``seconds`` (the injected sleep), or less when a notification comes."""
+        if not wakeable:
+            await self._sleep(seconds)
+            return "push" if self._wake.is_set() else "timer"
+        if self._wake.is_set():
+            return "push"
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.wait((sleeper, waker))
+        return "push" if self._wake.is_set() else "timer"
+
+    def _set_push_state(self, state: PushState | None) -> None:
+        if state == self._push_state:
+            return
+        if self._push_state is not None:
+            self._metrics.push_channels.labels(self._push_state).dec()
+        if state is not None:
+            self._metrics.push_channels.labels(state).inc()
+        self._push_state = state
+
+    def _on_message(self, message: str | bytes) -> None:
+        """Wake the poll loop on a notification of a timecode not read yet."""
+        self.stats.notifications += 1
+        timecode: object = None
+        try:
+            decoded = orjson.loads(message)
+            timecode = decoded.get("timeStamp") if isinstance(decoded, dict) else None
+        except orjson.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, dict):
+            # Bad input on a hint channel: counted, logged, and taken as "something changed".
+            self.stats.push_malformed += 1
+            self._metrics.push_messages.labels("malformed").inc()
+            _log.info("poll.push_malformed", game_id=self.game_pk, size=len(message))
+        elif timecode is not None and timecode == self._game.timestamp:
+            self._metrics.push_messages.labels("known").inc()
+            return
+        else:
+            self._metrics.push_messages.labels("notification").inc()
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        """Keep the game's push channel open, reopening it with backoff; never raises but
+        for cancellation. Waits use the real clock: they pace a network connection."""
+        url = self._push_url
+        if url is None:
+            return
+        delay = self._policy.push_retry
+        while True:
+            reason = "closed"
+            try:
+                async with ws_connect(
+                    url,
+                    open_timeout=_PUSH_OPEN_TIMEOUT,
+                    close_timeout=_PUSH_CLOSE_TIMEOUT,
+                    max_size=_PUSH_MAX_MESSAGE,
+                    compression=None,
+                ) as channel:
+                    self.stats.push_connects += 1
+                    self._metrics.push_connects.labels("connected").inc()
+                    self._set_push_state("up")
+                    _log.info("poll.push_up", game_id=self.game_pk)
+                    delay = self._policy.push_retry
+                    # Whatever changed while the channel was down is read now.
+                    self._wake.set()
+                    async for message in channel:
+                        self._on_message(message)
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                # A bug here must not stop the game's polling: logged, and retried.
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                _log.error("poll.push_crashed", game_id=self.game_pk, exc_info=exc)
+            outcome = "closed" if self._push_state == "up" else "failed"
+            self.stats.push_failures += 1
+            self._metrics.push_connects.labels(outcome).inc()
+            self._set_push_state("down")
+            _log.info("poll.push_down", game_id=self.game_pk, reason=reason, retry_in=delay)
+            await asyncio.sleep(delay * (1.0 + self._random.uniform(0.0, 0.2)))
+            delay = min(delay * 2, self._policy.push_max_backoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,6 +871,10 @@ class PollerPool:
         max_in_flight: Most live-feed requests in flight at once (default ``64``).
         split_runner_events: See :func:`~pressbox.feeds.gumbo.read_document`.
         keep_timings: Record each poll's lateness and duration (benchmarks).
+        push_url: Base URL of the Gameday push service, or ``None`` to poll alone (see
+            :class:`GamePoller`).
+        registry: Prometheus registry of the poll metrics (default one when ``None``).
+        published_at: See :class:`GamePoller`.
     """
 
     def __init__(
@@ -602,6 +889,9 @@ class PollerPool:
         max_in_flight: int = 64,
         split_runner_events: bool = False,
         keep_timings: bool = False,
+        push_url: str | None = None,
+        registry: CollectorRegistry | None = None,
+        published_at: Callable[[PlayEvent], float | None] | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -614,6 +904,9 @@ class PollerPool:
         self._limiter = asyncio.Semaphore(max_in_flight)
         self._split = split_runner_events
         self._keep_timings = keep_timings
+        self._push_url = push_url
+        self._registry = registry
+        self._published_at = published_at
         self.pollers: dict[str, GamePoller] = {}
 
     def poller(self, game_pk: int | str) -> GamePoller:
@@ -631,6 +924,9 @@ class PollerPool:
                 limiter=self._limiter,
                 split_runner_events=self._split,
                 keep_timings=self._keep_timings,
+                push_url=self._push_url,
+                registry=self._registry,
+                published_at=self._published_at,
             )
             self.pollers[key] = found
         return found
@@ -789,6 +1085,9 @@ async def ingest_from_upstream(
     split_runner_events: bool = False,
     client: ResilientClient | None = None,
     spread: float | None = None,
+    push: bool | str = True,
+    registry: CollectorRegistry | None = None,
+    published_at: Callable[[PlayEvent], float | None] | None = None,
 ) -> IngestReport:
     """Follow a day's MLB games from a Stats API (or ``pressbox upstream``) until final.
 
@@ -813,10 +1112,17 @@ async def ingest_from_upstream(
             and closed here when ``None``.
         spread: Seconds over which the games' first polls are spread (see
             :meth:`PollerPool.run`; ``policy.action`` when ``None``).
+        push: Subscribe to each game's Gameday push channel and poll at once on each
+            notification (``True``, the default: the channel next to ``base_url``, see
+            :func:`push_base_url`; a string: the push service's base URL; ``False``:
+            poll alone). While a channel is down its game is polled as without it.
+        registry: Prometheus registry of the poll metrics (default one when ``None``).
+        published_at: See :class:`GamePoller`.
 
     Returns:
         The games followed and the pool's counters.
     """
+    push_url = push if isinstance(push, str) else push_base_url(base_url) if push else None
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(
@@ -836,6 +1142,9 @@ async def ingest_from_upstream(
             sleep=sleep,
             max_in_flight=max_in_flight,
             split_runner_events=split_runner_events,
+            push_url=push_url,
+            registry=registry,
+            published_at=published_at,
         )
         stats = await pool.run(pks, spread=spread)
         return IngestReport(tuple(pks), stats)
