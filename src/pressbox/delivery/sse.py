@@ -35,6 +35,7 @@ __all__ = [
     "SSEStream",
     "api_key",
     "expose_transport",
+    "is_transport",
     "parse_last_event_id",
     "with_streams",
 ]
@@ -152,10 +153,21 @@ def server_owner(scope: Scope, send: Any, modules: set[str]) -> Any:
                 if callable(cell.cell_contents):
                     todo.append(cell.cell_contents)
     for owner in candidates:
-        transport = getattr(owner, "transport", None)
-        if type(owner).__module__ in modules and isinstance(transport, asyncio.Transport):
+        if type(owner).__module__ in modules and is_transport(getattr(owner, "transport", None)):
             return owner
     return None
+
+
+def is_transport(transport: object) -> bool:
+    """Whether an object is a writable stream transport (asyncio's or uvloop's).
+
+    uvloop's transports implement asyncio's interface without subclassing
+    ``asyncio.Transport``, so the check is on the methods the hub calls.
+    """
+    return all(
+        callable(getattr(transport, name, None))
+        for name in ("write", "get_write_buffer_size", "is_closing", "close", "abort")
+    )
 
 
 def _json_response(
