@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pressbox.bus import EventBus, from_url
@@ -45,6 +46,7 @@ def build_app(
     gate: bool = True,
     direct: bool = True,
     gc_freeze_s: float = 0.0,
+    registry: CollectorRegistry | None = None,
 ) -> Any:
     """A Starlette app serving the delivery routes; the hub runs in its lifespan.
 
@@ -59,9 +61,12 @@ def build_app(
         gc_freeze_s: Every this many seconds move every object alive to the collector's
             permanent generation (``gc.freeze``), so that full collections do not walk
             the thousands of idle connections again and again (0: never).
+        registry: The hub's Prometheus registry, served at ``/metrics`` (a fresh one
+            when ``None``).
     """
     state = {} if state is None else state
-    hub = Hub(bus, policy=policy, limits=limits)
+    registry = CollectorRegistry() if registry is None else registry
+    hub = Hub(bus, policy=policy, limits=limits, registry=registry)
     board = GraphicsBoard(hub)
     state["hub"] = hub
 
@@ -76,8 +81,12 @@ def build_app(
                 "slow_disconnects": s.slow_disconnects,
                 "refused": s.refused,
                 "lagging": s.lagging,
+                "reaped": s.reaped,
             }
         )
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,7 +100,11 @@ def build_app(
                 if freezer is not None:
                     freezer.cancel()
 
-    routes = [Route("/stats", stats), *delivery_routes(hub, board=board, direct=direct)]
+    routes = [
+        Route("/stats", stats),
+        Route("/metrics", metrics),
+        *delivery_routes(hub, board=board, direct=direct),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan)
     if gate:
         return with_streams(app, SSEStream(hub, direct=direct))
@@ -136,7 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bus", required=True)
     parser.add_argument("--max-connections", type=int, default=18_000)
-    parser.add_argument("--http", default="h11")
+    parser.add_argument("--http", default="h11", help="uvicorn's HTTP: h11 or httptools")
+    parser.add_argument("--loop", default="auto", help="uvicorn's loop: auto, asyncio or uvloop")
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--gc-freeze-s", type=float, default=0.0)
     args = parser.parse_args()
@@ -153,6 +167,7 @@ def main() -> None:
         log_level="warning",
         lifespan="on",
         http=args.http,
+        loop=args.loop,
         ws="websockets-sansio",
         ws_ping_interval=10.0,
         ws_ping_timeout=10.0,

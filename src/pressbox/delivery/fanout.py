@@ -58,12 +58,15 @@ from typing import Any, Literal, Self
 
 import msgspec
 import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pressbox.bus.base import EventBus, Trimmed, update_stream
 from pressbox.engine.events import Update, decode_update
 from pressbox.errors import BackendError, FeedParseError, PressboxError, UnknownGame
+from pressbox.metrics import per_registry, pipeline_metrics
 
 __all__ = [
+    "DeliveryMetrics",
     "Frames",
     "Hub",
     "HubStats",
@@ -71,6 +74,7 @@ __all__ = [
     "Policy",
     "Refused",
     "Subscriber",
+    "delivery_metrics",
 ]
 
 _log = structlog.get_logger("pressbox.delivery.fanout")
@@ -182,7 +186,7 @@ class Limits:
 
 @dataclass(slots=True)
 class HubStats:
-    """Counters of the hub since it started."""
+    """Counters of the hub since it started (``connections`` is the number open now)."""
 
     connections: int = 0
     updates: int = 0
@@ -191,6 +195,86 @@ class HubStats:
     slow_disconnects: int = 0
     refused: int = 0
     lagging: int = 0
+    reaped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryMetrics:
+    """The hub's Prometheus families, bound to one registry (summed over a process's hubs).
+
+    Attributes:
+        connections: ``pressbox_delivery_connections{transport,write}``: streams open now,
+            by transport (``sse``, ``ws``) and how they are written (``direct`` to the
+            socket, ``queued`` through the handler).
+        messages: ``pressbox_delivery_messages_total``: messages handed to clients
+            (updates, snapshots, replayed updates).
+        resnapshots: ``pressbox_delivery_resnapshots_total``: lagging clients caught up
+            with a fresh snapshot in place of their backlog.
+        slow_disconnects: ``pressbox_delivery_slow_disconnects_total``: clients
+            disconnected for staying behind (or blocked in ``send``) past ``stall_s``.
+        reaped: ``pressbox_delivery_dead_reaped_total``: connections the hub found closed
+            under it (the peer vanished: reset, ``TCP_USER_TIMEOUT``) and freed itself.
+        refused: ``pressbox_delivery_refused_total{status}``: connections refused by a
+            limit (429 a key's, 503 the process's).
+    """
+
+    connections: Gauge
+    messages: Counter
+    resnapshots: Counter
+    slow_disconnects: Counter
+    reaped: Counter
+    refused: Counter
+
+
+def _create_metrics(reg: CollectorRegistry) -> DeliveryMetrics:
+    return DeliveryMetrics(
+        connections=Gauge(
+            "pressbox_delivery_connections",
+            "Streams open now, by transport (sse, ws) and write path (direct, queued).",
+            ["transport", "write"],
+            registry=reg,
+        ),
+        messages=Counter(
+            "pressbox_delivery_messages",
+            "Messages handed to clients (updates, snapshots, replayed updates).",
+            registry=reg,
+        ),
+        resnapshots=Counter(
+            "pressbox_delivery_resnapshots",
+            "Lagging clients sent a fresh snapshot in place of their backlog.",
+            registry=reg,
+        ),
+        slow_disconnects=Counter(
+            "pressbox_delivery_slow_disconnects",
+            "Clients disconnected for staying behind past the stall limit.",
+            registry=reg,
+        ),
+        reaped=Counter(
+            "pressbox_delivery_dead_reaped",
+            "Connections found closed under the hub (peer gone) and freed by it.",
+            registry=reg,
+        ),
+        refused=Counter(
+            "pressbox_delivery_refused",
+            "Connections refused by a limit, by HTTP status (429 key, 503 process).",
+            ["status"],
+            registry=reg,
+        ),
+    )
+
+
+delivery_metrics = per_registry(_create_metrics)
+"""The hub's families of a registry (the default one when ``None``)."""
+
+
+class _Stamps(msgspec.Struct):
+    """The timestamps of an update, decoded without the rest of it."""
+
+    ts_ingest: float | None = None
+    ts_emit: float | None = None
+
+
+_stamps = msgspec.json.Decoder(_Stamps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +333,7 @@ class Subscriber:
         "_queued_bytes",
         "closed",
         "cycle",
+        "dead",
         "games",
         "key",
         "lag_since",
@@ -257,6 +342,7 @@ class Subscriber:
         "protocol",
         "queue",
         "reason",
+        "registered",
         "send_since",
         "transport",
         "wake",
@@ -285,6 +371,13 @@ class Subscriber:
         self._queued_bytes = 0
         self.wake: asyncio.Event | None = None if transport is not None else asyncio.Event()
         self.send_since: float | None = None
+        self.registered = False
+        self.dead = False
+
+    @property
+    def write_path(self) -> Literal["direct", "queued"]:
+        """``direct`` when the hub writes to the socket, ``queued`` through the handler."""
+        return "direct" if self.transport is not None else "queued"
 
     # -- buffer -------------------------------------------------------------------------
 
@@ -424,6 +517,9 @@ class Hub:
         follow_all: Follow every game that has an update stream, discovered every
             ``discover_s`` seconds (for listeners that need every game).
         discover_s: Seconds between looks for new games when ``follow_all``.
+        registry: The Prometheus registry of the hub's metrics (:class:`DeliveryMetrics`
+            and ``pressbox_stage_seconds{stage="deliver"}``); the default one when
+            ``None``.
     """
 
     def __init__(
@@ -435,11 +531,17 @@ class Hub:
         listeners: Iterable[Callable[[Update], None]] = (),
         follow_all: bool = False,
         discover_s: float = 2.0,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.bus = bus
         self.policy = policy or Policy()
         self.limits = limits or Limits()
         self.stats = HubStats()
+        self.metrics = delivery_metrics(registry)
+        # The update's emit (its ingest when it has no emit) to its bytes handed to every
+        # socket of this gateway: the server's whole share of play-to-display.
+        self._deliver = pipeline_metrics(registry).stage_seconds.labels("deliver")
+        self._messages = self.metrics.messages
         self._listeners = list(listeners)
         self._follow_all = follow_all
         self._discover_s = discover_s
@@ -519,25 +621,30 @@ class Hub:
                 holds its maximum of connections.
         """
         if self._closing:
-            self.stats.refused += 1
-            raise Refused(503, "server shutting down")
+            raise self._refuse(503, "server shutting down")
         if self.stats.connections >= self.limits.max_connections:
-            self.stats.refused += 1
-            raise Refused(
+            raise self._refuse(
                 503, f"this server holds its maximum of {self.limits.max_connections} streams"
             )
         if key is not None:
             held = self._per_key.get(key, 0)
             if held >= self.limits.max_per_key:
-                self.stats.refused += 1
-                raise Refused(
+                raise self._refuse(
                     429, f"this key holds its maximum of {self.limits.max_per_key} streams"
                 )
             self._per_key[key] = held + 1
         self.stats.connections += 1
 
+    def _refuse(self, status: int, reason: str) -> Refused:
+        self.stats.refused += 1
+        self.metrics.refused.labels(str(status)).inc()
+        return Refused(status, reason)
+
     def release(self, sub: Subscriber) -> None:
         """Forget a connection: unsubscribe it everywhere and give back its admission."""
+        if sub.registered:
+            sub.registered = False
+            self.metrics.connections.labels(sub.protocol, sub.write_path).dec()
         for game_id in list(sub.games):
             game = self._games.get(game_id)
             if game is not None:
@@ -560,6 +667,9 @@ class Hub:
     def register(self, sub: Subscriber) -> None:
         """Attach an admitted connection (heartbeats, shutdown, slow-client policy)."""
         self._subs.add(sub)
+        if not sub.registered:
+            sub.registered = True
+            self.metrics.connections.labels(sub.protocol, sub.write_path).inc()
         if sub.queue is not None:
             self._queued.add(sub)
         if sub.transport is not None:
@@ -721,6 +831,15 @@ class Hub:
         for sub in lagged:
             self._lag(sub)
         self.stats.messages += sent
+        self._messages.inc(sent)
+        try:
+            stamps = _stamps.decode(payload)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            start = stamps.ts_emit or stamps.ts_ingest
+            if start:
+                self._deliver.observe(max(time.time() - start, 0.0))
         if self._listeners:
             update = self.latest(game.game_id)
             if update is not None:
@@ -810,6 +929,7 @@ class Hub:
             sub.write(sub.frame(frames))
         sub.games[game_id] = game.last_seq
         self.stats.messages += len(out)
+        self._messages.inc(len(out))
         game.subs.add(sub)
         if sub.lag_since is None:
             self._attach(game, sub)
@@ -890,6 +1010,7 @@ class Hub:
                 self._lagging.discard(sub)
                 sub.lag_since = None
                 self.stats.resnapshots += 1
+                self.metrics.resnapshots.inc()
                 for game_id in list(sub.games):
                     game = self._games.get(game_id)
                     if game is not None and game.snapshot is not None:
@@ -899,6 +1020,7 @@ class Hub:
             elif now - sub.lag_since > policy.stall_s:
                 self._lagging.discard(sub)
                 self.stats.slow_disconnects += 1
+                self.metrics.slow_disconnects.inc()
                 reason = f"slow client: behind for over {policy.stall_s:g} s"
                 _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
                 sub.end(reason, abort=True)
@@ -910,6 +1032,7 @@ class Hub:
                 and not sub.closed
             ):
                 self.stats.slow_disconnects += 1
+                self.metrics.slow_disconnects.inc()
                 reason = f"slow client: send blocked for over {policy.stall_s:g} s"
                 _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
                 sub.end(reason, abort=True)
@@ -917,12 +1040,33 @@ class Hub:
     def _heartbeat(self, subs: list[Subscriber]) -> None:
         high = self.policy.high_water
         for sub in subs:
+            # A socket closed under the hub (not by it: no reason) whose handler has not
+            # released it yet: the peer vanished. Free it now.
+            if sub.transport is not None and sub.reason is None and sub.transport.is_closing():
+                self._reap(sub)
+                continue
             if sub.protocol != "sse" or sub.closed or sub.lag_since is not None:
                 continue
             if sub.buffered() > high:
                 self._lag(sub)
                 continue
             sub.write(_HEARTBEAT_CHUNK if sub.transport is not None else HEARTBEAT)
+
+    def _reap(self, sub: Subscriber) -> None:
+        """Free a connection whose socket closed under the hub (its handler may lag)."""
+        if sub.dead:
+            return
+        sub.dead = True
+        sub.closed = True
+        sub.reason = sub.reason or "connection lost"
+        for game_id in sub.games:
+            game = self._games.get(game_id)
+            if game is not None:
+                game.subs.discard(sub)
+                self._detach(game, sub)
+        self._lagging.discard(sub)
+        self.stats.reaped += 1
+        self.metrics.reaped.inc()
 
     async def _discover(self) -> None:
         while True:
