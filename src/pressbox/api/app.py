@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -573,7 +574,7 @@ def create_app(
     )
     parts = _Parts(runtime, owns, roles, settings)
 
-    app = FastAPI(
+    app = PressboxApp(
         title="pressbox",
         version="1",
         summary="Live win probability and game data.",
@@ -596,8 +597,28 @@ def create_app(
         app.router.routes.extend(delivery_routes(hub))
     app.router.routes.extend(extra_routes)
     _mount_dashboard(app)
-    app.add_middleware(Edge, runtime=runtime)
+    app.edge = Edge(functools.partial(FastAPI.__call__, app), runtime)
     return app
+
+
+class PressboxApp(FastAPI):
+    """FastAPI with the :class:`Edge` in front of everything else.
+
+    The edge runs before FastAPI's own per-request layers (its telemetry check, Starlette's
+    error, telemetry and body-limit middleware), which the hot path would otherwise pay
+    for on every cached prediction without using them: a fresh prediction is answered
+    there, and every other request goes on into the whole FastAPI app, those layers
+    included. An error the edge itself raises is answered 500 by the server.
+    """
+
+    edge: Edge | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request to the edge (or, before :func:`create_app` set one, to FastAPI)."""
+        if self.edge is None:
+            await super().__call__(scope, receive, send)
+            return
+        await self.edge(scope, receive, send)
 
 
 def _mount_dashboard(app: FastAPI) -> None:
