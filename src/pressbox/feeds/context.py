@@ -236,6 +236,11 @@ class MatchupFeeder:
         self.fetches = 0
         """Refreshes started (for tests and metrics)."""
 
+    @property
+    def scheduled(self) -> tuple[str, ...]:
+        """The games whose matchup waits to be fetched, in the order they were scheduled."""
+        return tuple(self._dirty)
+
     # ---------------------------------------------------------------- watching ingest
 
     def observe(self, event: PlayEvent, seq: int | None = None) -> None:
@@ -313,6 +318,8 @@ class MatchupFeeder:
             the matchup is fetched again later); ``None`` when no play has named a batter
             and pitcher yet. Never raises but for cancellation.
         """
+        # What is scheduled is served now; an observe from here on schedules again.
+        self._dirty.pop(game_id, None)
         wanted = self._wanted.get(game_id)
         if wanted is None:
             return None
