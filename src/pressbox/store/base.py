@@ -4,8 +4,11 @@ The archive keeps every normalized event and every update of every game, the gam
 metadata and final result, and the processors' checkpoints. Writes are batched and
 idempotent: an event is identified by ``(game_id, event_id)`` and an update by
 ``(game_id, model, seq)``, so writing the same thing twice stores one row. A processor
-writes its updates and its checkpoint in one transaction (:meth:`Archive.put_updates`),
-so after a crash it resumes exactly after the last update that was stored.
+writes its events, its updates and its checkpoint in one transaction
+(:meth:`Archive.put_batch`), so after a crash it resumes exactly after the last batch
+that was stored. Events and updates are stored as JSON; a processor hands over the
+bytes it already has (the log's event, the update it published) so that nothing is
+encoded twice.
 
 Game rows are kept up to date from the events themselves: the first event of a game
 creates its row (status ``live``), ``game_start`` fills in the teams and date, every
@@ -104,6 +107,8 @@ class Archive(Protocol):
         *,
         model: str | None = None,
         checkpoint: Checkpoint | None = None,
+        event_docs: Sequence[bytes] | None = None,
+        update_docs: Sequence[bytes] | None = None,
     ) -> tuple[int, int]:
         """Store events, updates and the checkpoint in one transaction (a processor's batch).
 
@@ -112,6 +117,11 @@ class Archive(Protocol):
             updates: As for :meth:`put_updates`.
             model: As for :meth:`put_updates`.
             checkpoint: ``(consumer, stream, seq)`` to record atomically with both.
+            event_docs: The JSON of each event, in the same order, as already encoded
+                (the bytes the event log holds); spares encoding them again. Stored as
+                given, so each must be the encoding of its event.
+            update_docs: The same for the updates (the bytes published to the update
+                stream).
 
         Returns:
             How many events and how many updates were new.
@@ -292,6 +302,34 @@ def check_updates(updates: object, model: object) -> list[Update]:
         if update.seq < 1:
             raise ValueError(f"update of {update.game_id}: seq must be >= 1, not {update.seq}")
     return list(updates)
+
+
+def check_docs(name: str, docs: object, count: int) -> list[str] | None:
+    """Validate the already-encoded JSON documents of a batch and return them as text.
+
+    Args:
+        name: ``event_docs`` or ``update_docs``, for the error message.
+        docs: ``None``, or one ``bytes`` document per item of the batch.
+        count: How many items the batch has.
+
+    Raises:
+        TypeError: It is not a sequence of bytes.
+        ValueError: It does not have one document per item, or a document is not UTF-8.
+    """
+    if docs is None:
+        return None
+    if isinstance(docs, (str, bytes)) or not isinstance(docs, Sequence):
+        raise TypeError(f"{name} must be a sequence of bytes")
+    if len(docs) != count:
+        raise ValueError(f"{name} has {len(docs)} documents for {count} items")
+    try:
+        # bytes.decode is the type check too: a str or None has no such method.
+        return [doc.decode() for doc in docs]
+    except AttributeError:
+        bad = next(doc for doc in docs if not isinstance(doc, bytes))
+        raise TypeError(f"{name} must hold bytes, not {type(bad).__name__}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: a document is not UTF-8 ({exc.reason})") from exc
 
 
 def model_of(update: Update, model: str | None) -> str:

@@ -30,6 +30,7 @@ from pressbox.store.base import (
     Checkpoint,
     GameRecord,
     check_checkpoint,
+    check_docs,
     check_events,
     check_text,
     check_updates,
@@ -294,16 +295,18 @@ class PostgresArchive:
         return int(rows[0][0])
 
     def _event_columns(
-        self, batch: list[PlayEvent], now: float
+        self, batch: list[PlayEvent], docs: list[str] | None, now: float
     ) -> tuple[tuple[list[Any], ...], list[Any]]:
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
-        for e in batch:
-            columns[0].append(e.game_id)
-            columns[1].append(e.event_id)
-            columns[2].append(e.seq)
-            columns[3].append(e.kind)
-            columns[4].append(e.ts_ingest)
-            columns[5].append(encode(e).decode())
+        if docs is None:
+            docs = [encode(e).decode() for e in batch]
+        columns = (
+            [e.game_id for e in batch],
+            [e.event_id for e in batch],
+            [e.seq for e in batch],
+            [e.kind for e in batch],
+            [e.ts_ingest for e in batch],
+            docs,
+        )
         games = [
             (
                 c.game_id,
@@ -324,29 +327,24 @@ class PostgresArchive:
 
     @staticmethod
     def _update_columns(
-        batch: list[Update], model: str | None
+        batch: list[Update], docs: list[str] | None, model: str | None
     ) -> tuple[tuple[list[Any], ...], dict[str, str]]:
-        columns: tuple[list[Any], ...] = tuple([] for _ in range(12))
-        for u in batch:
-            for column, value in zip(
-                columns,
-                (
-                    u.game_id,
-                    model_of(u, model),
-                    u.seq,
-                    u.event_seq,
-                    u.event_id,
-                    u.kind,
-                    u.wp.home if u.wp is not None else None,
-                    u.wpa,
-                    u.leverage,
-                    u.key_play,
-                    u.ts_emit,
-                    encode(u).decode(),
-                ),
-                strict=True,
-            ):
-                column.append(value)
+        if docs is None:
+            docs = [encode(u).decode() for u in batch]
+        columns = (
+            [u.game_id for u in batch],
+            [model_of(u, model) for u in batch],
+            [u.seq for u in batch],
+            [u.event_seq for u in batch],
+            [u.event_id for u in batch],
+            [u.kind for u in batch],
+            [u.wp.home if u.wp is not None else None for u in batch],
+            [u.wpa for u in batch],
+            [u.leverage for u in batch],
+            [u.key_play for u in batch],
+            [u.ts_emit for u in batch],
+            docs,
+        )
         return columns, {u.game_id: u.sport for u in batch}
 
     async def put_events(
@@ -374,23 +372,28 @@ class PostgresArchive:
         *,
         model: str | None = None,
         checkpoint: Checkpoint | None = None,
+        event_docs: Sequence[bytes] | None = None,
+        update_docs: Sequence[bytes] | None = None,
     ) -> tuple[int, int]:
         """Store events, updates and the checkpoint in one transaction; returns the new counts."""
         event_batch = check_events(events)
         update_batch = check_updates(updates, model)
         mark = check_checkpoint(checkpoint)
+        event_text = check_docs("event_docs", event_docs, len(event_batch))
+        update_text = check_docs("update_docs", update_docs, len(update_batch))
         if not event_batch and not update_batch and mark is None:
             return 0, 0
         now = self._clock()
+        # Built before a connection is taken from the pool, so it is held only for the I/O.
+        columns, games = self._event_columns(event_batch, event_text, now)
+        update_columns, sports = self._update_columns(update_batch, update_text, model)
         added_events = added_updates = 0
         async with self._transaction() as conn:
             if event_batch:
-                columns, games = self._event_columns(event_batch, now)
                 added_events = int(await conn.fetchval(_INSERT_EVENTS, *columns))
                 if games:
                     await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
             if update_batch:
-                update_columns, sports = self._update_columns(update_batch, model)
                 await conn.execute(_ENSURE_GAMES, list(sports), list(sports.values()), now)
                 added_updates = int(await conn.fetchval(_INSERT_UPDATES, *update_columns))
             if mark is not None:

@@ -1,10 +1,16 @@
 """``sqlite:///path.db``: the archive in one SQLite file (``sqlite://``: in memory).
 
-One aiosqlite connection in WAL mode (readers in other processes do not block the
-writer) with ``synchronous=NORMAL`` (a power cut may lose the last transactions, never
-corrupt the file). Batches go through ``executemany`` inside one ``BEGIN IMMEDIATE``
-transaction. The connection is shared by every task of the process, so an asyncio lock
-serializes its use: two tasks must never interleave statements in one transaction.
+One connection in WAL mode (readers in other processes do not block the writer) with
+``synchronous=NORMAL``: a commit is durable against a crash of the process (it is in
+the WAL file before ``COMMIT`` returns), while a power cut or an OS crash may lose the
+last transactions since the WAL was last synced, never corrupt the file or split a
+transaction (an in-memory database has no file and keeps SQLite's defaults).
+
+The connection lives on one worker thread of its own, and every operation, a whole
+transaction included, runs there as one call: ``BEGIN IMMEDIATE``, the batch's
+``executemany`` statements, the checkpoint and ``COMMIT`` cost the event loop one
+hand-off, and SQLite writes while the loop goes on folding other games. The thread also
+serializes the operations, so two tasks never interleave statements in one transaction.
 sqlite3 errors become :class:`~pressbox.errors.BackendUnavailable` (cannot open, locked)
 or :class:`~pressbox.errors.BackendError`.
 """
@@ -12,15 +18,14 @@ or :class:`~pressbox.errors.BackendError`.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-import aiosqlite
 import msgspec
 
 from pressbox.engine.events import GameInfo, PlayEvent, Update, encode
@@ -30,6 +35,7 @@ from pressbox.store.base import (
     Checkpoint,
     GameRecord,
     check_checkpoint,
+    check_docs,
     check_events,
     check_text,
     check_updates,
@@ -39,6 +45,8 @@ from pressbox.store.base import (
     stored_update,
 )
 from pressbox.types import GameStatus, Sport
+
+_T = TypeVar("_T")
 
 _UPSERT_GAME_FROM_EVENTS = """
 INSERT INTO games (game_id, sport, status, info, home, away, date, home_score, away_score,
@@ -155,8 +163,13 @@ class SqliteArchive:
         self._path = path
         self._timeout = timeout
         self._clock = clock
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+        # The stdlib driver on a thread of its own rather than aiosqlite: aiosqlite hands
+        # each statement to its thread and waits for the event loop to hear back, so a
+        # transaction of six statements waited six times for a loop busy folding games,
+        # and SQLite sat idle in between. Here a transaction is one call on the thread.
+        self._worker: ThreadPoolExecutor | None = None
+        self._open_lock = asyncio.Lock()
         self._closed = False
 
     @contextmanager
@@ -171,78 +184,67 @@ class SqliteArchive:
         except sqlite3.Error as exc:
             raise BackendError(f"sqlite {self._path}: {exc}") from exc
 
-    async def _open(self) -> aiosqlite.Connection:
-        if self._closed:
+    async def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work(connection)`` on the connection's thread, opening it first if needed."""
+        if self._conn is None or self._worker is None:
+            await self._open()
+        worker, conn = self._worker, self._conn
+        if worker is None or conn is None:
             raise BackendUnavailable(f"sqlite archive {self._path} is closed")
-        if self._conn is not None:
-            return self._conn
-        folder = os.path.dirname(self._path) or "."
-        if self._path != ":memory:" and not await asyncio.to_thread(os.path.isdir, folder):
-            # Checked here because aiosqlite, when the connect itself fails, leaves its worker
-            # thread to report back to the event loop later, possibly after it has closed.
-            raise BackendUnavailable(
-                f"sqlite {self._path}: unable to open database file (no such directory)"
-            )
-        try:
-            conn = await aiosqlite.connect(self._path, timeout=self._timeout, isolation_level=None)
-        except sqlite3.Error:
-            await asyncio.sleep(0.05)  # Let the worker thread stop while the loop still runs.
-            raise
+        with self._translate():
+            return await asyncio.get_running_loop().run_in_executor(worker, work, conn)
+
+    async def _open(self) -> None:
+        async with self._open_lock:
+            if self._closed:
+                raise BackendUnavailable(f"sqlite archive {self._path} is closed")
+            if self._conn is not None:
+                return
+            worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pressbox-sqlite")
+            loop = asyncio.get_running_loop()
+            try:
+                with self._translate():
+                    self._conn = await loop.run_in_executor(worker, self._connect)
+            except BaseException:
+                worker.shutdown(wait=False)
+                raise
+            self._worker = worker
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open, tune and migrate the database (on the worker thread)."""
+        conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
         try:
             if self._path != ":memory:":
-                await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await self._migrate(conn)
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(conn)
         except BaseException:
-            await conn.close()
+            conn.close()
             raise
-        self._conn = conn
         return conn
 
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        await conn.execute(SCHEMA_VERSION_SQLITE)
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(SCHEMA_VERSION_SQLITE)
         # BEGIN IMMEDIATE takes the write lock first, so two processes opening the same
         # new file cannot both apply a migration.
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            async with conn.execute("SELECT coalesce(max(version), 0) FROM schema_version") as cur:
-                row = await cur.fetchone()
+        with _transaction(conn):
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             current = int(row[0]) if row else 0
             check_version(f"sqlite {self._path}", current)
             for migration in MIGRATIONS:
                 if migration.version <= current:
                     continue
                 for statement in migration.sqlite:
-                    await conn.execute(statement)
-                await conn.execute(
+                    conn.execute(statement)
+                conn.execute(
                     "INSERT INTO schema_version (version, description, applied_at)"
                     " VALUES (?, ?, ?)",
                     (migration.version, migration.description, self._clock()),
                 )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            with self._translate():
-                conn = await self._open()
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute("COMMIT")
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self._lock:
-            with self._translate():
-                conn = await self._open()
-                async with conn.execute(sql, tuple(params)) as cur:
-                    return list(await cur.fetchall())
+        args = tuple(params)
+        return await self._call(lambda conn: conn.execute(sql, args).fetchall())
 
     async def _require_game(self, game_id: object) -> str:
         game_id = check_text("game_id", game_id)
@@ -254,66 +256,6 @@ class SqliteArchive:
         """The highest migration applied to the database."""
         rows = await self._fetch("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(rows[0][0])
-
-    def _event_rows(self, batch: list[PlayEvent], now: float) -> tuple[list[Any], list[Any]]:
-        rows = [
-            (e.game_id, e.event_id, e.seq, e.kind, e.ts_ingest, encode(e).decode()) for e in batch
-        ]
-        games = [
-            (
-                c.game_id,
-                c.sport,
-                "final" if c.final else "live",
-                _info_json(c.info),
-                c.info.home if c.info else None,
-                c.info.away if c.info else None,
-                c.info.date if c.info else None,
-                c.home_score,
-                c.away_score,
-                c.last_seq,
-                now,
-            )
-            for c in game_changes(batch)
-        ]
-        return rows, games
-
-    def _update_rows(
-        self, batch: list[Update], model: str | None, now: float
-    ) -> tuple[list[Any], list[Any]]:
-        rows = [
-            (
-                u.game_id,
-                model_of(u, model),
-                u.seq,
-                u.event_seq,
-                u.event_id,
-                u.kind,
-                u.wp.home if u.wp is not None else None,
-                u.wpa,
-                u.leverage,
-                int(u.key_play),
-                u.ts_emit,
-                encode(u).decode(),
-            )
-            for u in batch
-        ]
-        games = list({u.game_id: (u.game_id, u.sport, now) for u in batch}.values())
-        return rows, games
-
-    @staticmethod
-    async def _write_events(conn: aiosqlite.Connection, rows: list[Any], games: list[Any]) -> int:
-        before = conn.total_changes
-        await conn.executemany(_INSERT_EVENT, rows)
-        added = conn.total_changes - before
-        await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
-        return added
-
-    @staticmethod
-    async def _write_updates(conn: aiosqlite.Connection, rows: list[Any], games: list[Any]) -> int:
-        await conn.executemany(_ENSURE_GAME, games)
-        before = conn.total_changes
-        await conn.executemany(_INSERT_UPDATE, rows)
-        return conn.total_changes - before
 
     async def put_events(
         self, events: Sequence[PlayEvent], *, checkpoint: Checkpoint | None = None
@@ -340,25 +282,42 @@ class SqliteArchive:
         *,
         model: str | None = None,
         checkpoint: Checkpoint | None = None,
+        event_docs: Sequence[bytes] | None = None,
+        update_docs: Sequence[bytes] | None = None,
     ) -> tuple[int, int]:
         """Store events, updates and the checkpoint in one transaction; returns the new counts."""
         event_batch = check_events(events)
         update_batch = check_updates(updates, model)
         mark = check_checkpoint(checkpoint)
+        event_text = check_docs("event_docs", event_docs, len(event_batch))
+        update_text = check_docs("update_docs", update_docs, len(update_batch))
         if not event_batch and not update_batch and mark is None:
             return 0, 0
         now = self._clock()
-        event_rows = self._event_rows(event_batch, now) if event_batch else None
-        update_rows = self._update_rows(update_batch, model, now) if update_batch else None
-        added_events = added_updates = 0
-        async with self._transaction() as conn:
-            if event_rows is not None:
-                added_events = await self._write_events(conn, *event_rows)
-            if update_rows is not None:
-                added_updates = await self._write_updates(conn, *update_rows)
-            if mark is not None:
-                await conn.execute(_PUT_CHECKPOINT, (*mark, now))
-        return added_events, added_updates
+        event_rows = _event_rows(event_batch, event_text)
+        game_rows = _game_rows(event_batch, now)
+        update_rows = _update_rows(update_batch, update_text, model)
+        ensure_rows = list({u.game_id: (u.game_id, u.sport, now) for u in update_batch}.values())
+        stamped = None if mark is None else (*mark, now)
+
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            added_events = added_updates = 0
+            with _transaction(conn):
+                if event_rows:
+                    before = conn.total_changes
+                    conn.executemany(_INSERT_EVENT, event_rows)
+                    added_events = conn.total_changes - before
+                    conn.executemany(_UPSERT_GAME_FROM_EVENTS, game_rows)
+                if update_rows:
+                    conn.executemany(_ENSURE_GAME, ensure_rows)
+                    before = conn.total_changes
+                    conn.executemany(_INSERT_UPDATE, update_rows)
+                    added_updates = conn.total_changes - before
+                if stamped is not None:
+                    conn.execute(_PUT_CHECKPOINT, stamped)
+            return added_events, added_updates
+
+        return await self._call(write)
 
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row."""
@@ -366,23 +325,25 @@ class SqliteArchive:
             raise TypeError(f"expected GameRecord, not {type(game).__name__}")
         check_text("game_id", game.game_id)
         info = game.info
-        async with self._transaction() as conn:
-            await conn.execute(
-                _PUT_GAME,
-                (
-                    game.game_id,
-                    game.sport,
-                    game.status,
-                    _info_json(info),
-                    info.home if info else None,
-                    info.away if info else None,
-                    info.date if info else None,
-                    game.home_score,
-                    game.away_score,
-                    game.last_seq,
-                    self._clock(),
-                ),
-            )
+        row = (
+            game.game_id,
+            game.sport,
+            game.status,
+            _info_json(info),
+            info.home if info else None,
+            info.away if info else None,
+            info.date if info else None,
+            game.home_score,
+            game.away_score,
+            game.last_seq,
+            self._clock(),
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(_PUT_GAME, row)
+
+        await self._call(write)
 
     async def put_result(self, game_id: str, *, home_score: int, away_score: int) -> None:
         """Record a final score; raises UnknownGame for a game not in the archive."""
@@ -390,14 +351,19 @@ class SqliteArchive:
         for name, value in (("home_score", home_score), ("away_score", away_score)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be int, not {type(value).__name__}")
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE games SET status = 'final', home_score = ?, away_score = ?,"
-                " updated_at = ? WHERE game_id = ?",
-                (home_score, away_score, self._clock(), game_id),
-            )
-            if cur.rowcount == 0:
-                raise UnknownGame(game_id)
+        now = self._clock()
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                cur = conn.execute(
+                    "UPDATE games SET status = 'final', home_score = ?, away_score = ?,"
+                    " updated_at = ? WHERE game_id = ?",
+                    (home_score, away_score, now, game_id),
+                )
+            return cur.rowcount
+
+        if await self._call(write) == 0:
+            raise UnknownGame(game_id)
 
     async def games(
         self, *, sport: Sport | None = None, status: GameStatus | None = None
@@ -486,17 +452,22 @@ class SqliteArchive:
             return False
 
     async def aclose(self) -> None:
-        """Close the connection."""
-        self._closed = True
-        async with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                await conn.close()
+        """Close the connection and stop its thread."""
+        async with self._open_lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            if conn is not None:
+                # Queued behind whatever the thread still has to do, so nothing is cut off.
+                await asyncio.get_running_loop().run_in_executor(worker, conn.close)
+        finally:
+            worker.shutdown(wait=False)
 
     async def __aenter__(self) -> Self:
-        async with self._lock:
-            with self._translate():
-                await self._open()
+        await self._open()
         return self
 
     async def __aexit__(
@@ -506,3 +477,69 @@ class SqliteArchive:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error (on the worker thread)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (busy) leaves the transaction open; some errors end it already.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _event_rows(batch: list[PlayEvent], docs: list[str] | None) -> list[tuple[Any, ...]]:
+    if docs is None:
+        docs = [encode(e).decode() for e in batch]
+    return [
+        (e.game_id, e.event_id, e.seq, e.kind, e.ts_ingest, doc)
+        for e, doc in zip(batch, docs, strict=True)
+    ]
+
+
+def _game_rows(batch: list[PlayEvent], now: float) -> list[tuple[Any, ...]]:
+    return [
+        (
+            c.game_id,
+            c.sport,
+            "final" if c.final else "live",
+            _info_json(c.info),
+            c.info.home if c.info else None,
+            c.info.away if c.info else None,
+            c.info.date if c.info else None,
+            c.home_score,
+            c.away_score,
+            c.last_seq,
+            now,
+        )
+        for c in game_changes(batch)
+    ]
+
+
+def _update_rows(
+    batch: list[Update], docs: list[str] | None, model: str | None
+) -> list[tuple[Any, ...]]:
+    if docs is None:
+        docs = [encode(u).decode() for u in batch]
+    return [
+        (
+            u.game_id,
+            model_of(u, model),
+            u.seq,
+            u.event_seq,
+            u.event_id,
+            u.kind,
+            u.wp.home if u.wp is not None else None,
+            u.wpa,
+            u.leverage,
+            int(u.key_play),
+            u.ts_emit,
+            doc,
+        )
+        for u, doc in zip(batch, docs, strict=True)
+    ]
