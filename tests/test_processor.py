@@ -17,6 +17,7 @@ from pressbox.engine.events import (
     GameState,
     PlayEvent,
     WinProbability,
+    decode_event,
     decode_update,
     encode,
 )
@@ -276,3 +277,125 @@ async def test_processor_counts_outcomes_and_times_its_stage() -> None:
     assert value("pressbox_processor_events_total", outcome="refused") == 0
     assert value("pressbox_stage_seconds_count", stage="process") == len(WS7.events)
     assert value("pressbox_stage_seconds_sum", stage="process") > 0
+
+
+class _Recording:
+    """An archive that hands every call through and notes the backlog gauge at each batch."""
+
+    def __init__(self, archive, read) -> None:
+        self._archive = archive
+        self._read = read
+        self.backlogs: list[float] = []
+        self.checkpoint_seq = 0
+        self._written = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._archive, name)
+
+    async def put_batch(self, *args, **kwargs):
+        self.backlogs.append(self._read())
+        added = await self._archive.put_batch(*args, **kwargs)
+        self.checkpoint_seq = kwargs["checkpoint"][2]
+        self._written.set()
+        return added
+
+    async def written(self, seq: int) -> None:
+        """Wait (at most 10 s) until a batch up to ``seq`` is archived."""
+        async with asyncio.timeout(10):
+            while self.checkpoint_seq < seq:
+                self._written.clear()
+                await self._written.wait()
+
+
+async def test_backlog_batch_sizes_and_archive_time_are_exported() -> None:
+    """The backlog gauge starts at the whole log and falls batch by batch to zero; batch
+    sizes and archive writes are observed once per batch."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+
+    def value(name: str, **labels: str) -> float:
+        found = registry.get_sample_value(name, labels)
+        assert found is not None, (name, labels)
+        return found
+
+    n = len(WS7.events)
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as store,
+    ):
+        await _fill(bus, WS7.events)
+        archive = _Recording(store, lambda: value("pressbox_processor_backlog_events"))
+        processor = GameProcessor(
+            bus, archive, "mlb", WS7.game_id, ScoreModel(), batch=10, registry=registry
+        )
+        await processor.run()
+    batches = -(-n // 10)
+    assert archive.backlogs == [float(n - 10 * i) for i in range(batches)]
+    assert value("pressbox_processor_backlog_events") == 0
+    assert processor.backlog == 0
+    assert value("pressbox_processor_batch_events_count") == batches
+    assert value("pressbox_processor_batch_events_sum") == n
+    assert value("pressbox_processor_batch_events_bucket", le="10.0") == batches
+    assert value("pressbox_archive_write_seconds_count") == batches
+    assert value("pressbox_archive_write_seconds_sum") > 0
+
+
+async def test_backlog_follows_events_that_arrive_while_the_processor_waits() -> None:
+    """Events appended while a processor waits show in the backlog until processed; a
+    processor that stops takes its share out of the gauge."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    gauge = "pressbox_processor_backlog_events"
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as store,
+    ):
+        await _fill(bus, WS7.events[:20])
+        seen: list[float] = []
+        archive = _Recording(store, lambda: registry.get_sample_value(gauge) or 0.0)
+        processor = GameProcessor(
+            bus, archive, "mlb", WS7.game_id, ScoreModel(), batch=5, registry=registry
+        )
+        task = asyncio.create_task(processor.run())
+        await archive.written(20)
+        seen.append(registry.get_sample_value(gauge) or 0.0)
+        archive.backlogs.clear()
+        await _fill(bus, WS7.events[20:40])
+        await archive.written(40)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert seen == [0.0]
+    # The first new batch is read after the tail woke on the first new event; it sees
+    # every event of the batch as backlog, and the full batches look up the rest.
+    assert archive.backlogs[0] >= 5
+    assert max(archive.backlogs) <= 20
+    assert archive.backlogs[-1] == 5
+    assert registry.get_sample_value(gauge) == 0
+
+
+async def test_the_archive_keeps_the_log_sequence_and_bytes_of_each_event(tmp_path) -> None:
+    """An event numbered differently by its adapter is archived under its log sequence;
+    the others are archived as the log holds them."""
+    import sqlite3
+
+    path = tmp_path / "a.db"
+    events = list(WS7.events)
+    events[3] = msgspec.structs.replace(events[3], seq=1000)
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url(f"sqlite:///{path}") as archive,
+    ):
+        await _fill(bus, tuple(events))
+        await GameProcessor(bus, archive, "mlb", WS7.game_id, ScoreModel()).run()
+        logged = {e.key: e.payload for e in await bus.read(event_stream(WS7.game_id))}
+        timeline = await archive.timeline(WS7.game_id)
+    assert timeline == list(WS7.events)
+    with sqlite3.connect(path) as conn:
+        rows = dict(conn.execute("SELECT event_id, payload FROM events").fetchall())
+    renumbered = events[3].event_id
+    assert decode_event(rows.pop(renumbered)).seq == 4
+    assert logged.pop(renumbered) != encode(WS7.events[3])
+    assert {k: v.encode() for k, v in rows.items()} == logged

@@ -7,8 +7,17 @@ family set is created once per registry and each instance writes its own label v
 
 ``pressbox_stage_seconds{stage}`` is the latency of each stage an update goes through:
 ``process`` (ingest to the processor's emit) is observed by the processor, ``publish``
-(the processor's emit to its arrival at a gateway's hub) by the gateway. The processors'
-outcomes are counted in ``pressbox_processor_events_total{outcome}``.
+(the processor's emit to its arrival at a gateway's hub) by the gateway. The processors
+also expose:
+
+- ``pressbox_processor_events_total{outcome}``: events taken, by outcome;
+- ``pressbox_processor_backlog_events``: events in the log that the running processors
+  of this process have not processed yet (each processor's log length at its last look
+  minus its position; it grows when processing falls behind ingest);
+- ``pressbox_processor_batch_events``: events per batch read from the log (batches fill
+  up when a processor catches up a backlog, and hold one event when it keeps up);
+- ``pressbox_archive_write_seconds``: one batch's archive transaction (events, updates
+  and checkpoint).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 _F = TypeVar("_F")
 
@@ -55,6 +64,9 @@ STAGE_BUCKETS = (
 )  # fmt: skip
 """Seconds: from half a millisecond (a lookup) to ten seconds (a feed that lags)."""
 
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+"""Events per batch: one (keeping up with a live game) to a whole catch-up batch."""
+
 
 @dataclass(frozen=True, slots=True)
 class PipelineMetrics:
@@ -62,6 +74,9 @@ class PipelineMetrics:
 
     stage_seconds: Histogram
     processor_events: Counter
+    processor_backlog: Gauge
+    processor_batch: Histogram
+    archive_seconds: Histogram
 
 
 def _create(reg: CollectorRegistry) -> PipelineMetrics:
@@ -77,6 +92,23 @@ def _create(reg: CollectorRegistry) -> PipelineMetrics:
             "pressbox_processor_events",
             "Events the processors took, by outcome.",
             ["outcome"],
+            registry=reg,
+        ),
+        processor_backlog=Gauge(
+            "pressbox_processor_backlog_events",
+            "Events in the log the running processors have not processed yet.",
+            registry=reg,
+        ),
+        processor_batch=Histogram(
+            "pressbox_processor_batch_events",
+            "Events per batch a processor read from the log.",
+            buckets=BATCH_BUCKETS,
+            registry=reg,
+        ),
+        archive_seconds=Histogram(
+            "pressbox_archive_write_seconds",
+            "Seconds of one processor batch's archive transaction.",
+            buckets=STAGE_BUCKETS,
             registry=reg,
         ),
     )

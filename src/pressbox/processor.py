@@ -215,12 +215,27 @@ class GameProcessor:
         self._updates = update_stream(game_id)
         self._scorer = GameScorer(sport, game_id, model, key_play_wpa=key_play_wpa)
         self._position = 0
+        self._head = 0
+        """The highest log sequence seen (the log's length at the last look)."""
+        self._backlog = 0
+        """What this processor adds to the backlog gauge now."""
+        metrics = self._metrics
+        self._outcomes = tuple(
+            metrics.processor_events.labels(outcome)
+            for outcome in ("published", "refused", "unchanged", "undecodable")
+        )
+        self._process_stage = metrics.stage_seconds.labels("process")
         self.stats = ProcessorStats()
 
     @property
     def position(self) -> int:
         """The last event-log sequence processed and archived."""
         return self._position
+
+    @property
+    def backlog(self) -> int:
+        """Events of the game in the log not yet processed, as of the last read."""
+        return self._backlog
 
     @property
     def final(self) -> bool:
@@ -271,13 +286,34 @@ class GameProcessor:
             )
 
     async def run(self) -> None:
-        """Process the game until its final event (or until cancelled)."""
-        await self.resume()
+        """Process the game until its final event (or until cancelled).
+
+        While it runs, its backlog (events in the log it has not processed) is part of
+        ``pressbox_processor_backlog_events``; it leaves the gauge when ``run`` returns or
+        fails (a game taken over elsewhere counts there).
+        """
+        try:
+            await self.resume()
+            self._head = max(self._head, await self._bus.last_seq(self._events))
+            self._set_backlog()
+            await self._loop()
+        finally:
+            self._metrics.processor_backlog.dec(self._backlog)
+            self._backlog = 0
+
+    async def _loop(self) -> None:
         while not self.final:
             entries = await self._bus.read(self._events, self._position + 1, limit=self._batch)
             if not entries:
                 await self._wait()
                 continue
+            head = entries[-1].seq
+            if len(entries) >= self._batch:
+                # A full batch: more may be waiting behind it. One look per full batch.
+                head = max(head, await self._bus.last_seq(self._events))
+            if head > self._head:
+                self._head = head
+                self._set_backlog()
             if entries[0].seq != self._position + 1:
                 # The log dropped events this game never processed; they cannot be had
                 # back, so say so loudly and go on from what the log still holds.
@@ -292,7 +328,8 @@ class GameProcessor:
     async def _wait(self) -> None:
         tail = self._bus.tail(self._events, self._position)
         try:
-            async for _ in tail:
+            async for entry in tail:
+                self._head = max(self._head, entry.seq)
                 return
         finally:
             # A tail left open would keep its blocking read (and its connection) until
@@ -304,15 +341,18 @@ class GameProcessor:
     async def process(self, entries: list[Envelope]) -> None:
         """Process a batch of consecutive log entries and archive the outcome."""
         events: list[PlayEvent] = []
+        event_docs: list[bytes] = []
         updates: list[Update] = []
         stats = self.stats
         before = (stats.refused, stats.duplicates, stats.undecodable)
+        source = self._events
+        fold = self._fold
         for entry in entries:
-            self.stats.events += 1
+            payload = entry.payload
             try:
-                event = decode_event(entry.payload, source=self._events)
+                event = decode_event(payload, source=source)
             except FeedParseError as exc:
-                self.stats.undecodable += 1
+                stats.undecodable += 1
                 _log.warning(
                     "processor.event_undecodable",
                     game_id=self._game_id,
@@ -323,33 +363,56 @@ class GameProcessor:
             # The log's position is the event's sequence, whatever the adapter numbered.
             if event.seq != entry.seq:
                 event = msgspec.structs.replace(event, seq=entry.seq)
+                payload = encode(event)
             events.append(event)
-            update = self._fold(event, publish=True)
+            # The archive keeps the bytes the log holds: they decode to this very event.
+            event_docs.append(payload)
+            update = fold(event, publish=True)
             if update is not None:
                 updates.append(update)
+        stats.events += len(entries)
+        # Each update is encoded once, for the update stream and the archive alike.
+        update_docs = [encode(u) for u in updates]
         if updates:
             await self._bus.append_many(
-                self._updates, [(str(u.event_seq), encode(u)) for u in updates]
+                self._updates,
+                [(str(u.event_seq), doc) for u, doc in zip(updates, update_docs, strict=True)],
             )
         last = entries[-1].seq
+        started = time.perf_counter()
         await self._archive.put_batch(
-            events, updates, checkpoint=(self._consumer, self._events, last)
+            events,
+            updates,
+            checkpoint=(self._consumer, self._events, last),
+            event_docs=event_docs,
+            update_docs=update_docs,
         )
+        self._metrics.archive_seconds.observe(time.perf_counter() - started)
         self._position = last
-        self.stats.updates += len(updates)
-        self._observe(updates, before)
+        stats.updates += len(updates)
+        self._observe(len(entries), updates, before)
 
-    def _observe(self, updates: list[Update], before: tuple[int, int, int]) -> None:
+    def _observe(self, read: int, updates: list[Update], before: tuple[int, int, int]) -> None:
         stats = self.stats
-        counts = self._metrics.processor_events
-        counts.labels("published").inc(len(updates))
-        counts.labels("refused").inc(stats.refused - before[0])
-        counts.labels("unchanged").inc(stats.duplicates - before[1])
-        counts.labels("undecodable").inc(stats.undecodable - before[2])
-        stage = self._metrics.stage_seconds.labels("process")
+        metrics = self._metrics
+        counts = self._outcomes
+        counts[0].inc(len(updates))
+        counts[1].inc(stats.refused - before[0])
+        counts[2].inc(stats.duplicates - before[1])
+        counts[3].inc(stats.undecodable - before[2])
+        metrics.processor_batch.observe(read)
+        observe = self._process_stage.observe
         for update in updates:
-            if update.ts_ingest is not None and update.ts_emit is not None:
-                stage.observe(max(update.ts_emit - update.ts_ingest, 0.0))
+            ingest, emit = update.ts_ingest, update.ts_emit
+            if ingest is not None and emit is not None:
+                observe(emit - ingest if emit > ingest else 0.0)
+        self._set_backlog()
+
+    def _set_backlog(self) -> None:
+        backlog = max(self._head - self._position, 0)
+        if backlog != self._backlog:
+            self._metrics.processor_backlog.inc(backlog - self._backlog)
+            self._backlog = backlog
 
     def _fold(self, event: PlayEvent, *, publish: bool) -> Update | None:
         try:

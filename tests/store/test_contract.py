@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from pressbox.engine.events import GameInfo, PlayEvent
+from pressbox.engine.events import GameInfo, PlayEvent, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
 from pressbox.store import Archive, GameRecord, from_url
 from pressbox.store._schema import LATEST, MIGRATIONS
@@ -313,3 +313,46 @@ async def test_ping_and_close(archive: Archive) -> None:
     assert await archive.ping() is False
     with pytest.raises(BackendUnavailable):
         await archive.games()
+
+
+async def test_a_batch_can_hand_over_its_json(archive: Archive) -> None:
+    """put_batch stores the events' and updates' JSON as handed over; they read back equal."""
+    events = _game(4)
+    updates = [update(G, s) for s in (1, 2, 3, 4)]
+    added = await archive.put_batch(
+        events,
+        updates,
+        checkpoint=("proc", f"events:{G}", 4),
+        event_docs=[encode(e) for e in events],
+        update_docs=[encode(u) for u in updates],
+    )
+    assert added == (4, 4)
+    assert await archive.timeline(G) == events
+    assert await archive.updates(G) == updates
+    assert (await archive.game(G)).status == "final"
+    assert await archive.checkpoint("proc", f"events:{G}") == 4
+
+
+@pytest.mark.parametrize(
+    ("docs", "error", "reason"),
+    [
+        ([b"{}"], ValueError, "1 documents for 2 items"),
+        ([b"{}", "{}"], TypeError, "must hold bytes, not str"),
+        ([b"{}", None], TypeError, "must hold bytes, not NoneType"),
+        (b"{}{}", TypeError, "sequence of bytes"),
+        ([b"{}", b"\xff"], ValueError, "not UTF-8"),
+    ],
+)
+async def test_bad_json_handed_over_is_refused(
+    archive: Archive, docs: Any, error: type[Exception], reason: str
+) -> None:
+    """Documents that do not match the batch raise with the reason; nothing is written."""
+    await archive.put_events([event(G, 1, kind="game_start")], checkpoint=("c", "s", 1))
+    batch = [event(G, 2), event(G, 3)]
+    with pytest.raises(error, match=reason):
+        await archive.put_batch(batch, [], checkpoint=("c", "s", 3), event_docs=docs)
+    with pytest.raises(error, match=reason):
+        await archive.put_batch((), [update(G, 2), update(G, 3)], update_docs=docs)
+    assert [e.seq for e in await archive.timeline(G)] == [1]
+    assert await archive.updates(G) == []
+    assert await archive.checkpoint("c", "s") == 1
