@@ -419,7 +419,10 @@ async def inprocess(n: int = 20_000) -> list[str]:
     async with Service(settings) as service:
         await add_game(service, "G1")
         for limited in (False, True):
-            api = ApiSettings(public=False, keys_url="memory://", ratelimit=limited)
+            # No shedding: this loop never yields, so the lag monitor would shed it all.
+            api = ApiSettings(
+                public=False, keys_url="memory://", ratelimit=limited, max_lag_s=1000.0
+            )
             app = create_app(
                 settings, service=service, api_settings=api, registry=CollectorRegistry()
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 
 import pytest
@@ -56,6 +58,24 @@ def test_pressure_from_inflight_and_lag() -> None:
     assert shedder.pressure == pytest.approx(0.5, abs=1e-3)
     assert not shedder.admit(Priority.LOW, 3)
     assert shedder.admit(Priority.NORMAL, 3)
+
+
+async def test_a_busy_turn_of_the_loop_counts_before_the_timer_fires() -> None:
+    """While one turn of the loop runs past the monitor's timer, the time the timer is
+    overdue counts as lag at once: low priority is refused within that turn, high is not."""
+    now = [100.0]
+    shedder = Shedder(max_inflight=100, max_lag_s=0.1, clock=lambda: now[0])
+    monitor = asyncio.create_task(shedder.monitor(0.005))
+    await asyncio.sleep(0)  # the monitor now waits for its timer
+    assert shedder.admit(Priority.LOW, 3)
+    now[0] += 0.005 + 0.06  # this turn has run 60 ms past the timer's time
+    assert shedder.pressure == pytest.approx(0.6)
+    assert not shedder.admit(Priority.LOW, 3)
+    assert shedder.admit(Priority.HIGH, 3)
+    monitor.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await monitor
+    assert shedder.pressure == 0.0  # no timer waiting: only the (untouched) average counts
 
 
 async def test_synthetic_overload_over_http(service: Service) -> None:

@@ -233,6 +233,7 @@ class Edge:
         self.app = app
         self.rt = runtime
         self._counters: dict[tuple[str, int], Any] = {}
+        self._refusals: dict[tuple[Priority, str], tuple[Any, Message, Message]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.rt
@@ -298,19 +299,7 @@ class Edge:
         priority = priority_of(method, path)
         stream = path.startswith(_STREAMS)
         if not stream and not rt.shedder.admit(priority, principal.spec.rank):
-            rt.metrics.refused.labels("overloaded", principal.tier).inc()
-            wait = api.retry_after_s
-            await _answer(
-                send,
-                503,
-                {
-                    "error": "overloaded",
-                    "reason": f"the server is overloaded; {_ROUTE[priority]} requests of "
-                    f"tier {principal.tier} are refused for now",
-                    "retry_after": float(wait),
-                },
-                [(b"retry-after", b"%d" % wait)],
-            )
+            await self._overloaded(send, priority, principal.tier)
             return
         limiter = rt.limiter
         decision = None
@@ -379,6 +368,36 @@ class Edge:
         except BackendError:
             return "the key store is unavailable"
         return None
+
+    async def _overloaded(self, send: Send, priority: Priority, tier: str) -> None:
+        # Under overload refusals come by the thousand per second: each (class, tier)
+        # answer is encoded once.
+        found = self._refusals.get((priority, tier))
+        if found is None:
+            wait = self.rt.api.retry_after_s
+            body = json.dumps(
+                {
+                    "error": "overloaded",
+                    "reason": f"the server is overloaded; {_ROUTE[priority]} requests of "
+                    f"tier {tier} are refused for now",
+                    "retry_after": float(wait),
+                }
+            ).encode()
+            headers = [
+                _JSON,
+                (b"content-length", b"%d" % len(body)),
+                (b"retry-after", b"%d" % wait),
+            ]
+            found = self._refusals[(priority, tier)] = (
+                self.rt.metrics.refused.labels("overloaded", tier),
+                {"type": "http.response.start", "status": 503, "headers": headers},
+                {"type": "http.response.body", "body": body},
+            )
+        counter, start, body_message = found
+        counter.inc()
+        # Fresh dicts: a server or middleware may change the messages it is given.
+        await send(dict(start))
+        await send(dict(body_message))
 
     def _count(self, route: str, status: int) -> None:
         child = self._counters.get((route, status))
