@@ -71,10 +71,19 @@ def _free_port() -> int:
 
 
 class Server:
-    """One ``pressbox serve --demo`` subprocess that can be killed and started again."""
+    """One ``pressbox serve --demo`` subprocess that can be killed and started again.
 
-    def __init__(self, workdir: Path) -> None:
+    Args:
+        workdir: Its folder (archive, logs).
+        direct: Replay the files straight into the log (``--direct``); otherwise poll the
+            simulated Stats API the command serves in-process, the path live data takes.
+        paths: Retrosheet files or folders to serve (default: the bundled games).
+    """
+
+    def __init__(self, workdir: Path, *, direct: bool = True, paths: tuple[Path, ...] = ()) -> None:
         self.workdir = workdir
+        self.direct = direct
+        self.paths = paths
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.archive_url = f"sqlite:///{workdir / 'archive.db'}"
@@ -90,7 +99,9 @@ class Server:
         }
         self.starts += 1
         log = (self.workdir / f"serve-{self.starts}.log").open("wb")
-        command = [sys.executable, "-m", "pressbox", "serve", "--demo", "--direct"]
+        command = [sys.executable, "-m", "pressbox", "serve", "--demo"]
+        command.append("--direct" if self.direct else "--via-upstream")
+        command += [str(path) for path in self.paths]
         self.proc = subprocess.Popen(
             [*command, "--port", str(self.port), "--speed", SPEED],
             cwd=self.workdir,
@@ -270,13 +281,59 @@ def test_cards_open_the_game_from_the_keyboard(page: Any, server: Server) -> Non
 
 
 def test_unavailable_source_shows_a_dash_with_its_reason(page: Any, server: Server) -> None:
-    """The matchup panel without a matchup source shows dashes whose title says why."""
+    """A game replayed from files has no stats source: the matchup panel shows dashes
+    whose title says why."""
     page.goto(f"{server.url}/#/game/{GAME}")
     dash = page.locator("#matchup .dash").first
     dash.wait_for()
     assert dash.inner_text() == "\u2014"
-    assert "matchup data unavailable" in (dash.get_attribute("title") or "")
+    title = dash.get_attribute("title") or ""
+    assert "matchup data unavailable" in title
+    assert "no stats source" in title
     assert dash.get_attribute("tabindex") == "0"
+    _no_error_screen(page)
+
+
+def test_matchup_fields_dash_one_by_one_and_stale_shows_its_age(page: Any, server: Server) -> None:
+    """Each missing field of a matchup is its own dash with its reason; a stale line stays
+    with its age."""
+    answer = {
+        "available": True,
+        "game_id": GAME,
+        "seq": 12,
+        "batter": {
+            "id": "547180",
+            "name": "Bryce Harper",
+            "team": "WAS",
+            "season": None,
+            "reason": "no plate appearance this season to date",
+        },
+        "pitcher": {
+            "id": "502202",
+            "name": None,
+            "team": "MIN",
+            "season": {"ip": "21.1", "era": "4.64", "so": 11, "bb": 9},
+            "stale": True,
+            "age_s": 300.0,
+            "reason": "statsapi: connection refused",
+        },
+        "head_to_head": {"pa": 4, "ab": 3, "h": 1, "hr": 0, "bb": 1, "so": 1},
+    }
+    page.route(f"**/v1/games/{GAME}/matchup", lambda route: route.fulfill(status=200, json=answer))
+    page.goto(f"{server.url}/#/game/{GAME}")
+    page.wait_for_selector("#matchup dl[data-batter='547180']")
+    panel = page.locator("#matchup")
+    assert "Bryce Harper" in panel.locator(".batter-name").inner_text()
+    assert "WAS" in panel.locator(".batter-name").inner_text()
+    batter_dash = panel.locator(".batter-line .dash")
+    assert batter_dash.get_attribute("title") == "no plate appearance this season to date"
+    assert panel.locator(".pitcher-name .dash").get_attribute("title") == "no pitcher known"
+    assert panel.locator(".pitcher-line").inner_text() == "4.64 ERA, 21.1 IP, 11 K, 9 BB"
+    stale = panel.locator(".stale-note")
+    assert stale.count() == 1
+    assert stale.inner_text() == "stale \u00b7 5 min"
+    assert stale.get_attribute("title") == "statsapi: connection refused"
+    assert panel.locator(".h2h-line").inner_text() == "1-for-3, 1 BB, 1 K"
     _no_error_screen(page)
 
 
@@ -364,6 +421,53 @@ def test_game_view_follows_and_survives_a_killed_server(page: Any, server: Serve
     assert page.get_attribute("#wp-readout", "data-seq") == last_key.locator(".seq").inner_text()
     page.evaluate("window.scrollTo(0, 0)")
     _shot(page, "dashboard-game.png")
+
+
+KC_GAME_PK = 26362201510270
+"""World Series 2015 game 1 (NYM at KC) as the simulated Stats API numbers it; KC's hitters
+have a season line to date from the bundled regular-season game at ANA."""
+BATTING_LINE = r"^\.\d{3}/\.\d{3}/\.\d{3}, \d+ HR, \d+ PA$"
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Server]:
+    """A real ``pressbox serve --demo`` polling its simulated Stats API (no --direct).
+
+    It serves the bundled 2015 games only: they start within half an hour of each other
+    (a few seconds at this speed), the World Series game among them.
+    """
+    srv = Server(tmp_path, direct=False, paths=(REPO / "data" / "retrosheet" / "2015",))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_matchup_panel_shows_the_real_batter_and_season_line(
+    page: Any, live_server: Server
+) -> None:
+    """Through the simulated Stats API, ingest stores the matchup and the panel shows the
+    batter's name and season line to date as the upstream computes them."""
+    page.goto(f"{live_server.url}/#/game/{KC_GAME_PK}")
+    page.wait_for_function(
+        "re => [...document.querySelectorAll('#matchup .batter-line')]"
+        ".some(n => new RegExp(re).test(n.textContent.trim()))",
+        arg=BATTING_LINE,
+        timeout=90_000,
+    )
+    panel = page.locator("#matchup")
+    name = panel.locator(".batter-name").inner_text()
+    assert name.strip()
+    assert "\u2014" not in name
+    assert name.strip().endswith("KC")
+    batter_id = panel.locator("dl").get_attribute("data-batter")
+    assert batter_id
+    # What the page shows is what the API serves for the game (read, never fetched).
+    served = httpx.get(f"{live_server.url}/v1/games/{KC_GAME_PK}/matchup", timeout=5).json()
+    assert served["available"] is True
+    assert served["game_id"] == str(KC_GAME_PK)
+    assert "no matchup endpoint" not in panel.inner_text()
+    _no_error_screen(page)
+    _shot(page, "dashboard-matchup.png")
 
 
 def _football_update(now: float) -> dict[str, Any]:

@@ -1121,21 +1121,28 @@ class GameView {
     const d = m.data;
     const field = (value, why) => (value === null || value === undefined || value === "" ? dash(why) : String(value));
     const batting = (s) => (s ? [s.avg, s.obp, s.slg].every((x) => x != null) ? `${s.avg}/${s.obp}/${s.slg}` + (s.hr != null ? `, ${s.hr} HR` : "") + (s.pa != null ? `, ${s.pa} PA` : "") : null : null);
-    const pitching = (s) => (s ? (s.era != null ? `${s.era} ERA` : "") + (s.ip != null ? `, ${s.ip} IP` : "") + (s.so != null ? `, ${s.so} K` : "") + (s.bb != null ? `, ${s.bb} BB` : "") || null : null);
-    const h2h = d.head_to_head;
+    const pitching = (s) => (s ? [s.era != null ? `${s.era} ERA` : null, s.ip != null ? `${s.ip} IP` : null, s.so != null ? `${s.so} K` : null, s.bb != null ? `${s.bb} BB` : null].filter(Boolean).join(", ") || null : null);
+    const h2h = d.head_to_head || null;
     const h2hText = h2h && h2h.ab != null && h2h.h != null ? `${h2h.h}-for-${h2h.ab}` + (h2h.hr ? `, ${h2h.hr} HR` : "") + (h2h.bb ? `, ${h2h.bb} BB` : "") + (h2h.so ? `, ${h2h.so} K` : "") : null;
+    // A stale value is shown (stale beats nothing) with its age; the reason is on hover.
+    const staleNote = (part) => (part && part.stale ? el("span", { class: "stale-note", title: part.reason || "refresh failed", text: typeof part.age_s === "number" ? `stale \u00b7 ${ageText(part.age_s)}` : "stale" }) : null);
+    const who = (person, role) => el("span", { class: `${role}-name` }, field(person.name, `no ${role} known`), person.team ? el("span", { class: "name", text: ` ${person.team}` }) : null);
     const b = d.batter || {};
     const p = d.pitcher || {};
+    let h2hNode;
+    if (h2hText) h2hNode = el("span", { class: "h2h-line", text: h2hText });
+    else if (h2h && h2h.reason === "first meeting") h2hNode = el("span", { class: "h2h-line first-meeting", text: "First meeting" });
+    else h2hNode = dash((h2h && h2h.reason) || "no head-to-head history");
     node.replaceChildren(
       el(
         "dl",
-        { class: "kv" },
+        { class: "kv", dataset: { batter: b.id || "", pitcher: p.id || "" } },
         el("dt", { text: "Batter" }),
-        el("dd", {}, field(b.name, "no batter known"), " ", el("span", { class: "name" }, field(batting(b.season), "no season line to date"))),
+        el("dd", {}, who(b, "batter"), " ", el("span", { class: "season-line batter-line" }, field(batting(b.season), b.reason || "no season line to date")), " ", staleNote(b)),
         el("dt", { text: "Pitcher" }),
-        el("dd", {}, field(p.name, "no pitcher known"), " ", el("span", { class: "name" }, field(pitching(p.season), "no season line to date"))),
+        el("dd", {}, who(p, "pitcher"), " ", el("span", { class: "season-line pitcher-line" }, field(pitching(p.season), p.reason || "no season line to date")), " ", staleNote(p)),
         el("dt", { text: "Head to head" }),
-        el("dd", {}, field(h2hText, (h2h && h2h.reason) || "no head-to-head history")),
+        el("dd", {}, h2hNode, " ", staleNote(h2h)),
       ),
     );
   }
