@@ -464,6 +464,7 @@ class GamePoller:
         )
         self._push_state: PushState | None = None
         self._wake = asyncio.Event()
+        self._wake_reason: Trigger = "push"
         self._metrics = _metrics_for(registry)
         self._published_at = published_at if published_at is not None else event_source_time
         self.stats = PollStats()
@@ -685,9 +686,9 @@ class GamePoller:
         """Sleep ``seconds`` (the injected sleep), or less when a notification comes."""
         if not wakeable:
             await self._sleep(seconds)
-            return "push" if self._wake.is_set() else "timer"
+            return self._wake_reason if self._wake.is_set() else "timer"
         if self._wake.is_set():
-            return "push"
+            return self._wake_reason
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -696,7 +697,7 @@ class GamePoller:
             for task in (sleeper, waker):
                 task.cancel()
             await asyncio.wait((sleeper, waker))
-        return "push" if self._wake.is_set() else "timer"
+        return self._wake_reason if self._wake.is_set() else "timer"
 
     def _set_push_state(self, state: PushState | None) -> None:
         if state == self._push_state:
@@ -726,6 +727,7 @@ class GamePoller:
             return
         else:
             self._metrics.push_messages.labels("notification").inc()
+        self._wake_reason = "push"
         self._wake.set()
 
     async def _listen(self) -> None:
@@ -751,6 +753,7 @@ class GamePoller:
                     _log.info("poll.push_up", game_id=self.game_pk)
                     delay = self._policy.push_retry
                     # Whatever changed while the channel was down is read now.
+                    self._wake_reason = "push"
                     self._wake.set()
                     async for message in channel:
                         self._on_message(message)
@@ -763,6 +766,11 @@ class GamePoller:
             outcome = "closed" if self._push_state == "up" else "failed"
             self.stats.push_failures += 1
             self._metrics.push_connects.labels(outcome).inc()
+            if self._push_state == "up":
+                # The loop may be sleeping a safety-net interval: poll now, and from then
+                # on at the cadence of polling alone.
+                self._wake_reason = "timer"
+                self._wake.set()
             self._set_push_state("down")
             _log.info("poll.push_down", game_id=self.game_pk, reason=reason, retry_in=delay)
             await asyncio.sleep(delay * (1.0 + self._random.uniform(0.0, 0.2)))

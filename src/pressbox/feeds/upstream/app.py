@@ -112,6 +112,8 @@ class SimulatedUpstream:
         self.encoded: OrderedDict[tuple[int, int], _Encoded] = OrderedDict()
         self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
         self.corrections: dict[int, list[_Correction]] = {}
+        self.push_open = True
+        """The push channel takes subscribers (``/pressbox/push?open=0`` closes it)."""
 
     @property
     def clock(self) -> Clock:
@@ -637,6 +639,18 @@ async def pressbox_games(request: Request) -> Response:
     return Response(orjson.dumps({"mlb": out, "nfl": nfl}), media_type="application/json")
 
 
+async def pressbox_push(request: Request) -> Response:
+    """``/pressbox/push[?open=0|1]``: the push channel's state; ``open=0`` closes every
+    channel and refuses new ones (an outage of the push service), ``open=1`` reopens it."""
+    upstream = _upstream(request)
+    wanted = request.query_params.get("open")
+    if wanted in ("0", "1"):
+        upstream.push_open = wanted == "1"
+    elif wanted is not None:
+        return _error(request, 400, f"open must be 0 or 1, not {wanted!r}")
+    return Response(orjson.dumps({"open": upstream.push_open}), media_type="application/json")
+
+
 async def pressbox_players(request: Request) -> Response:
     """``/pressbox/players[?retrosheetId=...|?id=...]``: the player id map."""
     upstream = _upstream(request)
@@ -828,6 +842,7 @@ def create_upstream_app(
         Route("/pressbox/health", pressbox_health),
         Route("/pressbox/games", pressbox_games),
         Route("/pressbox/players", pressbox_players),
+        Route("/pressbox/push", pressbox_push),
         WebSocketRoute(push.PUSH_PATH, push.gameday_push),
     ]
     app = _UpstreamApp(routes=routes)

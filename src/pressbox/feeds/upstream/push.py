@@ -9,7 +9,8 @@ upstream: after the handshake it sends one text message per published update of 
     {"gamePk": 13798201504100, "timeStamp": "20150410_190512", "isDelta": true,
      "changeEvent": {"type": "new_entry"}}
 
-(``timeStamp`` is the feed's new ``metaData.timeStamp``). It sends nothing on subscribe:
+(``timeStamp`` is the feed's new ``metaData.timeStamp``; when several updates came out
+between two looks, only the latest is notified). It sends nothing on subscribe:
 the client fetches once when it connects. The channel sleeps until the replay publishes
 the game's next update (:meth:`~.replay.Replay.next_change`), so a notification leaves
 within a millisecond or two of the publication, and wakes at least every ``tick`` seconds
@@ -32,6 +33,9 @@ fault                     at the handshake / on a notification
 ``stall``                 the game stops advancing (as for the HTTP routes): no
                           notification until it catches up
 ========================  ==============================================================
+
+``/pressbox/push?open=0`` (never faulted) closes every channel with code 1001 and refuses
+new handshakes until ``open=1``: an outage of the push service.
 
 A client must therefore treat the channel as a hint: notifications may be late, lost,
 repeated, malformed, or stop with the connection, and polling stays the safety net.
@@ -59,6 +63,7 @@ PUSH_PATH: Final = "/api/v1/game/push/subscribe/gameday/{pk}"
 DEFAULT_TICK: Final = 0.25
 """Longest sleep of a channel between two looks at its game, seconds."""
 
+CLOSE_GOING_AWAY: Final = 1001
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013
 
@@ -153,13 +158,19 @@ async def _follow(
     while sent < total:
         wait = upstream.replay.next_change(key)
         await anyio.sleep(min(tick, max(wait, 0.0)) if math.isfinite(wait) else tick)
+        if not upstream.push_open:
+            await websocket.close(CLOSE_GOING_AWAY, reason="push service closed")
+            return
         now = upstream.published(mg)
         if now > sent:
             sent = now
             if not await _notify(websocket, upstream, mg, now - 1):
                 return
-    # Over: nothing more will change; keep the channel open until the client leaves.
-    await anyio.sleep_forever()
+    # Over: nothing more will change; the channel stays open until the client leaves
+    # (or the service closes).
+    while upstream.push_open:  # noqa: ASYNC110 - a flag set by a route, looked at each tick
+        await anyio.sleep(tick)
+    await websocket.close(CLOSE_GOING_AWAY, reason="push service closed")
 
 
 async def gameday_push(websocket: WebSocket) -> None:
@@ -169,7 +180,7 @@ async def gameday_push(websocket: WebSocket) -> None:
     tick: float = getattr(websocket.app.state, "push_tick", DEFAULT_TICK)
     raw = websocket.path_params.get("pk", "")
     mg = upstream.game(int(raw)) if str(raw).isdigit() else None
-    if mg is None:
+    if mg is None or not upstream.push_open:
         await websocket.close(1008, reason=f"Object not found: gamePk {raw}")
         return
     if upstream.injector.spec and await _refuse(websocket, upstream.injector.decide()):
