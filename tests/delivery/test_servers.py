@@ -36,6 +36,43 @@ def anyio_backend(request):
     return request.param
 
 
+class _Http10Events:
+    """Reads SSE events from a raw HTTP/1.0 response (chunked only if the server chose to)."""
+
+    def __init__(self, reader: asyncio.StreamReader, *, chunked: bool) -> None:
+        self.reader = reader
+        self.chunked = chunked
+        self.buf = b""
+
+    async def _more(self) -> bytes:
+        if not self.chunked:
+            return await asyncio.wait_for(self.reader.read(65536), 10)
+        line = await asyncio.wait_for(self.reader.readline(), 10)
+        if not line:
+            return b""
+        data = await self.reader.readexactly(int(line.strip(), 16) + 2)
+        return data[:-2]
+
+    async def next(self) -> tuple[str, str]:
+        """The next data event's id and type."""
+        while True:
+            while b"\n\n" not in self.buf:
+                data = await self._more()
+                assert data, "stream ended"
+                self.buf += data
+            event, self.buf = self.buf.split(b"\n\n", 1)
+            fields = dict(line.split(b": ", 1) for line in event.split(b"\n") if b": " in line)
+            if b"id" in fields:
+                return fields[b"id"].decode(), fields[b"event"].decode()
+
+    async def rest(self) -> bytes:
+        """What comes until the server ends the stream (heartbeats left out)."""
+        out = self.buf
+        while data := await self._more():
+            out += data
+        return out.replace(b": hb\n\n", b"")
+
+
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
@@ -50,33 +87,38 @@ async def _eventually(check, what: str) -> None:
 
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 async def test_streams_are_written_directly_under_each_loop_and_parser(http):
-    """SSE and WebSocket clients are written to their sockets directly and see every update;
-    the metrics say so, and shutdown ends the streams."""
+    """SSE (HTTP/1.1 and 1.0) and WebSocket clients are written to their sockets directly
+    and see every update; the metrics say so, and shutdown ends the streams."""
     updates = real_game_updates()
     registry = CollectorRegistry()
+    state: dict = {}
     async with from_url("memory://") as bus:
         await bus.append(update_stream(GAME), payload(updates[0]), key=updates[0].event_id)
-        app = build_app(bus, registry=registry)
-        async with (
-            httpx.AsyncClient(timeout=10) as client,
-            serving(app, http=http) as (
-                server,
-                port,
-            ),
-        ):
+        app = build_app(bus, registry=registry, state=state)
+        client = httpx.AsyncClient(timeout=10)
+        async with client, serving(app, http=http) as (server, port):
             url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
-            async with (
-                client.stream("GET", url) as response,
-                connect(f"ws://127.0.0.1:{port}/v1/ws", max_queue=None) as ws,
-            ):
+            ws_url = f"ws://127.0.0.1:{port}/v1/ws"
+            async with client.stream("GET", url) as response, connect(ws_url) as ws:
                 stream = events(response)
                 assert (await anext(stream)).event == "snapshot"
                 await ws.send(json.dumps({"type": "subscribe", "game": GAME}))
                 assert json.loads(await ws.recv())["type"] == "snapshot"
                 assert json.loads(await ws.recv())["type"] == "subscribed"
-                for transport in ("sse", "ws"):
-                    labels = {"transport": transport, "write": "direct"}
-                    assert _value(registry, "pressbox_delivery_connections", **labels) == 1
+                # An HTTP/1.0 client (no chunked encoding from h11) is written directly too.
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"GET /v1/stream/games/{GAME} HTTP/1.0\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200")
+                old = _Http10Events(reader, chunked=b"transfer-encoding: chunked" in head.lower())
+                assert await old.next() == (f"{GAME}:1", "snapshot")
+                sse = {"transport": "sse", "write": "direct"}
+                assert _value(registry, "pressbox_delivery_connections", **sse) == 2
+                ws_direct = {"transport": "ws", "write": "direct"}
+                assert _value(registry, "pressbox_delivery_connections", **ws_direct) == 1
+                # The WebSocket connection was handed over to the hub (no uvicorn protocol).
+                hub = state["hub"]
+                assert [s.keepalive is not None for s in hub._subs].count(True) == 1
                 for update in updates[1:6]:
                     # Stamped now: the deliver stage runs from the emit to the writes.
                     update = msgspec.structs.replace(update, ts_emit=time.time())
@@ -85,14 +127,17 @@ async def test_streams_are_written_directly_under_each_loop_and_parser(http):
                     assert event.id == f"{GAME}:{update.seq}"
                     message = json.loads(await ws.recv())
                     assert (message["type"], message["seq"]) == ("update", update.seq)
-                # Two snapshots, then five updates to each of two clients.
-                assert _value(registry, "pressbox_delivery_messages_total") == 12
+                    assert await old.next() == (f"{GAME}:{update.seq}", "update")
+                # Three snapshots, then five updates to each of three clients.
+                assert _value(registry, "pressbox_delivery_messages_total") == 18
                 deliver = {"stage": "deliver"}
                 assert _value(registry, "pressbox_stage_seconds_count", **deliver) == 5
                 text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
                 assert 'pressbox_stage_seconds_bucket{le="0.05",stage="deliver"}' in text
                 server.should_exit = True
                 assert [e async for e in stream] == []
+                assert await old.rest() == b""
+                writer.close()
         for transport in ("sse", "ws"):
             labels = {"transport": transport, "write": "direct"}
             assert _value(registry, "pressbox_delivery_connections", **labels) == 0

@@ -140,7 +140,8 @@ class Policy:
         low_water: Bytes below which a lagging client is caught up with a snapshot.
         stall_s: Seconds a client may stay lagging (or blocked in ``send``) before it is
             disconnected.
-        heartbeat_s: Seconds between SSE heartbeat comments.
+        heartbeat_s: Seconds between SSE heartbeat comments (and pings of the WebSocket
+            connections the hub owns, one of which unanswered for a whole period ends it).
         tick_s: Seconds between the hub's checks of lagging clients.
         tcp_user_timeout_s: ``TCP_USER_TIMEOUT`` set on directly written sockets
             (0 leaves the system default).
@@ -331,10 +332,12 @@ class Subscriber:
 
     __slots__ = (
         "_queued_bytes",
+        "chunked",
         "closed",
         "cycle",
         "dead",
         "games",
+        "keepalive",
         "key",
         "lag_since",
         "multi",
@@ -373,6 +376,14 @@ class Subscriber:
         self.send_since: float | None = None
         self.registered = False
         self.dead = False
+        self.chunked = True
+        """A direct SSE stream's body is HTTP/1.1 chunks (``False``: an HTTP/1.0 body,
+        delimited by the connection's close). The endpoint sets it once the response
+        has started."""
+        self.keepalive: Callable[[], bool] | None = None
+        """Called on every heartbeat pass of a connection that pings its peer itself (a
+        WebSocket owned by the hub): sends a ping, and returns False when the previous
+        one went unanswered for a whole pass (the peer is gone)."""
 
     @property
     def write_path(self) -> Literal["direct", "queued"]:
@@ -425,8 +436,10 @@ class Subscriber:
         if self.multi:
             cursor = ",".join(f"{g}:{self.games[g]}" for g in self.order if g in self.games)
             data = b"id: %b\n%b" % (cursor.encode(), frames.body)
-            return chunk(data) if self.transport is not None else data
-        return frames.sse_chunk if self.transport is not None else frames.sse
+            return chunk(data) if self.transport is not None and self.chunked else data
+        if self.transport is not None and self.chunked:
+            return frames.sse_chunk
+        return frames.sse
 
     def end(self, reason: str, *, abort: bool = False) -> None:
         """Stop this client; the handler notices and returns.
@@ -447,7 +460,7 @@ class Subscriber:
                 # the handler, which is waiting for the disconnect.
                 if self.protocol == "ws":
                     self.transport.write(ws_close_frame(1001, reason))
-                else:
+                elif self.chunked:
                     self.transport.write(b"0\r\n\r\n")
                 self.transport.close()
         elif self.wake is not None:
@@ -465,6 +478,8 @@ class _Game:
     """Every subscriber of the game, lagging ones included."""
     direct: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
     """SSE subscribers in step written with one shared chunk: the hot loop of the fan-out."""
+    direct_plain: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
+    """SSE subscribers in step over HTTP/1.0 (unchunked body), written with one shared event."""
     direct_ws: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
     """WebSocket subscribers in step written with one shared frame."""
     others: set[Subscriber] = field(default_factory=set)
@@ -812,13 +827,19 @@ class Hub:
                 lagged.append(sub)
                 continue
             transport.write(data)
+        data = frames.sse
+        for sub, transport in game.direct_plain.items():
+            if transport.get_write_buffer_size() > high:
+                lagged.append(sub)
+                continue
+            transport.write(data)
         data = frames.ws_frame
         for sub, transport in game.direct_ws.items():
             if transport.get_write_buffer_size() > high:
                 lagged.append(sub)
                 continue
             transport.write(data)
-        sent = len(game.direct) + len(game.direct_ws) - len(lagged)
+        sent = len(game.direct) + len(game.direct_plain) + len(game.direct_ws) - len(lagged)
         for sub in game.others:
             if sub.closed:
                 continue
@@ -857,13 +878,19 @@ class Hub:
     @staticmethod
     def _attach(game: _Game, sub: Subscriber) -> None:
         if sub.transport is not None and not sub.multi:
-            (game.direct if sub.protocol == "sse" else game.direct_ws)[sub] = sub.transport
+            if sub.protocol == "ws":
+                game.direct_ws[sub] = sub.transport
+            elif sub.chunked:
+                game.direct[sub] = sub.transport
+            else:
+                game.direct_plain[sub] = sub.transport
         else:
             game.others.add(sub)
 
     @staticmethod
     def _detach(game: _Game, sub: Subscriber) -> None:
         game.direct.pop(sub, None)
+        game.direct_plain.pop(sub, None)
         game.direct_ws.pop(sub, None)
         game.others.discard(sub)
 
@@ -1045,12 +1072,17 @@ class Hub:
             if sub.transport is not None and sub.reason is None and sub.transport.is_closing():
                 self._reap(sub)
                 continue
+            if sub.keepalive is not None and not sub.closed and not sub.keepalive():
+                # No pong for a whole heartbeat period: the peer is gone.
+                sub.end("keepalive ping timeout", abort=True)
+                self._reap(sub)
+                continue
             if sub.protocol != "sse" or sub.closed or sub.lag_since is not None:
                 continue
             if sub.buffered() > high:
                 self._lag(sub)
                 continue
-            sub.write(_HEARTBEAT_CHUNK if sub.transport is not None else HEARTBEAT)
+            sub.write(_HEARTBEAT_CHUNK if sub.transport is not None and sub.chunked else HEARTBEAT)
 
     def _reap(self, sub: Subscriber) -> None:
         """Free a connection whose socket closed under the hub (its handler may lag)."""

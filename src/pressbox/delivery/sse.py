@@ -127,9 +127,21 @@ def with_streams(app: Any, sse: SSEStream, *, prefix: str = "/v1") -> Any:
 
 def _direct_cycle(scope: Scope, send: Any) -> Any:
     """The uvicorn request cycle behind ``send``, when direct writes are safe."""
-    if scope.get("http_version") != "1.1" or scope.get("method") != "GET":
+    if scope.get("http_version") not in ("1.0", "1.1") or scope.get("method") != "GET":
         return None
     return server_owner(scope, send, _DIRECT)
+
+
+def _chunked(cycle: Any, scope: Scope) -> bool:
+    """Whether the server frames the started response's body as HTTP/1.1 chunks.
+
+    uvicorn's httptools cycle says so itself (``chunked_encoding``); h11 chunks a body of
+    unknown length for an HTTP/1.1 client and delimits it by the close for HTTP/1.0.
+    """
+    chunked = getattr(cycle, "chunked_encoding", None)
+    if isinstance(chunked, bool):
+        return chunked
+    return scope.get("http_version") == "1.1"
 
 
 def server_owner(scope: Scope, send: Any, modules: set[str]) -> Any:
@@ -279,8 +291,12 @@ class SSEStream:
                 await self._refuse(send, 503, "unavailable", f"event log unavailable: {exc}")
                 return
             await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
+            if sub.transport is not None:
+                sub.chunked = _chunked(cycle, scope)
             self.hub.register(sub)
-            sub.write(chunk(self.retry) if sub.transport is not None else self.retry)
+            sub.write(
+                chunk(self.retry) if sub.transport is not None and sub.chunked else self.retry
+            )
             since = parse_last_event_id(self._last_event_id(scope))
             for game in games:
                 await self.hub.subscribe(sub, game, since.get(game))
