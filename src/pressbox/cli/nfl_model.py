@@ -367,9 +367,9 @@ def calibrate_nfl(
     every = train_games + test_games
     params = nfl.fit(train_games, elo_games=every, max_iter=iterations)
     model = nfl.NflModel(params)
-    pregame, _ = nfl.elo_ratings(nfl.game_results(every))
-    train_rows = nfl.build_rows(train_games, pregame)
-    rows = nfl.build_rows(test_games, pregame)
+    strength = nfl.pregame_strength(nfl.game_results(every))
+    train_rows = nfl.build_rows(train_games, strength.elo, strength.home_edge)
+    rows = nfl.build_rows(test_games, strength.elo, strength.home_edge)
     y = rows["result"]
 
     predicted = nfl.predict_rows(model, rows)

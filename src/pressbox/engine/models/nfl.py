@@ -55,6 +55,7 @@ from pressbox.engine.events import (
     PlayEvent,
     WinProbability,
 )
+from pressbox.engine.models.priors import RatingBook, elo_points
 
 NAME = "nfl-gbm-grid"
 DATA_FILE = "nfl.npz"
@@ -82,7 +83,7 @@ _HALF_NODE = 19
 ELO_START = 1500.0
 ELO_K = 20.0
 ELO_HOME = 55.0
-"""Home-field advantage in Elo points, used for the expected result of a game."""
+"""Home-field advantage in Elo points of a model file that does not record its own."""
 ELO_CARRY = 2.0 / 3.0
 """Between seasons a rating keeps two thirds of its distance from the mean."""
 
@@ -276,6 +277,8 @@ class NflModel:
         self.punt_coef = [float(v) for v in meta.get("punt_coef", [0.0, 0.0, 0.0])]
         self.convert_extra = float(meta.get("convert_extra_yards", 3.0))
         self.leverage_norm = float(meta.get("leverage_norm", 0.05))
+        self.home_edge = float(meta.get("home_edge", ELO_HOME))
+        """Home advantage in Elo points: the rating book's after the training games."""
         self.ratings: dict[str, float] = {
             str(k): float(v) for k, v in meta.get("elo_ratings", {}).items()
         }
@@ -301,9 +304,8 @@ class NflModel:
         """Log-odds of the offense winning: the grid, interpolated, plus team strength.
 
         ``home`` is +1 when the offense is at home, −1 when the defense is, 0 on a
-        neutral field; the home advantage is :data:`ELO_HOME` Elo points.
+        neutral field; the home advantage is :attr:`home_edge` Elo points.
         """
-        """Log-odds of the offense winning: the grid, interpolated, plus the Elo terms."""
         tn = self._t
         i = bisect_right(tn, t) - 1
         if i >= len(tn) - 1:
@@ -332,7 +334,7 @@ class NflModel:
         lo = a + we * (g[base + s2] - a)
         c = g[base + s0]
         hi = c + we * (g[base + s0 + s2] - c)
-        return (lo + wt * (hi - lo)) / LOGIT_SCALE + strength_term(t, elo + ELO_HOME * home)
+        return (lo + wt * (hi - lo)) / LOGIT_SCALE + strength_term(t, elo + self.home_edge * home)
 
     def offense_wp(
         self,
@@ -413,6 +415,7 @@ class NflModel:
         home_timeouts: int | None = None,
         away_timeouts: int | None = None,
         elo_diff: float = 0.0,
+        home_edge: float | None = None,
         postseason: bool = False,
         neutral: bool = False,
     ) -> float:
@@ -431,7 +434,9 @@ class NflModel:
             away_score: Away points.
             home_timeouts: Home timeouts left (``None``: as many as the away team).
             away_timeouts: Away timeouts left.
-            elo_diff: Home Elo minus away Elo before the game.
+            elo_diff: Home Elo minus away Elo before the game (home advantage left out).
+            home_edge: Home advantage in Elo points for this game (for example a rating
+                book's, kept through the season); ``None``: the model's :attr:`home_edge`.
             postseason: Playoff overtime goes on; in the regular season a game tied after
                 overtime is a tie.
             neutral: No home advantage (the mirror of the game gives ``1 -`` this).
@@ -456,10 +461,14 @@ class NflModel:
                 self.home_wp(
                     5, 900, side, None, None, 35, home_score, away_score,
                     home_timeouts=home_timeouts, away_timeouts=away_timeouts,
-                    elo_diff=elo_diff, postseason=postseason, neutral=neutral,
+                    elo_diff=elo_diff, home_edge=home_edge, postseason=postseason,
+                    neutral=neutral,
                 )
                 for side in ("home", "away")
             )  # fmt: skip
+        if home_edge is not None and not neutral:
+            # The grid adds the model's edge; the difference is home strength like Elo.
+            elo_diff += home_edge - self.home_edge
         t = float(seconds_left(quarter, clock_seconds))
         poss_home = possession != "away"
         to = 0
@@ -494,11 +503,18 @@ class NflModel:
         away = self.ratings.get(state.info.away, ELO_START)
         return home - away
 
-    def win_probability(self, state: GameState) -> WinProbability:
+    def win_probability(self, state: GameState, prior: float | None = None) -> WinProbability:
         """Home, away and tie probabilities for a game state.
 
         A final state gives exactly 1/0 (or a sure tie); before the first play the
         kickoff of a 0-0 game is valued.
+
+        Args:
+            state: The game.
+            prior: The home team's pregame win probability, home advantage included (from
+                odds or a rating book, see :class:`pressbox.engine.models.priors.Priors`);
+                it replaces the model's own ratings and home edge as the strength term.
+                ``None``: the ratings stored in the model file (:meth:`elo_diff`).
         """
         tag = f"{self._name}/{self._version}"
         diff = state.home_score - state.away_score
@@ -522,7 +538,7 @@ class NflModel:
             state.away_score,
             home_timeouts=s.home_timeouts,
             away_timeouts=s.away_timeouts,
-            elo_diff=self.elo_diff(state),
+            elo_diff=self.elo_diff(state) if prior is None else elo_points(prior) - self.home_edge,
         )
         return WinProbability(home=p, away=1.0 - p, model=tag)
 
@@ -747,15 +763,59 @@ def season_of(game_id: str) -> int:
     return year - 1 if month <= 2 else year
 
 
+def rating_book() -> RatingBook:
+    """An empty NFL rating book: FiveThirtyEight's Elo (K = :data:`ELO_K`, the
+    margin-of-victory multiplier, :data:`ELO_CARRY` kept between seasons) and a home
+    advantage estimated from the finals so far, shrunk toward the long-run home-win rate
+    (see :data:`pressbox.engine.models.priors.CONFIGS`)."""
+    return RatingBook.for_sport("nfl", k=ELO_K, carry=ELO_CARRY, initial=ELO_START)
+
+
+@dataclass(frozen=True, slots=True)
+class Strength:
+    """Team strength before each game and the book after the last one.
+
+    Args:
+        elo: Home minus away Elo before each game (by game id), home advantage left out.
+        home_edge: The book's home advantage in Elo points before each game (by game id).
+        book: The rating book after the last game.
+    """
+
+    elo: dict[str, float]
+    home_edge: dict[str, float]
+    book: RatingBook
+
+
+def pregame_strength(
+    results: Iterable[tuple[str, int, str, str, int, int]], book: RatingBook | None = None
+) -> Strength:
+    """Ratings and home advantage before each game, from the finals before it.
+
+    Args:
+        results: ``(game_id, season, home, away, home_points, away_points)`` in any order;
+            they are recorded in game-id (date) order.
+        book: The book to start from (default: :func:`rating_book`, everyone equal).
+    """
+    book = book if book is not None else rating_book()
+    elo: dict[str, float] = {}
+    edge: dict[str, float] = {}
+    for game_id, season, home, away, hp, ap in sorted(results):
+        book.start_season(season)
+        elo[game_id] = book.elo_diff(home, away)
+        edge[game_id] = book.home_advantage()
+        book.record_final(home, away, hp, ap, season=season)
+    return Strength(elo=elo, home_edge=edge, book=book)
+
+
 def elo_ratings(
     results: Iterable[tuple[str, int, str, str, int, int]],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Elo ratings before each game, carried over seasons.
+    """Elo ratings before each game, carried over seasons (see :func:`pregame_strength`).
 
     Every team starts the first season at :data:`ELO_START`; between seasons a rating is
     regressed a third of the way back to the mean (:data:`ELO_CARRY`). After each final the
     ratings move by ``K · multiplier · (result − expected)``, with the expected result
-    including :data:`ELO_HOME` for the home team and the margin-of-victory multiplier
+    including the book's home advantage and the margin-of-victory multiplier
     ``ln(|margin| + 1) · 2.2 / (0.001 · winner's Elo edge + 2.2)`` (FiveThirtyEight's).
 
     Args:
@@ -766,25 +826,8 @@ def elo_ratings(
         ``(pregame, final)``: the home-minus-away Elo difference before each game (by game
         id, without the home advantage), and the ratings after the last game.
     """
-    ratings: dict[str, float] = {}
-    pregame: dict[str, float] = {}
-    current_season: int | None = None
-    for game_id, season, home, away, hp, ap in sorted(results):
-        if current_season is not None and season != current_season:
-            ratings = {k: ELO_START + ELO_CARRY * (v - ELO_START) for k, v in ratings.items()}
-        current_season = season
-        rh = ratings.get(home, ELO_START)
-        ra = ratings.get(away, ELO_START)
-        pregame[game_id] = rh - ra
-        expected = 1.0 / (1.0 + 10.0 ** (-(rh + ELO_HOME - ra) / 400.0))
-        result = 1.0 if hp > ap else 0.0 if hp < ap else 0.5
-        margin = abs(hp - ap)
-        edge = (rh + ELO_HOME - ra) if hp > ap else (ra - rh - ELO_HOME)
-        multiplier = math.log(margin + 1.0) * 2.2 / (0.001 * edge + 2.2) if margin else 1.0
-        shift = ELO_K * multiplier * (result - expected)
-        ratings[home] = rh + shift
-        ratings[away] = ra - shift
-    return pregame, ratings
+    strength = pregame_strength(results)
+    return strength.elo, dict(strength.book.ratings)
 
 
 def game_results(games: Iterable[Game]) -> list[tuple[str, int, str, str, int, int]]:
@@ -828,13 +871,19 @@ class Rows:
         return int(self.columns["quarter"].size)
 
 
-def build_rows(games: Sequence[Game], pregame_elo: Mapping[str, float]) -> Rows:
+def build_rows(
+    games: Sequence[Game],
+    pregame_elo: Mapping[str, float],
+    home_edge: Mapping[str, float] | None = None,
+) -> Rows:
     """Turn games into one row per play (timeouts and period ends are left out).
 
     Args:
         games: The games, each with its events.
         pregame_elo: Home-minus-away Elo before each game (by game id), from
-            :func:`elo_ratings`; missing games get 0.
+            :func:`pregame_strength`; missing games get 0.
+        home_edge: The home advantage in Elo points before each game (by game id);
+            missing games (or ``None``) get :data:`ELO_HOME`.
 
     Returns:
         The rows (see :class:`Rows`).
@@ -843,7 +892,8 @@ def build_rows(games: Sequence[Game], pregame_elo: Mapping[str, float]) -> Rows:
         k: []
         for k in (
             "quarter", "clock", "poss_home", "down", "distance", "yard_line", "home_score",
-            "away_score", "home_to", "away_to", "elo", "postseason", "result", "game",
+            "away_score", "home_to", "away_to", "elo", "home_edge", "postseason", "result",
+            "game",
             "next_points", "play", "gained", "converted",
         )
     }  # fmt: skip
@@ -885,6 +935,7 @@ def build_rows(games: Sequence[Game], pregame_elo: Mapping[str, float]) -> Rows:
             cols["home_to"].append(-1 if b.home_timeouts is None else b.home_timeouts)
             cols["away_to"].append(-1 if b.away_timeouts is None else b.away_timeouts)
             cols["elo"].append(pregame_elo.get(gid, 0.0))
+            cols["home_edge"].append((home_edge or {}).get(gid, ELO_HOME))
             cols["postseason"].append(1.0 if game.postseason else 0.0)
             cols["result"].append(result)
             cols["game"].append(gi)
@@ -975,8 +1026,8 @@ def fit(
     Raises:
         ValueError: There are no plays to fit on.
     """
-    pregame, final_ratings = elo_ratings(game_results(elo_games if elo_games else games))
-    rows = build_rows(games, pregame)
+    strength = pregame_strength(game_results(elo_games if elo_games else games))
+    rows = build_rows(games, strength.elo, strength.home_edge)
     if len(rows) == 0:
         raise ValueError("no plays to fit on")
     seasons = sorted({g.season for g in games})
@@ -1009,7 +1060,17 @@ def fit(
     learner = _learner(max_iter, seed)
     learner.fit(m.x, m.y, sample_weight=m.w)
     grid = _tabulate(learner, intercept=c, slope=a)
-    meta["elo_ratings"] = {k: round(v, 2) for k, v in sorted(final_ratings.items())}
+    book = strength.book
+    meta["elo_ratings"] = {k: round(v, 2) for k, v in sorted(book.ratings.items())}
+    meta["home_edge"] = round(book.home_advantage(), 3)
+    meta["elo"] = {
+        "k": book.config.k,
+        "carry": book.config.carry,
+        "home_rate_prior": book.config.home_rate,
+        "home_prior_games": book.config.home_games,
+        "home_carry": book.config.home_carry,
+        "elo_seasons": sorted({g.season for g in (elo_games if elo_games else games)}),
+    }
     meta["leverage_norm"] = _leverage_norm(NflModel(Params(grid, ep_table, dict(meta))), rows)
     return Params(grid=grid, ep_table=ep_table, meta=meta)
 
@@ -1112,7 +1173,7 @@ def training_matrix(
     x = _feature_matrix(t, sd, ep, np.clip(to_diff, -TO_MAX, TO_MAX))
     result = np.where(poss_home > 0, rows["result"], 1.0 - rows["result"])
     # Team strength from the offense's side, home advantage included (see strength_term).
-    elo = sign * (rows["elo"] + ELO_HOME)
+    elo = sign * (rows["elo"] + rows["home_edge"])
     game = rows["game"].astype(np.int64)
     x, result, elo, game = x[keep], result[keep], elo[keep], game[keep]
     tie = result == 0.5
@@ -1303,6 +1364,7 @@ def predict_rows(model: NflModel, rows: Rows, *, elo: bool = True) -> npt.NDArra
             home_timeouts=hto if hto >= 0 else None,
             away_timeouts=ato if ato >= 0 else None,
             elo_diff=float(c["elo"][i]) if elo else 0.0,
+            home_edge=float(c["home_edge"][i]),
             postseason=bool(c["postseason"][i]),
         )
     return out
