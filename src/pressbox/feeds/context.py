@@ -60,10 +60,7 @@ _log = structlog.get_logger("pressbox.feeds.context")
 MATCHUP = "matchup"
 """The context kind of the batter-versus-pitcher record."""
 
-NO_STATS_SOURCE = (
-    "replayed from Retrosheet files: there is no stats source for season lines "
-    "(serve --demo without --direct polls the simulated Stats API, which has them)"
-)
+NO_STATS_SOURCE = "replayed from Retrosheet files: no stats source for season lines"
 """The reason a game replayed straight from files has no matchup record."""
 
 Part = Literal["batter", "pitcher", "head_to_head"]
