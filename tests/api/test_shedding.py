@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
+import time
 
+import httpx
 import pytest
+import uvicorn
+from prometheus_client import CollectorRegistry
 
+from pressbox.api.app import create_app
+from pressbox.api.settings import ApiSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
 from pressbox.service import Service
 from tests.api.helpers import add_game, new_key, running, runtime
@@ -108,3 +115,52 @@ async def test_synthetic_overload_over_http(service: Service) -> None:
 
         rt.shedder.inflight = 0
         assert (await client.get("/v1/predictions/latest", headers=com)).status_code == 200
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+async def test_a_shed_connection_is_not_read_for_a_while(service: Service, http: str) -> None:
+    """After a request is shed, uvicorn does not read its connection for ``shed_pause_s``:
+    the client's next request there waits that long, one on another connection does not."""
+    await add_game(service, "G1")
+    pause = 1.5
+    api = ApiSettings(
+        keys_url="memory://", public=False, max_inflight=100, max_lag_s=60.0, shed_pause_s=pause
+    )
+    app = create_app(
+        service.settings, service=service, api_settings=api, registry=CollectorRegistry()
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        rt = runtime(app)
+        headers = {"X-API-Key": await new_key(app)}
+        base = f"http://127.0.0.1:{port}"
+        one = httpx.Limits(max_connections=1)
+        async with (
+            httpx.AsyncClient(base_url=base, limits=one) as held,
+            httpx.AsyncClient(base_url=base) as other,
+        ):
+            assert (await held.get("/v1/predict/mlb/G1", headers=headers)).status_code == 200
+            rt.shedder.inflight = 60
+            assert (await held.get("/v1/predictions/latest", headers=headers)).status_code == 503
+            rt.shedder.inflight = 0
+            began = time.monotonic()
+            again = asyncio.create_task(held.get("/v1/predict/mlb/G1", headers=headers))
+            meanwhile = await other.get("/v1/predict/mlb/G1", headers=headers)
+            answered_meanwhile = time.monotonic()
+            assert meanwhile.status_code == 200
+            assert (await again).status_code == 200
+            waited = time.monotonic() - began
+        assert waited >= pause * 0.95  # the timer's resolution
+        assert answered_meanwhile - began < waited
+    finally:
+        server.should_exit = True
+        await serving

@@ -48,6 +48,7 @@ from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of
 from pressbox.delivery import Hub, delivery_routes
+from pressbox.delivery.sse import server_owner
 from pressbox.engine.events import Update
 from pressbox.errors import (
     BackendError,
@@ -299,7 +300,7 @@ class Edge:
         priority = priority_of(method, path)
         stream = path.startswith(_STREAMS)
         if not stream and not rt.shedder.admit(priority, principal.spec.rank):
-            await self._overloaded(send, priority, principal.tier)
+            await self._overloaded(scope, send, priority, principal.tier)
             return
         limiter = rt.limiter
         decision = None
@@ -369,7 +370,7 @@ class Edge:
             return "the key store is unavailable"
         return None
 
-    async def _overloaded(self, send: Send, priority: Priority, tier: str) -> None:
+    async def _overloaded(self, scope: Scope, send: Send, priority: Priority, tier: str) -> None:
         # Under overload refusals come by the thousand per second: each (class, tier)
         # answer is encoded once.
         found = self._refusals.get((priority, tier))
@@ -398,6 +399,9 @@ class Edge:
         # Fresh dicts: a server or middleware may change the messages it is given.
         await send(dict(start))
         await send(dict(body_message))
+        pause = self.rt.api.shed_pause_s
+        if pause > 0:
+            _hold(scope, send, pause)
 
     def _count(self, route: str, status: int) -> None:
         child = self._counters.get((route, status))
@@ -481,6 +485,31 @@ class Edge:
             route = _ROUTE[priority_of(method, scope["path"])]
             metrics.latency.labels(route).observe(time.perf_counter() - began)
             self._count(route, started[0] if started else 503)
+
+
+_UVICORN_HTTP = {"uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl"}
+
+
+def _hold(scope: Scope, send: Send, pause: float) -> None:
+    """Stop reading the connection of a shed request for ``pause`` seconds (uvicorn only).
+
+    Under an open-loop overload, refusing is not free: each refusal is still a request
+    parsed and answered on the one event loop that also serves the high-priority ones.
+    A client told ``Retry-After`` that sends again at once waits in its own socket buffer
+    instead (TCP flow control), and the loop's turns stay short. Under other servers, or
+    when the connection is already paused, nothing happens.
+    """
+    owner = server_owner(scope, send, _UVICORN_HTTP)
+    transport = getattr(owner, "transport", None)
+    if transport is None or transport.is_closing() or not transport.is_reading():
+        return
+    transport.pause_reading()
+    asyncio.get_running_loop().call_later(pause, _resume_reading, transport)
+
+
+def _resume_reading(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.resume_reading()
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[int] | None) -> Send:
