@@ -364,3 +364,26 @@ async def test_run_fetches_in_the_background_for_the_latest_matchup(
     assert record["pitcher"]["id"] == last_pitcher
     # Coalesced: far fewer fetches than plays.
     assert 1 <= feeder.fetches < len(plays)
+
+
+async def test_a_matchup_being_fetched_is_not_scheduled_again(
+    sample: UpstreamData, bus: MemoryBus
+) -> None:
+    """Plays of the matchup whose fetch is in flight schedule nothing more."""
+    async with (
+        run_upstream(sample, speed=0, date=WS_DAY) as base,
+        statsapi_client(base, registry=CollectorRegistry(), retry=NO_RETRY) as client,
+    ):
+        feeder = MatchupFeeder(client, bus)
+        batter, pitcher = str(ids.player_id("escoa003")), str(ids.player_id("harvm001"))
+        feeder.observe(_play(str(WS_PK), batter, pitcher))
+        scheduled: list[list[str]] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(feeder.refresh, str(WS_PK))
+            await anyio.lowlevel.checkpoint()
+            feeder.observe(_play(str(WS_PK), batter, pitcher, seq=3))
+            scheduled.append(list(feeder.scheduled))
+            feeder.observe(_play(str(WS_PK), batter, "1", seq=4))
+            scheduled.append(list(feeder.scheduled))
+    assert scheduled == [[], [str(WS_PK)]]
+    assert feeder.fetches == 1

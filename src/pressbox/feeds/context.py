@@ -226,6 +226,7 @@ class MatchupFeeder:
         self._info: dict[str, GameInfo] = {}
         self._wanted: dict[str, _Wanted] = {}
         self._done: dict[str, _Done] = {}
+        self._fetching: dict[str, tuple[str, str]] = {}
         self._good: OrderedDict[str, _Good] = OrderedDict()
         self._dirty: dict[str, None] = {}
         self._busy: set[str] = set()
@@ -266,6 +267,8 @@ class MatchupFeeder:
         before = event.before
         half = before.half if isinstance(before, BaseballSituation) else None
         self._wanted[game_id] = _Wanted(play.batter, play.pitcher, half, seq)
+        if self._fetching.get(game_id) == (play.batter, play.pitcher):
+            return  # the fetch in flight is for this very matchup
         done = self._done.get(game_id)
         if (
             done is not None
@@ -321,13 +324,17 @@ class MatchupFeeder:
         if wanted is None:
             return None
         self.fetches += 1
-        record = await self._build(game_id, wanted)
-        complete = bool(record.pop("_complete", False))
+        self._fetching[game_id] = (wanted.batter, wanted.pitcher)
         try:
-            await put_record(self._store, game_id, record)
-        except Exception as exc:
-            _log.warning("context.store_failed", game_id=game_id, reason=str(exc))
-            complete = False
+            record = await self._build(game_id, wanted)
+            complete = bool(record.pop("_complete", False))
+            try:
+                await put_record(self._store, game_id, record)
+            except Exception as exc:
+                _log.warning("context.store_failed", game_id=game_id, reason=str(exc))
+                complete = False
+        finally:
+            self._fetching.pop(game_id, None)
         self._done[game_id] = _Done(
             wanted.batter, wanted.pitcher, complete, self._clock.monotonic()
         )
