@@ -13,7 +13,8 @@ when their URLs are given) it measures, best of ``--repeat``:
 
 * end to end: ``--concurrency`` workers each take a game and, batch by batch, encode its
   events and ``append_many`` them to the game's stream, ``read`` them back, decode them
-  and ``put_events`` them into the archive;
+  and ``put_batch`` them into the archive with the bytes the log holds (as a processor
+  does);
 * each stage alone, over all games, with the same concurrency: append (encode
   included), read (decode included), archive.
 
@@ -94,9 +95,12 @@ async def _append(bus: EventBus, game_id: str, events: Sequence[PlayEvent]) -> N
     await bus.append_many(event_stream(game_id), [(e.event_id, encode(e)) for e in events])
 
 
-async def _read(bus: EventBus, game_id: str, start: int, limit: int) -> list[PlayEvent]:
+async def _read(
+    bus: EventBus, game_id: str, start: int, limit: int
+) -> tuple[list[PlayEvent], list[bytes]]:
+    """Events read back and decoded, with the bytes the log holds (archived as they are)."""
     entries = await bus.read(event_stream(game_id), start, limit=limit)
-    return [decode_event(entry.payload) for entry in entries]
+    return [decode_event(entry.payload) for entry in entries], [e.payload for e in entries]
 
 
 async def end_to_end(
@@ -108,8 +112,8 @@ async def end_to_end(
         start = 1
         for chunk in _batches(events, batch):
             await _append(bus, game_id, chunk)
-            read = await _read(bus, game_id, start, len(chunk))
-            await archive.put_events(read)
+            read, docs = await _read(bus, game_id, start, len(chunk))
+            await archive.put_batch(read, (), event_docs=docs)
             start += len(chunk)
 
     began = time.perf_counter()
@@ -126,17 +130,22 @@ async def stages(
         for chunk in _batches(events, batch):
             await _append(bus, game_id, chunk)
 
-    decoded: dict[str, list[PlayEvent]] = {}
+    decoded: dict[str, tuple[list[PlayEvent], list[bytes]]] = {}
 
     async def read(game_id: str, events: list[PlayEvent]) -> None:
         out: list[PlayEvent] = []
+        docs: list[bytes] = []
         while len(out) < len(events):
-            out += await _read(bus, game_id, len(out) + 1, batch)
-        decoded[game_id] = out
+            more, raw = await _read(bus, game_id, len(out) + 1, batch)
+            out += more
+            docs += raw
+        decoded[game_id] = (out, docs)
 
     async def store(game_id: str, events: list[PlayEvent]) -> None:
-        for chunk in _batches(decoded[game_id], batch):
-            await archive.put_events(chunk)
+        out, docs = decoded[game_id]
+        for start in range(0, len(out), batch):
+            end = start + batch
+            await archive.put_batch(out[start:end], (), event_docs=docs[start:end])
 
     times = []
     for stage in (append, read, store):
