@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -13,10 +15,13 @@ import typer
 from typer.testing import CliRunner
 
 from pressbox.bench.gamenight import (
+    MAX_PER_PROCESS,
     GamenightConfig,
+    client_processes,
     key_counts,
     missing_at_end,
     percentile,
+    poller_figures,
     prometheus_totals,
     summary,
 )
@@ -104,9 +109,40 @@ def test_prometheus_totals_sum_over_labels() -> None:
         'pressbox_x_total{a="2"} 3.0\n'
         'pressbox_h_bucket{le="1"} 9.0\n'
         "pressbox_g 1.5\n"
+        'pressbox_x_created{a="1"} 1.7e9\n'
         "python_gc 7\n"
     )
     assert prometheus_totals(text) == {"pressbox_x_total": 5.0, "pressbox_g": 1.5}
+
+
+def test_poller_figures_read_the_poll_metrics() -> None:
+    """Polls by outcome and trigger, and the poll stage's count and mean, from /metrics."""
+    text = (
+        'pressbox_polls_total{outcome="ok",trigger="push"} 40.0\n'
+        'pressbox_polls_total{outcome="ok",trigger="timer"} 3.0\n'
+        'pressbox_push_channels{state="up"} 15.0\n'
+        'pressbox_stage_seconds_count{stage="poll"} 4.0\n'
+        'pressbox_stage_seconds_sum{stage="poll"} 0.1\n'
+        'pressbox_stage_seconds_count{stage="process"} 9.0\n'
+    )
+    figures = poller_figures(text)
+    assert figures["polls"] == {
+        'outcome="ok",trigger="push"': 40.0,
+        'outcome="ok",trigger="timer"': 3.0,
+    }
+    assert figures["push_channels"] == {'state="up"': 15.0}
+    assert figures["poll_stage"] == {"count": 4.0, "mean_ms": 25.0}
+    assert poller_figures("")["poll_stage"] == {"count": 0.0, "mean_ms": None}
+
+
+def test_client_processes_follow_the_cores() -> None:
+    """One client process per core by default, more only past the per-process limit, never
+    more than connections; none for none."""
+    cores = os.cpu_count() or 1
+    assert client_processes(10_000, None) == max(cores, math.ceil(10_000 / MAX_PER_PROCESS))
+    assert client_processes(10_000, 1) == math.ceil(10_000 / MAX_PER_PROCESS)
+    assert client_processes(3, 8) == 3
+    assert client_processes(0, None) == 0
 
 
 def _app() -> typer.Typer:
@@ -147,6 +183,18 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     for endpoint in ("predict", "game", "plays", "latest"):
         for tiers in report["api"]["endpoints"][endpoint].values():
             assert set(tiers) >= {"rps", "p99_ms", "status_counts"}
+    # Each stage is measured: publication -> ingest -> emit -> display.
+    for stage in ("poll", "process", "deliver"):
+        assert report["stages_ms"][stage]["count"] > 0
+    # The poller followed the games through the push channel, polling as the safety net.
+    polls = report["poller"]["polls"]
+    assert polls.get('outcome="ok",trigger="push"', 0) > 0
+    assert report["poller"]["poll_stage"]["count"] > 0
+    # The open-loop load generator sent what it scheduled, or said what it could not.
+    api = report["api"]
+    assert api["sent_rps"] > 0
+    assert api["unsent"] >= 0
+    assert report["harness"]["client_processes"] >= 2
     assert set(report["processes"]) >= {"upstream", "pipeline", "sse-clients-0", "api-load"}
     for figures in report["processes"].values():
         assert set(figures) >= {"cpu_s", "peak_rss_mb"}

@@ -41,10 +41,13 @@ from pressbox.api.keys import create_key, keystore_from_url
 from pressbox.api.settings import ApiSettings
 from pressbox.bench.run_api import TIER_SHARE
 
-SSE_PER_PROCESS = 2500
-"""SSE connections per client process (each process is one epoll loop)."""
+MAX_PER_PROCESS = 9000
+"""Most connections of one client process (one epoll loop; one open file each)."""
 
-WS_PER_PROCESS = 2500
+API_MAX_CONNECTIONS = 1024
+"""Most connections of the API load process; a request due with every one busy is not
+sent (counted as ``unsent``)."""
+
 STREAM_KEY_SHARE = 900
 """Streams per stream key: under the gateway's 1,000 per key and process."""
 
@@ -65,7 +68,11 @@ class GamenightConfig:
         drain: Most seconds to wait after the measurement for every connection to hold
             the updates published during it (what is still missing then is lost).
         warmup: Seconds between the clients being ready and the replay's start.
-        poll: The poller's interval, seconds.
+        poll: The poller's interval, seconds (while a game's push channel is down).
+        push_poll: With the Gameday push channel, the poller's safety-net interval,
+            seconds; ``0`` polls alone every ``poll`` seconds.
+        client_procs: SSE client processes (default: one per core, more when a process
+            would hold over :data:`MAX_PER_PROCESS` connections).
         faults: The upstream's fault spec (``docs/upstream.md``).
         seed: The fault seed.
         log_url: Event log (``memory://`` embedded, ``redis://...``).
@@ -90,6 +97,8 @@ class GamenightConfig:
     drain: float = 60.0
     warmup: float = 2.0
     poll: float = 0.1
+    push_poll: float = 1.0
+    client_procs: int | None = None
     faults: str = ""
     seed: int = 0
     log_url: str = "memory://"
@@ -186,6 +195,37 @@ def peak_rate(times: Iterable[float], t0: float, t1: float) -> int:
     return max(counts.values(), default=0)
 
 
+def prometheus_samples(text: str, name: str) -> dict[str, float]:
+    """The samples of one family by their label set (``'outcome="ok",trigger="push"'``)."""
+    out: dict[str, float] = {}
+    prefix = name + "{"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            labels, _, number = line[len(prefix) :].rpartition("} ")
+            with contextlib.suppress(ValueError):
+                out[labels] = float(number)
+    return out
+
+
+def poller_figures(text: str) -> dict[str, Any]:
+    """The poller's metrics from a ``/metrics`` text: polls by outcome and trigger, push
+    messages by kind, push connects by outcome, channels by state, and the count and
+    mean of the server's poll-stage histogram (publication to the log)."""
+    stage = prometheus_samples(text, "pressbox_stage_seconds_count")
+    total = prometheus_samples(text, "pressbox_stage_seconds_sum")
+    count = stage.get('stage="poll"', 0.0)
+    return {
+        "polls": prometheus_samples(text, "pressbox_polls_total"),
+        "push_messages": prometheus_samples(text, "pressbox_push_messages_total"),
+        "push_connects": prometheus_samples(text, "pressbox_push_connects_total"),
+        "push_channels": prometheus_samples(text, "pressbox_push_channels"),
+        "poll_stage": {
+            "count": count,
+            "mean_ms": round(1000 * total.get('stage="poll"', 0.0) / count, 1) if count else None,
+        },
+    }
+
+
 def prometheus_totals(text: str) -> dict[str, float]:
     """Sum the samples of each ``pressbox_*`` counter and gauge over their labels."""
     out: dict[str, float] = defaultdict(float)
@@ -193,6 +233,8 @@ def prometheus_totals(text: str) -> dict[str, float]:
         if not line.startswith("pressbox_") or "_bucket{" in line:
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name.endswith("_created"):
+            continue
         with contextlib.suppress(ValueError):
             out[name] += float(line.rsplit(" ", 1)[1])
     return dict(out)
@@ -307,6 +349,19 @@ async def _make_keys(url: str, counts: Mapping[str, int]) -> dict[str, list[str]
                 )
                 out[label].append(token)
     return dict(out)
+
+
+def client_processes(connections: int, wanted: int | None) -> int:
+    """Client processes for ``connections``: ``wanted`` (default one per core), at least
+    enough that none holds over :data:`MAX_PER_PROCESS`, at most one per connection.
+
+    More processes than cores would not read faster, only switch more: the clients share
+    the cores with what they measure.
+    """
+    if connections <= 0:
+        return 0
+    base = wanted if wanted is not None else (os.cpu_count() or 1)
+    return min(connections, max(1, base, math.ceil(connections / MAX_PER_PROCESS)))
 
 
 def key_counts(cfg: GamenightConfig) -> dict[str, int]:
@@ -452,7 +507,18 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         # Like `pressbox serve`: roles that share a loop shed only on a lasting lag.
         "PRESSBOX_API_MAX_LAG_S": "0.25",
     }
-    common = ["--upstream", slate["url"], "--games", ",".join(games), "--poll", str(cfg.poll)]
+    common = [
+        "--upstream",
+        slate["url"],
+        "--games",
+        ",".join(games),
+        "--poll",
+        str(cfg.poll),
+        "--push-poll",
+        str(cfg.push_poll),
+        "--publish",
+        str(slate_file) + ".publish",
+    ]
     if cfg.log_url.startswith("memory://"):
         groups = [("pipeline", "ingest,process,gateway,api")]
     else:
@@ -490,11 +556,10 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     # 3. The clients, then the API load.
     stream_keys = ",".join(keys["stream"])
     clients: list[_Proc] = []
-    for proto, total, per in (
-        ("sse", cfg.sse_clients, SSE_PER_PROCESS),
-        ("ws", cfg.ws_clients, WS_PER_PROCESS),
+    for proto, total, nproc in (
+        ("sse", cfg.sse_clients, client_processes(cfg.sse_clients, cfg.client_procs)),
+        ("ws", cfg.ws_clients, client_processes(cfg.ws_clients, 1)),
     ):
-        nproc = math.ceil(total / per) if total else 0
         for i in range(nproc):
             n = total // nproc + (1 if i < total % nproc else 0)
             offset = i * (total // nproc)
@@ -528,8 +593,9 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     loader: _Proc | None = None
     if cfg.api_rps > 0:
         api_keys = ",".join(f"{t}:{k}" for t in TIER_SHARE for k in keys.get(t, []))
-        # Enough connections that answers up to 125 ms keep the offered rate.
-        workers = max(4, min(256, math.ceil(cfg.api_rps / 8)))
+        # Connections opened up front; the open loop opens more (up to --max-conns) when
+        # answers are slow, rather than sending less.
+        workers = max(4, min(128, math.ceil(cfg.api_rps / 20)))
         loader = _spawn(
             procs,
             "api-load",
@@ -545,6 +611,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                 api_keys,
                 "--workers",
                 str(workers),
+                "--max-conns",
+                str(API_MAX_CONNECTIONS),
             ],
             workdir,
             pipes=True,
@@ -664,6 +732,8 @@ def _report(
     pub: dict[int, int] = defaultdict(int)
     ingest: dict[int, int] = defaultdict(int)
     emit: dict[int, int] = defaultdict(int)
+    poll: dict[int, int] = defaultdict(int)
+    process: dict[int, int] = defaultdict(int)
     series: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     lost = dup = delivered = reconnects = unmapped = 0
     breakdown: dict[str, int] = defaultdict(int)
@@ -680,6 +750,8 @@ def _report(
         merge(pub, r["pub_ms"])
         merge(ingest, r["ingest_ms"])
         merge(emit, r["emit_ms"])
+        merge(poll, r.get("poll_ms", {}))
+        merge(process, r.get("process_ms", {}))
         for second, counts in r["series"].items():
             merge(series[int(second)], counts)
         tail = missing_at_end(r["last_seq"], final)
@@ -721,14 +793,29 @@ def _report(
             }
             for status, count in statuses.items():
                 status_total[status] += count
+        lag: dict[int, int] = defaultdict(int)
+        merge(lag, r["send_lag_ms"])
         api_summary: dict[str, Any] = {
             "offered_rps": cfg.api_rps,
-            "rps": round(r["sent"] / span, 1),
+            "scheduled_rps": round(r["scheduled"] / span, 1),
+            "sent_rps": round(r["sent"] / span, 1),
+            "rps": round(r["answered"] / span, 1),
+            "unsent": r["unsent"],
+            "most_connections": r["most_connections"],
+            "send_lag_ms": summary(lag),
             "status_counts": dict(status_total),
             "client_errors": r["errors"],
         }
     else:
-        api_summary = {"offered_rps": 0, "rps": 0.0, "status_counts": {}, "client_errors": {}}
+        api_summary = {
+            "offered_rps": 0,
+            "scheduled_rps": 0.0,
+            "sent_rps": 0.0,
+            "rps": 0.0,
+            "unsent": 0,
+            "status_counts": {},
+            "client_errors": {},
+        }
     connections = cfg.sse_clients + cfg.ws_clients
     totals = prometheus_totals(metrics_text)
     five_xx = sum(n for s, n in status_total.items() if s.startswith("5"))
@@ -746,6 +833,11 @@ def _report(
         "play_to_display_ms": summary(pub),
         "ingest_to_display_ms": summary(ingest),
         "emit_to_display_ms": summary(emit),
+        "stages_ms": {
+            "poll": summary(poll),
+            "process": summary(process),
+            "deliver": summary(emit),
+        },
         "lost_updates": lost,
         "lost_breakdown": dict(breakdown),
         "duplicate_updates": dup,
@@ -769,10 +861,12 @@ def _report(
             }
             for p in procs
         },
+        "harness": _harness(procs, clients, loader, cpu, elapsed),
         "memory_per_connection_kb": (
             round(1024 * (rss_after - rss_before) / connections, 1) if connections else None
         ),
         "metrics": totals,
+        "poller": poller_figures(metrics_text),
         "upstream": {
             k: health.get(k) for k in ("faults", "requests", "faultCounts") if k in health
         },
@@ -780,6 +874,48 @@ def _report(
             {"t": second - int(t0), **{k: v for k, v in summary(hist).items() if k != "max"}}
             for second, hist in sorted(series.items())
         ],
+    }
+
+
+_HARNESS_ROLES = ("upstream", "api-load")
+
+
+def _harness(
+    procs: list[_Proc],
+    clients: list[_Proc],
+    loader: _Proc | None,
+    cpu: Mapping[str, float],
+    elapsed: float,
+) -> dict[str, Any]:
+    """What the benchmark's own processes took of the machine, to tell whether they, and
+    not pressbox, limited the run: client processes against cores, their CPU, the load
+    generator's lag behind its schedule."""
+    cores = os.cpu_count() or 1
+    client_roles = {p.role for p in clients}
+    harness_cpu = sum(
+        cpu.get(p.role, 0.0) for p in procs if p.role in client_roles or p.role in _HARNESS_ROLES
+    )
+    pipeline_cpu = sum(
+        cpu.get(p.role, 0.0)
+        for p in procs
+        if p.role not in client_roles and p.role not in _HARNESS_ROLES
+    )
+    busiest = max((cpu.get(p.role, 0.0) for p in clients), default=0.0)
+    lag = loader.report.get("send_lag_ms") if loader is not None else None
+    lag_hist: dict[int, int] = defaultdict(int)
+    if lag:
+        merge(lag_hist, lag)
+    return {
+        "cores": cores,
+        "client_processes": len(clients),
+        "cpu_s": {
+            "harness": round(harness_cpu, 2),
+            "pipeline": round(pipeline_cpu, 2),
+            "machine": round(cores * elapsed, 2),
+        },
+        "busiest_client_cpu_pct": round(100 * busiest / elapsed, 1) if elapsed else None,
+        "api_send_lag_ms": summary(lag_hist),
+        "api_unsent": loader.report.get("unsent", 0) if loader is not None else 0,
     }
 
 

@@ -1,25 +1,31 @@
-"""A game-night API load process: REST requests at a target rate, by endpoint and tier.
+"""A game-night API load process: REST requests on a fixed schedule, by endpoint and tier.
 
 ``python -m pressbox.bench.run_api --port P --rps R --games A,B --keys TIER:TOKEN,...
---workers W`` keeps ``W`` keep-alive HTTP/1.1 connections, each sending on its own fixed
-schedule (``R / W`` requests a second; a late answer makes the next request go at once).
-A connection waits for each answer (HTTP/1.1 without pipelining), so answers slower than
-``W / R`` seconds lower the rate actually sent: the report's answered rate says so.
-Request ``i`` of a worker goes to an
-endpoint and a tier drawn from a fixed mix (:data:`ENDPOINTS`, :data:`TIER_SHARE`) with a
-key of that tier. It prints ``READY`` once connected and, on ``REPORT`` (stdin), one JSON
-line: per endpoint and tier, the status counts and a latency histogram (whole ms).
+--workers W --max-conns M`` sends request ``i`` at ``t0 + i / R`` whatever became of the
+earlier ones (an **open loop**: a slow server does not lower the rate sent, as it would
+with connections that each wait for their answer). Each request takes an idle keep-alive
+HTTP/1.1 connection, or opens a new one (``W`` are opened up front); with ``M`` connections
+busy, the request is not sent and is counted as ``unsent`` (the load generator's own
+limit, reported apart from the server's answers). Latency runs from the request's
+scheduled time, so time spent waiting for a connection counts (no coordinated omission);
+``send_lag_ms`` is how late the generator itself sent each request (its own lag: when it
+grows the generator, not the server, is the bottleneck).
+Request ``i`` goes to an endpoint and a tier drawn from a fixed mix (:data:`ENDPOINTS`,
+:data:`TIER_SHARE`) with a key of that tier. It prints ``READY`` once connected and, on
+``REPORT`` (stdin), one JSON line: per endpoint and tier, the status counts and a latency
+histogram (whole ms), and the counts of requests scheduled, sent, answered and unsent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 
 ENDPOINTS: tuple[tuple[str, str, int], ...] = (
     ("predict", "/v1/predict/mlb/{game}", 50),
@@ -32,16 +38,24 @@ ENDPOINTS: tuple[tuple[str, str, int], ...] = (
 TIER_SHARE: dict[str, float] = {"enterprise": 0.6, "pro": 0.3, "starter": 0.08, "community": 0.02}
 """Share of the requests sent with each tier's keys."""
 
+ANSWER_TIMEOUT = 10.0
+"""Seconds a request may wait for its answer before it counts as a client error."""
+
 
 class Recorder:
-    """Status counts and latency histograms by (endpoint, tier)."""
+    """Status counts and latency histograms by (endpoint, tier), and the schedule's fate."""
 
     def __init__(self) -> None:
         self.measuring = False
         self.status: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.ms: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.send_lag_ms: dict[int, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
+        self.scheduled = 0
         self.sent = 0
+        self.answered = 0
+        self.unsent = 0
+        self.most_connections = 0
         self.first: float | None = None
         self.last: float | None = None
 
@@ -49,7 +63,7 @@ class Recorder:
         """Count one answer (only while measuring)."""
         if not self.measuring:
             return
-        self.sent += 1
+        self.answered += 1
         if self.first is None:
             self.first = now
         self.last = now
@@ -58,6 +72,8 @@ class Recorder:
 
 
 R = Recorder()
+
+_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 async def read_response(reader: asyncio.StreamReader) -> str:
@@ -84,69 +100,136 @@ async def read_response(reader: asyncio.StreamReader) -> str:
     return status
 
 
-async def worker(
-    index: int, args: argparse.Namespace, keys: dict[str, list[str]], ready: asyncio.Event
-) -> None:
-    """Send this worker's share of the requests on its schedule, reconnecting on errors."""
-    rng = random.Random(index)
-    games = args.games.split(",")
-    names = [e for e in ENDPOINTS for _ in range(e[2])]
-    tiers = [t for t in TIER_SHARE if keys.get(t)]
-    weights = [TIER_SHARE[t] for t in tiers]
-    interval = args.workers / args.rps
-    reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
-    ready.set()
-    next_at = time.monotonic() + rng.random() * interval
-    while True:
-        delay = next_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        next_at += interval
-        name, path, _ = rng.choice(names)
-        tier = rng.choices(tiers, weights)[0]
-        key = rng.choice(keys[tier])
-        target = path.format(game=rng.choice(games))
-        request = (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n\r\n").encode()
-        start = time.monotonic()
+class Load:
+    """The schedule, the connection pool and the requests in flight."""
+
+    def __init__(self, args: argparse.Namespace, keys: dict[str, list[str]]) -> None:
+        self.args = args
+        self.keys = keys
+        self.rng = random.Random(0)
+        self.games = args.games.split(",")
+        self.names = [e for e in ENDPOINTS for _ in range(e[2])]
+        self.tiers = [t for t in TIER_SHARE if keys.get(t)]
+        self.weights = [TIER_SHARE[t] for t in self.tiers]
+        self.idle: deque[_Conn] = deque()
+        self.connections = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def connect(self) -> _Conn:
+        """A new connection, counted against ``--max-conns``."""
+        self.connections += 1
+        R.most_connections = max(R.most_connections, self.connections)
         try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.args.port)
+        except OSError:
+            self.connections -= 1
+            raise
+        self.writers.add(writer)
+        return reader, writer
+
+    async def warm(self) -> None:
+        """Open ``--workers`` connections up front."""
+        for conn in await asyncio.gather(*(self.connect() for _ in range(self.args.workers))):
+            self.idle.append(conn)
+
+    def next_request(self) -> tuple[str, bytes]:
+        """The label and bytes of the next request of the mix."""
+        name, path, _ = self.rng.choice(self.names)
+        tier = self.rng.choices(self.tiers, self.weights)[0]
+        key = self.rng.choice(self.keys[tier])
+        target = path.format(game=self.rng.choice(self.games))
+        request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n\r\n"
+        return f"{name}|{tier}", request.encode()
+
+    async def one(self, label: str, request: bytes, due: float, measured: bool) -> None:
+        """Send one request (on an idle or a new connection) and read its answer."""
+        conn: _Conn | None = self.idle.pop() if self.idle else None
+        try:
+            if conn is None:
+                conn = await self.connect()
+            reader, writer = conn
+            if measured:
+                R.sent += 1
+                R.send_lag_ms[int((time.monotonic() - due) * 1000)] += 1
             writer.write(request)
-            status = await asyncio.wait_for(read_response(reader), 10.0)
+            status = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
         except (
             OSError,
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
             TimeoutError,
         ) as exc:
-            R.errors[type(exc).__name__] += 1
-            writer.close()
-            await asyncio.sleep(0.1)
-            reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
-            continue
+            if measured:
+                R.errors[type(exc).__name__] += 1
+            if conn is not None:
+                conn[1].close()
+                self.writers.discard(conn[1])
+                self.connections -= 1
+            return
         now = time.monotonic()
-        R.record(f"{name}|{tier}", status, now - start, time.time())
+        self.idle.append(conn)
+        if measured:
+            R.record(label, status, now - due, time.time())
+
+    async def aclose(self) -> None:
+        """Cancel the requests in flight and close every connection."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for writer in self.writers:
+            writer.close()
+        for writer in self.writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        self.writers.clear()
+
+    async def run(self) -> None:
+        """Send on the schedule until cancelled."""
+        interval = 1.0 / self.args.rps
+        due = time.monotonic()
+        while True:
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            label, request = self.next_request()
+            measured = R.measuring
+            R.scheduled += measured
+            if not self.idle and self.connections >= self.args.max_conns:
+                R.unsent += measured
+            else:
+                task = asyncio.create_task(self.one(label, request, due, measured))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            due += interval
 
 
 def report() -> dict[str, object]:
     """The counters as JSON."""
     return {
+        "scheduled": R.scheduled,
         "sent": R.sent,
+        "answered": R.answered,
+        "unsent": R.unsent,
+        "most_connections": R.most_connections,
         "first": R.first,
         "last": R.last,
         "errors": dict(R.errors),
         "status": R.status,
         "ms": R.ms,
+        "send_lag_ms": R.send_lag_ms,
     }
 
 
 async def run(args: argparse.Namespace) -> None:
-    """Start the workers, then follow the stdin commands."""
+    """Open the first connections, send on the schedule, follow the stdin commands."""
     keys: dict[str, list[str]] = defaultdict(list)
     for item in args.keys.split(","):
         tier, _, token = item.partition(":")
         keys[tier].append(token)
-    events = [asyncio.Event() for _ in range(args.workers)]
-    tasks = [asyncio.create_task(worker(i, args, keys, e)) for i, e in enumerate(events)]
-    await asyncio.gather(*(e.wait() for e in events))
+    load = Load(args, keys)
+    await load.warm()
+    sender = asyncio.create_task(load.run())
     print("READY", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -157,8 +240,10 @@ async def run(args: argparse.Namespace) -> None:
             break
         if line.startswith("MEASURE"):
             R.measuring = True
-    for task in tasks:
-        task.cancel()
+    R.measuring = False
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    await load.aclose()
     print(json.dumps(report()), flush=True)
 
 
@@ -170,6 +255,7 @@ def main() -> None:
     parser.add_argument("--games", required=True)
     parser.add_argument("--keys", required=True)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--max-conns", type=int, default=1024)
     asyncio.run(run(parser.parse_args()))
 
 

@@ -23,7 +23,9 @@ connection, so that the orchestrator adds the updates still missing at the end.
 Latency of an update is its receipt time minus the upstream's publication of its play
 (the ``publish`` table of :mod:`.run_upstream`, looked up by the update's ``ts_source``),
 and minus its ``ts_ingest`` (pressbox's own part); both in whole milliseconds, counted in
-histograms, with a per-second histogram for the plot. Each distinct update is decoded once
+histograms, with a per-second histogram for the plot. Once per distinct update (not per
+connection) it also counts the server's stages: poll (publication → ``ts_ingest``) and
+process (``ts_ingest`` → ``ts_emit``). Each distinct update is decoded once
 per process, so a process can follow thousands of connections.
 
 Plain non-blocking sockets and ``select.epoll`` instead of asyncio: the clients share the
@@ -68,6 +70,8 @@ class Counters:
         self.pub_ms: dict[int, int] = defaultdict(int)
         self.ingest_ms: dict[int, int] = defaultdict(int)
         self.emit_ms: dict[int, int] = defaultdict(int)
+        self.poll_ms: dict[int, int] = defaultdict(int)
+        self.process_ms: dict[int, int] = defaultdict(int)
         self.series: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.first: float | None = None
         self.last: float | None = None
@@ -98,6 +102,11 @@ def decode(game: str, seq: int, data: bytes) -> tuple[float | None, float | None
         pub = None if source is None else PUBLISH.get(game, {}).get(int(source))
         hit = (pub, ingest, emit)
         _decoded[key] = hit
+        # The server's stages of this update, once per update (not per connection).
+        if pub is not None and ingest is not None and pub >= C.measure_from:
+            C.poll_ms[int((ingest - pub) * 1000)] += 1
+        if ingest is not None and emit is not None and C.measure_from < float("inf"):
+            C.process_ms[int((emit - ingest) * 1000)] += 1
     return hit
 
 
@@ -458,6 +467,8 @@ def report(conns: list[Conn]) -> dict[str, object]:
         "pub_ms": C.pub_ms,
         "ingest_ms": C.ingest_ms,
         "emit_ms": C.emit_ms,
+        "poll_ms": C.poll_ms,
+        "process_ms": C.process_ms,
         "series": C.series,
         "first_seen": FIRST_SEEN,
     }

@@ -11,6 +11,11 @@ What differs from ``pressbox serve --upstream``: the games to follow are given (
 the upstream process chose), and the poll interval is the benchmark's (``--poll``), with
 the live document's cache lifetime under it, since at high replay speeds the default
 5-second interval would measure the poll interval rather than the pipeline.
+The poller subscribes to each game's push channel and fetches at once on a notification,
+polling every ``--push-poll`` seconds as the safety net (every ``--poll`` seconds while a
+channel is down; ``--push-poll 0`` polls alone). ``--publish`` names the upstream's
+publication table, which times the poll stage (``pressbox_stage_seconds{stage="poll"}``)
+from each play's publication.
 ``FILE`` is written once the HTTP server listens (or at once without one); ``FILE.wp.json``
 holds, every second, how long this process's win-probability calls took
 (:mod:`.timing`).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -33,6 +39,7 @@ from pressbox.api.app import Roles, create_app
 from pressbox.bench.timing import TimedModel, write_stats
 from pressbox.config import Settings
 from pressbox.delivery import expose_transport
+from pressbox.engine.events import PlayEvent
 from pressbox.engine.models import get_model
 from pressbox.feeds.http import RetryPolicy
 from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
@@ -55,9 +62,46 @@ def configure_json_logs(level: str) -> None:
     )
 
 
-async def _ingest(service: Service, url: str, games: list[str], poll: float) -> None:
+class PublishTable:
+    """When the upstream published each point, by game time (the ``.publish`` file of
+    :mod:`.run_upstream`), read once the replay has started (the file appears then)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path) if path else None
+        self._table: dict[int, float] | None = None
+
+    def __call__(self, event: PlayEvent) -> float | None:
+        """The wall-clock second the upstream published the event's play, if known."""
+        if event.ts_source is None:
+            return None
+        if self._table is None:
+            if self._path is None or not self._path.exists():
+                return None
+            table = json.loads(self._path.read_text())["publish"]
+            self._table = {int(k): v for games in table.values() for k, v in games.items()}
+        return self._table.get(int(event.ts_source))
+
+
+async def _ingest(
+    service: Service,
+    url: str,
+    games: list[str],
+    poll: float,
+    push_poll: float | None,
+    publish_table: str,
+) -> None:
+    # With the push channel, polling is the safety net every ``push_poll`` seconds.
+    factor = max(1.0, push_poll / poll) if push_poll else 1.0
     policy = PollPolicy(
-        action=poll, pause=poll, honour_wait=False, retry=poll, max_backoff=2.0, after_final=5.0
+        action=poll,
+        pause=poll,
+        honour_wait=False,
+        retry=poll,
+        max_backoff=2.0,
+        after_final=5.0,
+        push_factor=factor,
+        push_retry=0.05,
+        push_max_backoff=1.0,
     )
     client = statsapi_client(
         url,
@@ -77,7 +121,14 @@ async def _ingest(service: Service, url: str, games: list[str], poll: float) -> 
     )
     async with client:
         await ingest_from_upstream(
-            service.publish, service.announce, url, games=games, policy=policy, client=client
+            service.publish,
+            service.announce,
+            url,
+            games=games,
+            policy=policy,
+            client=client,
+            push=push_poll is not None,
+            published_at=PublishTable(publish_table),
         )
 
 
@@ -102,7 +153,9 @@ async def run(args: argparse.Namespace) -> None:
         ]
         if "ingest" in roles:
             games = [g for g in args.games.split(",") if g]
-            tasks.append(asyncio.create_task(_ingest(service, args.upstream, games, args.poll)))
+            push_poll = None if args.push_poll <= 0 else args.push_poll
+            ingest = _ingest(service, args.upstream, games, args.poll, push_poll, args.publish)
+            tasks.append(asyncio.create_task(ingest))
         if "process" in roles:
             tasks.append(asyncio.create_task(ProcessorPool(service).run()))
         server: uvicorn.Server | None = None
@@ -147,6 +200,8 @@ def main() -> None:
     parser.add_argument("--upstream", default="")
     parser.add_argument("--games", default="")
     parser.add_argument("--poll", type=float, default=0.1)
+    parser.add_argument("--push-poll", type=float, default=1.0)
+    parser.add_argument("--publish", default="")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready", required=True)
     parser.add_argument("--log-level", default="info")

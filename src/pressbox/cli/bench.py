@@ -35,7 +35,23 @@ def gamenight(
     ws_clients: Annotated[int, typer.Option(help="WebSocket connections.", min=0)] = 1_000,
     api_rps: Annotated[float, typer.Option(help="REST requests per second.", min=0)] = 1000,
     duration: Annotated[float, typer.Option(help="Seconds measured.", min=0.001)] = 30,
-    poll: Annotated[float, typer.Option(help="Poll interval of each game, s.", min=0.001)] = 0.1,
+    poll: Annotated[
+        float,
+        typer.Option(
+            help="Poll interval of each game while its push channel is down, s.", min=0.001
+        ),
+    ] = 0.1,
+    push_poll: Annotated[
+        float,
+        typer.Option(
+            help="Safety-net poll interval while the Gameday push channel is up, s "
+            "(0: no push channel, poll alone).",
+            min=0,
+        ),
+    ] = 1.0,
+    client_procs: Annotated[
+        int | None, typer.Option(help="SSE client processes (default: one per core).", min=1)
+    ] = None,
     faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
     seed: Annotated[int, typer.Option(help="Fault seed.")] = 0,
     log_url: Annotated[str, typer.Option(help="Event log URL.")] = "memory://",
@@ -75,6 +91,8 @@ def gamenight(
         api_rps=api_rps,
         duration=duration,
         poll=poll,
+        push_poll=push_poll,
+        client_procs=client_procs,
         faults=faults,
         seed=seed,
         log_url=log_url,
@@ -89,6 +107,14 @@ def gamenight(
     if plot_out is not None:
         plot(report, plot_out)
     lat = report["play_to_display_ms"]
+    stages = report["stages_ms"]
+    typer.echo(
+        "stages p50/p99 ms: "
+        + ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in stages.items())
+        + f" | API sent {report['api']['sent_rps']} of {report['api']['offered_rps']} req/s"
+        f" (unsent {report['api']['unsent']})",
+        err=True,
+    )
     typer.echo(
         f"play-to-display p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} max {lat['max']} ms"
         f" | events/s {report['events_per_s']} | delivered/s {report['delivered_per_s']}"
