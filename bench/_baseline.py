@@ -4,7 +4,8 @@ No framework, no HTTP parser beyond the request line, no limits, no slow-client 
 no heartbeats, no resume: each connection is a Protocol that names its game and gets the
 game's latest update as a snapshot; one follower per game tails the same Redis update
 streams as the gateway and writes each pre-encoded chunk to every transport.
-Prints ``PORT <n>``, serves until SIGTERM.
+Prints ``PORT <n>``, serves until SIGTERM. Arguments: bus URL, comma-separated games, and
+the event loop (``asyncio``, the default, or ``uvloop``).
 """
 
 from __future__ import annotations
@@ -94,4 +95,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) > 3 and sys.argv[3] == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

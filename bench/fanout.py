@@ -12,7 +12,12 @@ SSE baseline) and each client count, in one run:
    messages received by all clients over the time from the first append to the last
    receipt.
 
-Every phase is bounded in time. Example (the figures in docs/benchmarks.md)::
+Every phase is bounded in time. For the pressbox gateway the paced phase also reports,
+from the server itself, the ``deliver`` stage (the update's ``ts_ingest`` to its bytes
+handed to every socket, from ``/metrics``) and the garbage collector's pauses per
+generation (``/stats``), so that a tail can be placed on the server or on the clients.
+``--loop`` and ``--http`` pick uvicorn's event loop and HTTP parser (the baseline runs
+on the same loop). Example (the figures in docs/benchmarks.md)::
 
     .venv/bin/python bench/fanout.py --clients 1000,10000 --kinds sse,ws,baseline
 """
@@ -158,6 +163,37 @@ class Clients:
                 p.kill()
 
 
+async def server_deliver(kind: str, ports: list[int], reset_gc: bool = False) -> dict[float, float]:
+    """The gateways' ``deliver`` stage histogram (cumulative buckets, summed)."""
+    buckets: dict[float, float] = {}
+    if kind == "baseline":
+        return buckets
+    async with httpx.AsyncClient() as http:
+        for port in ports:
+            if reset_gc:
+                await http.get(f"http://127.0.0.1:{port}/stats?reset=1")
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith("pressbox_stage_seconds_bucket") and 'stage="deliver"' in line:
+                    le = line.split('le="', 1)[1].split('"', 1)[0]
+                    bound = float("inf") if le == "+Inf" else float(le)
+                    buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def bucket_percentiles(before: dict[float, float], after: dict[float, float]) -> dict[str, str]:
+    """p50/p95/p99 of a Prometheus histogram's growth, as the bucket bound (``<= x ms``)."""
+    grown = sorted((b, after[b] - before.get(b, 0.0)) for b in after)
+    total = grown[-1][1] if grown else 0.0
+    out: dict[str, str] = {"count": str(int(total))}
+    for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        for bound, count in grown:
+            if total and count >= q * total:
+                out[name] = f"<={bound * 1000:g}"
+                break
+    return out
+
+
 def percentiles(hist: dict[int, int]) -> dict[str, float]:
     total = sum(hist.values())
     if not total:
@@ -173,14 +209,16 @@ def percentiles(hist: dict[int, int]) -> dict[str, float]:
     return out
 
 
-async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int):  # type: ignore[no-untyped-def]
+async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int, opts):  # type: ignore[no-untyped-def]
     if kind == "baseline":
-        args = [str(ROOT / "bench" / "_baseline.py"), bus_url, ",".join(games)]
+        args = [str(ROOT / "bench" / "_baseline.py"), bus_url, ",".join(games), opts.loop]
     else:
         args = ["-m", "tests.delivery.gateway", "--bus", bus_url]
-        args += ["--max-connections", str(max_conn)]
-        if os.environ.get("BENCH_GC_FREEZE_S"):
-            args += ["--gc-freeze-s", os.environ["BENCH_GC_FREEZE_S"]]
+        args += ["--max-connections", str(max_conn), "--loop", opts.loop, "--http", opts.http]
+        if opts.gc_freeze_s:
+            args += ["--gc-freeze-s", str(opts.gc_freeze_s)]
+        if opts.gc_threshold:
+            args += ["--gc-threshold", opts.gc_threshold]
         if os.environ.get("BENCH_PROFILE"):
             args += ["--profile", os.environ["BENCH_PROFILE"]]
     proc = await asyncio.create_subprocess_exec(
@@ -203,7 +241,8 @@ async def start_server(kind: str, bus_url: str, games: list[str], max_conn: int)
 
 async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[no-untyped-def]
     servers = [
-        await start_server(kind, args.bus_url, feed.games, 19_000) for _ in range(args.gateways)
+        await start_server(kind, args.bus_url, feed.games, 19_000, args)
+        for _ in range(args.gateways)
     ]
     procs = [proc for proc, _ in servers]
     ports = [port for _, port in servers]
@@ -216,6 +255,7 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
         rss1 = sum(rss_kib(p.pid) for p in procs)
         result: dict = {
             "kind": kind,
+            "loop": f"{args.loop}/{args.http}" if kind != "baseline" else args.loop,
             "servers": len(procs),
             "clients": n,
             "connected": connected,
@@ -224,6 +264,8 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
         }
         # Paced phase: 50 events/s over 15 games.
         await clients.ask("RESET")
+        deliver0 = await server_deliver(kind, ports, reset_gc=True)
+        result["load_before"] = round(os.getloadavg()[0], 2)
         events = int(args.paced_s * args.rate)
         start = time.monotonic()
         for i in range(events):
@@ -239,7 +281,10 @@ async def run_one(kind: str, n: int, feed: Feed, args) -> dict:  # type: ignore[
             report = await clients.report()
             if report["messages"] >= expected * 0.999 or time.monotonic() > deadline:
                 break
+        result["load_after"] = round(os.getloadavg()[0], 2)
         if kind != "baseline":
+            deliver1 = await server_deliver(kind, ports)
+            result["server_deliver_ms"] = bucket_percentiles(deliver0, deliver1)
             async with httpx.AsyncClient() as http:
                 result["server_paced"] = [
                     (await http.get(f"http://127.0.0.1:{p}/stats")).json() for p in ports
@@ -304,6 +349,10 @@ async def main() -> tuple[argparse.Namespace, list[dict]]:
     parser.add_argument("--drain-s", type=float, default=15.0)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--gateways", type=int, default=1, help="server processes per kind")
+    parser.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    parser.add_argument("--http", default="h11", choices=["h11", "httptools"])
+    parser.add_argument("--gc-freeze-s", type=float, default=0.0, help="gateway: gc.freeze period")
+    parser.add_argument("--gc-threshold", help="gateway: gc.set_threshold, e.g. 700,10,100")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
@@ -329,6 +378,7 @@ async def main() -> tuple[argparse.Namespace, list[dict]]:
 def table(results: list[dict]) -> None:
     cols = [
         "kind",
+        "loop",
         "clients",
         "connected",
         "latency_p50_ms",
@@ -340,10 +390,16 @@ def table(results: list[dict]) -> None:
         "burst_msgs_per_s",
         "burst_msgs_per_cpu_s",
         "kib_per_conn",
+        "server_deliver_ms",
+        "gc",
+        "load_before",
+        "load_after",
     ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in results:
+        stats = r.get("server_paced") or [{}]
+        r["gc"] = stats[0].get("gc")
         print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
 
 

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,38 @@ from pressbox.delivery import (
 )
 
 
+class GCPauses:
+    """Times every collection of the cyclic garbage collector, per generation (bench)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        self._started = 0.0
+
+    def reset(self) -> None:
+        """Start counting anew."""
+        self.count = [0, 0, 0]
+        self.total_s = [0.0, 0.0, 0.0]
+        self.max_s = [0.0, 0.0, 0.0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        gen = info["generation"]
+        self.count[gen] += 1
+        self.total_s[gen] += pause
+        self.max_s[gen] = max(self.max_s[gen], pause)
+
+    def report(self) -> dict[str, list[float]]:
+        """Collections, total and longest pause (ms) per generation since the last reset."""
+        return {
+            "count": list(self.count),
+            "total_ms": [round(t * 1000, 2) for t in self.total_s],
+            "max_ms": [round(t * 1000, 2) for t in self.max_s],
+        }
+
+
 def build_app(
     bus: EventBus,
     *,
@@ -47,6 +80,7 @@ def build_app(
     direct: bool = True,
     gc_freeze_s: float = 0.0,
     registry: CollectorRegistry | None = None,
+    gc_pauses: GCPauses | None = None,
 ) -> Any:
     """A Starlette app serving the delivery routes; the hub runs in its lifespan.
 
@@ -63,6 +97,7 @@ def build_app(
             the thousands of idle connections again and again (0: never).
         registry: The hub's Prometheus registry, served at ``/metrics`` (a fresh one
             when ``None``).
+        gc_pauses: Reported under ``"gc"`` by ``/stats`` (``?reset=1`` starts anew).
     """
     state = {} if state is None else state
     registry = CollectorRegistry() if registry is None else registry
@@ -72,8 +107,12 @@ def build_app(
 
     async def stats(request: Request) -> JSONResponse:
         s = hub.stats
+        gc_report = gc_pauses.report() if gc_pauses is not None else None
+        if gc_pauses is not None and request.query_params.get("reset"):
+            gc_pauses.reset()
         return JSONResponse(
             {
+                "gc": gc_report,
                 "connections": s.connections,
                 "updates": s.updates,
                 "messages": s.messages,
@@ -153,13 +192,21 @@ def main() -> None:
     parser.add_argument("--loop", default="auto", help="uvicorn's loop: auto, asyncio or uvloop")
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--gc-freeze-s", type=float, default=0.0)
+    parser.add_argument(
+        "--gc-threshold", help="gc.set_threshold, e.g. 700,10,100 (default: Python's)"
+    )
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
+    pauses = GCPauses()
+    gc.callbacks.append(pauses)
     sock = listening_socket()
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     app = build_app(
         from_url(args.bus),
         own_bus=True,
         gc_freeze_s=args.gc_freeze_s,
+        gc_pauses=pauses,
         limits=Limits(max_connections=args.max_connections, max_per_key=100_000),
     )
     config = uvicorn.Config(

@@ -787,6 +787,10 @@ class Hub:
                 async for envelope in self.bus.tail(stream, game.last_seq):
                     self._publish(game, envelope.seq, envelope.payload)
                     delay = 0.2
+                    if game.subs:
+                        # The log answers in batches (up to 256 updates after a stall): let
+                        # the other games' followers take turns between the updates of one.
+                        await asyncio.sleep(0)
             except Trimmed:
                 # The follower fell behind a trim: everyone gets a snapshot, no gap.
                 await self._load(game)
