@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import orjson
 import pytest
 
 from pressbox.api.schemas import MatchupOut
+from pressbox.bus.redis import RedisBus
+from pressbox.config import Settings
+from pressbox.engine.events import PlayEvent
 from pressbox.feeds.context import MATCHUP, NO_STATS_SOURCE
 from pressbox.service import Service
-from tests.api.helpers import add_game, running
+from tests.api.helpers import INFO, add_game, running
+from tests.bus.conftest import _drop_prefix
+from tests.conftest import service_url
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +146,36 @@ async def test_a_replayed_game_says_it_has_no_stats_source(service: Service) -> 
         body = (await client.get(f"/v1/games/{game_id}/matchup")).json()
     assert body["available"] is False
     assert body["reason"] == NO_STATS_SOURCE
+
+
+@pytest.mark.redis
+async def test_an_api_process_reads_what_ingest_wrote_to_redis() -> None:
+    """Over redis://, the record one process (ingest) put is what another's API serves."""
+    url = service_url("REDIS")
+    prefix = f"pressbox-test:{uuid.uuid4().hex}:"
+    settings = Settings(log_url=f"{url}?prefix={prefix}", archive_url="sqlite://")
+    try:
+        async with RedisBus(url, prefix=prefix) as ingest_side, Service(settings) as api_side:
+            await api_side.announce("mlb", "G1")
+            await ingest_side.put_context("G1", MATCHUP, orjson.dumps(RECORD))
+            async with running(api_side) as (_, client):
+                body = (await client.get("/v1/games/G1/matchup")).json()
+    finally:
+        await _drop_prefix(url, prefix)
+    assert body["available"] is True
+    assert body["batter"]["name"] == "Bryce Harper"
+    assert body["pitcher"]["stale"] is True
+
+
+async def test_a_football_game_has_no_batter(service: Service) -> None:
+    """A known football game answers unavailable, saying why."""
+    start = PlayEvent(
+        sport="nfl", game_id="F1", seq=1, event_id="F1:1", kind="game_start", info=INFO
+    )
+    await service.archive.put_events([start])
+    await service.announce("nfl", "F1")
+    async with running(service) as (_, client):
+        response = await client.get("/v1/games/F1/matchup")
+    assert response.status_code == 200
+    assert response.json()["available"] is False
+    assert response.json()["reason"] == "not a baseball game (nfl)"

@@ -279,7 +279,7 @@ async def game_matchup(rt: Rt, game_id: GameIdPath) -> MatchupOut:
     record = await known_game(rt.service, game_id)
     if record is not None and record.sport != "mlb":
         return MatchupOut(
-            available=False, reason=f"a {record.sport} game has no batter", game_id=game_id
+            available=False, reason=f"not a baseball game ({record.sport})", game_id=game_id
         )
     blob = await rt.service.matchup(game_id)
     if blob is None:
