@@ -49,7 +49,12 @@ from pressbox.feeds.context import (
     put_record,
     unavailable_record,
 )
-from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
+from pressbox.feeds.poller import (
+    IngestReport,
+    PollPolicy,
+    ingest_from_upstream,
+    statsapi_client,
+)
 from pressbox.feeds.retrosheet import RetrosheetGame, iter_games, play_gaps
 from pressbox.processor import GameProcessor
 from pressbox.store.base import Archive
@@ -222,6 +227,42 @@ class Service:
                 group.create_task(one(game))
         return sum(counts)
 
+    async def ingest_upstream(
+        self, upstream_url: str, *, policy: PollPolicy | None = None
+    ) -> IngestReport:
+        """Poll every game of the day from a Stats API into the log, with their matchups.
+
+        One resilient client serves both the poller
+        (:func:`~pressbox.feeds.poller.ingest_from_upstream`) and the
+        :class:`~pressbox.feeds.context.MatchupFeeder`, which sees every event published
+        and keeps each game's batter-versus-pitcher record current in the log's context
+        register.
+
+        Args:
+            upstream_url: The MLB Stats API (or ``pressbox upstream``) base URL.
+            policy: Poll intervals (the poller's defaults when ``None``).
+
+        Returns:
+            The games followed and the poller's counters, once every game is final and
+            the last matchups are stored (or 30 s have passed trying).
+        """
+        async with statsapi_client(upstream_url) as client:
+            feeder = MatchupFeeder(client, self.bus)
+
+            async def publish(event: PlayEvent) -> int:
+                seq = await self.publish(event)
+                feeder.observe(event, seq)
+                return seq
+
+            async with asyncio.TaskGroup() as group:
+                following = group.create_task(feeder.run())
+                report = await ingest_from_upstream(
+                    publish, self.announce, upstream_url, policy=policy, client=client
+                )
+                await feeder.drain()
+                following.cancel()
+            return report
+
     async def _no_matchup(self, game_id: str) -> None:
         # The API tells the booth why the panel is empty rather than "not yet".
         try:
@@ -382,27 +423,14 @@ async def run_roles(
         poll_interval: Seconds between polls of a game during play (breaks: twice that),
             for a local upstream replayed fast; ``None`` keeps the poller's defaults.
     """
-    async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
+    async with asyncio.TaskGroup() as group:
         if ingest and upstream_url:
             policy = None
             if poll_interval is not None:
                 policy = PollPolicy(
                     action=poll_interval, pause=2 * poll_interval, honour_wait=False
                 )
-            client = await stack.enter_async_context(statsapi_client(upstream_url))
-            feeder = MatchupFeeder(client, service.bus)
-
-            async def publish(event: PlayEvent) -> int:
-                seq = await service.publish(event)
-                feeder.observe(event, seq)
-                return seq
-
-            group.create_task(feeder.run())
-            group.create_task(
-                ingest_from_upstream(
-                    publish, service.announce, upstream_url, policy=policy, client=client
-                )
-            )
+            group.create_task(service.ingest_upstream(upstream_url, policy=policy))
         elif ingest:
             group.create_task(service.replay(paths, speed=speed))
         if process:

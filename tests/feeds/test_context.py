@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 
 from pressbox.bus.memory import MemoryBus
 from pressbox.config import Settings
-from pressbox.engine.events import BaseballPlay, FootballPlay, PlayEvent
+from pressbox.engine.events import BaseballPlay, FootballPlay, PlayEvent, decode_event
 from pressbox.errors import BackendUnavailable
 from pressbox.feeds.context import MATCHUP, MatchupFeeder
 from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.http import RetryPolicy
-from pressbox.feeds.poller import feed_path, statsapi_client
+from pressbox.feeds.poller import PollPolicy, feed_path, statsapi_client
 from pressbox.feeds.upstream import ids, run_upstream
 from pressbox.feeds.upstream.data import UpstreamData, load_data
 from pressbox.resilience.clock import ManualClock
@@ -387,3 +387,30 @@ async def test_a_matchup_being_fetched_is_not_scheduled_again(
             scheduled.append(list(feeder.scheduled))
     assert scheduled == [[], [str(WS_PK)]]
     assert feeder.fetches == 1
+
+
+async def test_ingest_upstream_ends_with_each_games_last_matchup_stored(
+    sample: UpstreamData,
+) -> None:
+    """The ingest role alone: every game followed to the end, its last matchup stored."""
+    policy = PollPolicy(action=0.05, pause=0.1, honour_wait=False)
+    async with (
+        run_upstream(sample, speed=0, date=WS_DAY) as base,
+        Service(Settings(log_url="memory://", archive_url="sqlite://")) as service,
+    ):
+        with anyio.fail_after(60):
+            report = await service.ingest_upstream(base, policy=policy)
+        blob = await service.matchup(str(WS_PK))
+        logged = await service.bus.read(f"events:{WS_PK}")
+    assert report.games == (str(WS_PK),)
+    plays = [
+        (entry.seq, event.detail)
+        for entry in logged
+        if isinstance((event := decode_event(entry.payload)).detail, BaseballPlay)
+        and event.detail.batter
+    ]
+    seq, last = plays[-1]
+    assert isinstance(last, BaseballPlay)
+    record = orjson.loads(blob or b"null")
+    assert (record["batter"]["id"], record["pitcher"]["id"]) == (last.batter, last.pitcher)
+    assert record["seq"] == seq

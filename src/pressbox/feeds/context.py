@@ -231,6 +231,8 @@ class MatchupFeeder:
         self._dirty: dict[str, None] = {}
         self._busy: set[str] = set()
         self._wake = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._settled.set()
         self.fetches = 0
         """Refreshes started (for tests and metrics)."""
 
@@ -277,7 +279,15 @@ class MatchupFeeder:
         ):
             return
         self._dirty[game_id] = None
+        self._settle()
         self._wake.set()
+
+    def _settle(self) -> None:
+        """Keep :attr:`_settled` true exactly when nothing is scheduled or in flight."""
+        if self._dirty or self._busy:
+            self._settled.clear()
+        else:
+            self._settled.set()
 
     # ---------------------------------------------------------------- running
 
@@ -298,6 +308,23 @@ class MatchupFeeder:
                     self._busy.add(game_id)
                     group.create_task(self._one(game_id), name=f"context:{game_id}")
 
+    async def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until no fetch is scheduled or in flight (while :meth:`run` runs).
+
+        Args:
+            timeout_s: Give up after this many seconds (default ``30.0``).
+
+        Returns:
+            Whether it drained; ``False`` after ``timeout_s`` (logged).
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._settled.wait()
+        except TimeoutError:
+            _log.warning("context.drain_timeout", scheduled=list(self._dirty), busy=len(self._busy))
+            return False
+        return True
+
     async def _one(self, game_id: str) -> None:
         try:
             async with self._gate:
@@ -307,6 +334,7 @@ class MatchupFeeder:
             _log.exception("context.refresh_crashed", game_id=game_id)
         finally:
             self._busy.discard(game_id)
+            self._settle()
             if game_id in self._dirty:
                 self._wake.set()
 
@@ -320,6 +348,7 @@ class MatchupFeeder:
         """
         # What is scheduled is served now; an observe from here on schedules again.
         self._dirty.pop(game_id, None)
+        self._settle()
         wanted = self._wanted.get(game_id)
         if wanted is None:
             return None
