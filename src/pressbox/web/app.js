@@ -10,6 +10,7 @@ const DASH = "\u2014";
 const RETRY_MS = [1000, 2000, 3000, 5000];
 const STALE_POLL_MS = 10000;
 const MATCHUP_MIN_MS = 4000;
+const MATCHUP_SETTLE_MS = 1000;
 const MAX_STREAM_GAMES = 50;
 
 // ------------------------------------------------------------------ small helpers
@@ -753,10 +754,26 @@ class GameView {
     this.renderBadges();
   }
 
-  async maybeMatchup(force = false) {
+  maybeMatchup(force = false) {
     if (!this.latest || this.latest.sport !== "mlb") return;
+    if (force) {
+      this.readMatchup();
+      return;
+    }
+    if (this.matchupTimer) return;
+    // Ingest fetches the matchup when the play is published, so it lands a moment after
+    // the update: read a little later, and at most once per MATCHUP_MIN_MS. The last
+    // update of a burst is always followed by a read.
     const now = Date.now();
-    if (!force && now - this.matchupAt < MATCHUP_MIN_MS) return;
+    const due = Math.max(now + MATCHUP_SETTLE_MS, this.matchupAt + MATCHUP_MIN_MS);
+    this.matchupTimer = setTimeout(() => {
+      this.matchupTimer = null;
+      if (!this.closed) this.readMatchup();
+    }, due - now);
+  }
+
+  async readMatchup() {
+    const now = Date.now();
     this.matchupAt = now;
     const answer = await api(`/v1/games/${encodeURIComponent(this.id)}/matchup`);
     if (this.closed) return;
@@ -1188,6 +1205,7 @@ class GameView {
   close() {
     this.closed = true;
     if (this.stream) this.stream.close();
+    clearTimeout(this.matchupTimer);
     this.timers.forEach((t) => {
       clearInterval(t);
       clearTimeout(t);
