@@ -228,3 +228,58 @@ async def test_lagging_clients_move_the_resnapshot_and_slow_disconnect_counters(
             assert _value(registry, "pressbox_delivery_resnapshots_total") == hub.stats.resnapshots
             assert hub.stats.resnapshots >= 1
             assert _value(registry, "pressbox_delivery_slow_disconnects_total") == 1
+
+
+class _CountingTransport:
+    """A real transport whose writes are counted."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self._transport.write(data)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._transport, name)
+
+
+async def test_updates_read_together_go_to_each_socket_in_one_write():
+    """A batch read from the log at once (a burst) costs each socket one write, in order."""
+    updates = real_game_updates()
+    accepted: asyncio.Queue[asyncio.Transport] = asyncio.Queue()
+
+    class _Server(asyncio.Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            accepted.put_nowait(transport)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with from_url("memory://") as bus:
+        await bus.append(update_stream(GAME), payload(updates[0]), key=updates[0].event_id)
+        async with Hub(bus, registry=CollectorRegistry()) as hub:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            transport = _CountingTransport(await asyncio.wait_for(accepted.get(), 10))
+            sub = Subscriber("sse", transport=transport)  # type: ignore[arg-type]
+            hub.admit(None)
+            hub.register(sub)
+            await hub.subscribe(sub, GAME)
+            assert transport.writes == 1  # the snapshot
+            burst = updates[1:41]
+            await bus.append_many(update_stream(GAME), [(u.event_id, payload(u)) for u in burst])
+            await _eventually(lambda: hub.stats.updates == 40, "burst followed")
+            await _eventually(lambda: transport.writes == 2, "burst written")
+            await asyncio.sleep(0.05)
+            assert transport.writes == 2
+            assert hub.stats.messages == 41
+            body = b""
+            while body.count(b"event: update") < 40:
+                body += await asyncio.wait_for(reader.read(65536), 10)
+            ids = [line for line in body.split(b"\n") if line.startswith(b"id: ")]
+            assert ids[1:] == [f"id: {GAME}:{u.seq}".encode() for u in burst]
+            hub.release(sub)
+            writer.close()
+    server.close()
+    await server.wait_closed()

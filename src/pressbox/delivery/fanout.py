@@ -10,7 +10,10 @@ uvicorn (SSE over h11 or httptools, WebSocket over its sansio protocol) that is
 ``transport.write`` of the already framed bytes; for any other client (another ASGI
 server, a multi-game SSE stream whose ids differ per client) it appends to a small
 bounded queue that the connection's handler drains with ``await send``, or writes
-bytes framed for that client alone.
+bytes framed for that client alone. Direct writes happen once per turn of the event
+loop: the updates of one batch read from the log (a burst, or a follower catching up
+after a stall) reach each socket in one write, so falling behind makes the catch-up
+cheaper rather than dearer.
 
 Per-client bounded buffers, the slow-client policy:
 
@@ -485,6 +488,9 @@ class _Game:
     others: set[Subscriber] = field(default_factory=set)
     """Subscribers in step that need their own framing or a queue."""
     recent: deque[Frames] = field(default_factory=deque)
+    pending: list[tuple[Frames, float | None]] = field(default_factory=list)
+    """Updates not yet written to the direct subscribers, with their emit time."""
+    flush: asyncio.Handle | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     known: bool = False
     error: str | None = None
@@ -787,10 +793,6 @@ class Hub:
                 async for envelope in self.bus.tail(stream, game.last_seq):
                     self._publish(game, envelope.seq, envelope.payload)
                     delay = 0.2
-                    if game.subs:
-                        # The log answers in batches (up to 256 updates after a stall): let
-                        # the other games' followers take turns between the updates of one.
-                        await asyncio.sleep(0)
             except Trimmed:
                 # The follower fell behind a trim: everyone gets a snapshot, no gap.
                 await self._load(game)
@@ -821,29 +823,21 @@ class Hub:
         if len(game.recent) > self.policy.recent:
             game.recent.popleft()
         self.stats.updates += 1
+        try:
+            stamps = _stamps.decode(payload)
+        except msgspec.MsgspecError:
+            start = None
+        else:
+            start = stamps.ts_emit or stamps.ts_ingest
+        # Direct subscribers are written once per turn of the event loop: the updates of
+        # one batch read from the log (a burst, or a follower catching up) go to each
+        # socket in one write instead of one write each.
+        game.pending.append((frames, start))
+        if game.flush is None:
+            game.flush = asyncio.get_running_loop().call_soon(self._flush, game)
         high = self.policy.high_water
-        sent = 0
-        data = frames.sse_chunk
         lagged: list[Subscriber] = []
-        # The hot loop: one shared bytes object, one write per client, nothing awaited.
-        for sub, transport in game.direct.items():
-            if transport.get_write_buffer_size() > high:
-                lagged.append(sub)
-                continue
-            transport.write(data)
-        data = frames.sse
-        for sub, transport in game.direct_plain.items():
-            if transport.get_write_buffer_size() > high:
-                lagged.append(sub)
-                continue
-            transport.write(data)
-        data = frames.ws_frame
-        for sub, transport in game.direct_ws.items():
-            if transport.get_write_buffer_size() > high:
-                lagged.append(sub)
-                continue
-            transport.write(data)
-        sent = len(game.direct) + len(game.direct_plain) + len(game.direct_ws) - len(lagged)
+        sent = 0
         for sub in game.others:
             if sub.closed:
                 continue
@@ -857,21 +851,51 @@ class Hub:
             self._lag(sub)
         self.stats.messages += sent
         self._messages.inc(sent)
-        try:
-            stamps = _stamps.decode(payload)
-        except msgspec.MsgspecError:
-            pass
-        else:
-            start = stamps.ts_emit or stamps.ts_ingest
-            if start:
-                self._deliver.observe(max(time.time() - start, 0.0))
         if self._listeners:
             update = self.latest(game.game_id)
             if update is not None:
                 for listener in self._listeners:
                     listener(update)
 
+    def _flush(self, game: _Game) -> None:
+        """Write a game's pending updates to its direct subscribers (before any other
+        write to them, so that every client sees the game's updates in order)."""
+        if game.flush is not None:
+            game.flush.cancel()
+            game.flush = None
+        pending = game.pending
+        if not pending:
+            return
+        game.pending = []
+        if len(pending) == 1:
+            frames = pending[0][0]
+            sse, plain, ws = frames.sse_chunk, frames.sse, frames.ws_frame
+        else:
+            sse = b"".join(f.sse_chunk for f, _ in pending)
+            plain = b"".join(f.sse for f, _ in pending)
+            ws = b"".join(f.ws_frame for f, _ in pending)
+        high = self.policy.high_water
+        lagged: list[Subscriber] = []
+        # The hot loop: one shared bytes object, one write per client, nothing awaited.
+        for data, subs in ((sse, game.direct), (plain, game.direct_plain), (ws, game.direct_ws)):
+            for sub, transport in subs.items():
+                if transport.get_write_buffer_size() > high:
+                    lagged.append(sub)
+                    continue
+                transport.write(data)
+        clients = len(game.direct) + len(game.direct_plain) + len(game.direct_ws) - len(lagged)
+        for sub in lagged:
+            self._lag(sub)
+        sent = clients * len(pending)
+        self.stats.messages += sent
+        self._messages.inc(sent)
+        now = time.time()
+        for _, start in pending:
+            if start:
+                self._deliver.observe(max(now - start, 0.0))
+
     def _resnapshot_all(self, game: _Game) -> None:
+        self._flush(game)
         if game.snapshot is None:
             return
         for sub in game.subs:
@@ -938,11 +962,12 @@ class Hub:
             replay = await self._replay(game, since)
         if sub.closed:
             return
+        # From here to the end: no await, so no update slips between catch-up and live.
+        self._flush(game)
         game.subs.discard(sub)
         self._detach(game, sub)
         if game_id not in sub.order:
             sub.order.append(game_id)
-        # From here to the end: no await, so no update slips between catch-up and live.
         out: list[Frames] = []
         if since is None or since > game.last_seq:
             if game.snapshot is not None:
@@ -978,6 +1003,7 @@ class Hub:
         """Stop sending a game to a connection."""
         game = self._games.get(game_id)
         if game is not None:
+            self._flush(game)
             game.subs.discard(sub)
             self._detach(game, sub)
         sub.games.pop(game_id, None)
@@ -994,6 +1020,7 @@ class Hub:
         game = self._games.get(game_id)
         if game is None or sub not in game.subs or game.snapshot is None:
             return False
+        self._flush(game)
         sub.games[game_id] = game.snapshot.seq
         sub.write(sub.frame(game.snapshot))
         return True
@@ -1045,6 +1072,7 @@ class Hub:
                 for game_id in list(sub.games):
                     game = self._games.get(game_id)
                     if game is not None and game.snapshot is not None:
+                        self._flush(game)
                         sub.games[game_id] = game.snapshot.seq
                         sub.write(sub.frame(game.snapshot))
                         self._attach(game, sub)
