@@ -153,6 +153,7 @@ async def test_notifications_trigger_fetches(sample: UpstreamData) -> None:
     assert stats.push_connects == 1
     assert value(registry, "pressbox_polls_total", outcome="ok", trigger="push") == stats.pushed
     assert value(registry, "pressbox_polls_total", outcome="ok", trigger="timer") == 1
+    assert value(registry, "pressbox_poll_seconds_count", trigger="push") == stats.pushed
     assert value(registry, "pressbox_push_messages_total", kind="notification") >= 10
     assert value(registry, "pressbox_push_connects_total", outcome="connected") == 1
     # The poll stage was timed from the upstream's publication of each play.
@@ -268,7 +269,10 @@ async def test_thirty_percent_faults_with_push_give_the_fault_free_stream(
                 health = (await plain.get(f"{base}/pressbox/health")).json()
     fired = health["faultCounts"]
     assert {"error500", "reset", "truncate", "dup", "correction"} <= set(fired)
-    assert stats.failures > 0
+    # About 30 % of the draws (requests, handshakes, notifications) failed; over a hundred
+    # draws the share lies well above half of that.
+    kinds = ("error500", "error503", "error429", "timeout", "reset", "truncate")
+    assert sum(fired.get(kind, 0) for kind in kinds) / health["requests"] >= 0.15
     assert stats.pushed > 0
     assert stats.push_failures > 0
     ids = [e.event_id for e in events]

@@ -208,13 +208,21 @@ def prometheus_samples(text: str, name: str) -> dict[str, float]:
 
 
 def poller_figures(text: str) -> dict[str, Any]:
-    """The poller's metrics from a ``/metrics`` text: polls by outcome and trigger, push
-    messages by kind, push connects by outcome, channels by state, and the count and
-    mean of the server's poll-stage histogram (publication to the log)."""
+    """The poller's metrics from a ``/metrics`` text: polls by outcome and trigger, the
+    mean time of a poll by trigger, push messages by kind, push connects by outcome,
+    channels by state, and the count and mean of the server's poll-stage histogram
+    (publication to the log)."""
     stage = prometheus_samples(text, "pressbox_stage_seconds_count")
     total = prometheus_samples(text, "pressbox_stage_seconds_sum")
     count = stage.get('stage="poll"', 0.0)
+    durations = prometheus_samples(text, "pressbox_poll_seconds_sum")
+    polls_timed = prometheus_samples(text, "pressbox_poll_seconds_count")
     return {
+        "poll_duration_mean_ms": {
+            labels: round(1000 * durations.get(labels, 0.0) / n, 1)
+            for labels, n in polls_timed.items()
+            if n
+        },
         "polls": prometheus_samples(text, "pressbox_polls_total"),
         "push_messages": prometheus_samples(text, "pressbox_push_messages_total"),
         "push_connects": prometheus_samples(text, "pressbox_push_connects_total"),

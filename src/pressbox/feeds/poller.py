@@ -46,7 +46,7 @@ from pressbox.engine.events import PlayEvent
 from pressbox.errors import CircuitOpen, FeedParseError, PressboxError, RateLimited
 from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.http import ResilientClient, RetryPolicy, Source, Unavailable, Upstream
-from pressbox.metrics import per_registry, pipeline_metrics
+from pressbox.metrics import STAGE_BUCKETS, per_registry, pipeline_metrics
 from pressbox.resilience import MonotonicClock
 from pressbox.types import JSON, Clock, Sport
 
@@ -106,6 +106,7 @@ class _Metrics:
     push_channels: Gauge
     push_messages: Counter
     push_connects: Counter
+    poll_seconds: Histogram
     poll_stage: Histogram
 
 
@@ -136,6 +137,14 @@ def _create_metrics(reg: CollectorRegistry) -> _Metrics:
             "Attempts to open a push channel by outcome (connected, failed) and channels "
             "that closed (closed).",
             ["outcome"],
+            registry=reg,
+        ),
+        poll_seconds=Histogram(
+            "pressbox_poll_seconds",
+            "Time one poll takes, from its start to its events published, by trigger "
+            "(the poll stage less the wait for the poll).",
+            ["trigger"],
+            buckets=STAGE_BUCKETS,
             registry=reg,
         ),
         poll_stage=pipeline_metrics(reg).stage_seconds.labels("poll"),
@@ -574,6 +583,13 @@ class GamePoller:
         """
         self.stats.polls += 1
         self.stats.pushed += trigger == "push"
+        began = time.perf_counter()
+        try:
+            return await self._poll_once(trigger)
+        finally:
+            self._metrics.poll_seconds.labels(trigger).observe(time.perf_counter() - began)
+
+    async def _poll_once(self, trigger: Trigger) -> PollResult:
         mode: Literal["full", "patch"] | None = None
         error: BaseException | None = None
         try:

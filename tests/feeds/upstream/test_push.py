@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from pressbox.feeds.upstream import gumbo as upstream_gumbo
 from pressbox.feeds.upstream import run_upstream
 from pressbox.feeds.upstream.data import UpstreamData
 from pressbox.feeds.upstream.replay import Replay, Timeline
@@ -47,23 +48,29 @@ def test_next_change_says_when_the_next_event_comes() -> None:
 
 
 async def test_each_new_timecode_is_notified_in_order(sample: UpstreamData) -> None:
-    """Every notification names a timecode the feed has published, newer than the last."""
+    """Every notification names a timecode the feed has published, newer than the last,
+    up to the final document's."""
     async with (
         run_upstream(sample, speed=3000, date="2015-04-10") as base,
         httpx.AsyncClient() as http,
         connect(_push(base)) as channel,
     ):
+        mg = sample.games[ANA_PK]
+        last = upstream_gumbo.timecode(upstream_gumbo.moments(mg)[-1])
         seen: list[str] = []
         with anyio.fail_after(30):
-            while len(seen) < 20:
+            while not seen or seen[-1] != last:
                 message = orjson.loads(await channel.recv())
                 assert message["gamePk"] == ANA_PK
                 assert message["changeEvent"] == {"type": "new_entry"}
                 seen.append(message["timeStamp"])
         url = f"{base}/api/v1.1/game/{ANA_PK}/feed/live/timestamps"
         published = (await http.get(url)).json()
+    # In order, each a published timecode, the last one the final document's.
+    assert len(seen) >= 20
     assert seen == sorted(set(seen))
     assert set(seen) <= set(published)
+    assert published[-1] == last
 
 
 async def test_unknown_games_and_a_closed_service_are_refused(sample: UpstreamData) -> None:

@@ -115,7 +115,8 @@ async def _refuse(websocket: WebSocket, decision: Decision) -> bool:
 
 
 async def _notify(websocket: WebSocket, upstream: SimulatedUpstream, mg: MlbGame, n: int) -> bool:
-    """Send the notification of update ``n`` through this message's faults.
+    """Send the notification that the feed is now at update ``n`` (the document of
+    ``feed/live`` once ``n`` updates are out), through this message's faults.
 
     Returns:
         ``False`` when the fault closed the channel.
@@ -164,7 +165,7 @@ async def _follow(
         now = upstream.published(mg)
         if now > sent:
             sent = now
-            if not await _notify(websocket, upstream, mg, now - 1):
+            if not await _notify(websocket, upstream, mg, now):
                 return
     # Over: nothing more will change; the channel stays open until the client leaves
     # (or the service closes).
