@@ -10,6 +10,13 @@ turns a changed play into a correction (``corrects`` set), and the poller keeps 
 published, so a play is never published twice; an event whose publish failed stays queued
 and goes out first on the next poll, so none is lost.
 
+With a push service (``push_url``, the Gameday WebSocket
+``/api/v1/game/push/subscribe/gameday/{gamePk}``), :meth:`GamePoller.run` subscribes to
+the game's channel and polls at once on each notification of a new timecode; polling
+stays as the safety net, ``PollPolicy.push_factor`` times less often while the channel is
+up, at its own cadence while it is down (the channel is reopened with backoff). A
+notification is a hint: lost, late, repeated or malformed ones cost at most a poll.
+
 The interval adapts to the game (:func:`next_interval`): about 5 s while plays happen,
 about 30 s in breaks (pre-game, between half-innings, delays), ``metaData.wait`` when the
 feed gives one, never sooner than a ``Retry-After`` or an open breaker allows, and a
@@ -20,8 +27,14 @@ injected ``sleep``, so tests move a manual clock instead of waiting.
 requests in flight, and :func:`ingest_from_upstream` is the whole ingest role: discover the
 day's schedule (``/api/v1/schedule?sportId=1&date=``), announce every game, poll each until
 it is final, publishing every event. Nothing but cancellation leaves a poller: failures
-are logged (``poll.failed``, ``poll.stale``, ``poll.publish_failed``, ``poll.crashed``) and
-retried.
+are logged (``poll.failed``, ``poll.stale``, ``poll.publish_failed``, ``poll.crashed``;
+``poll.push_up``, ``poll.push_down``, ``poll.push_malformed``) and retried.
+
+Metrics (through :func:`pressbox.metrics.per_registry`): ``pressbox_stage_seconds{stage=
+"poll"}`` (a play's publication by the upstream to its publication here),
+``pressbox_polls_total{outcome,trigger}``, ``pressbox_poll_seconds{trigger}``,
+``pressbox_push_channels{state}``, ``pressbox_push_messages_total{kind}`` and
+``pressbox_push_connects_total{outcome}`` (see ``docs/upstream.md``).
 """
 
 from __future__ import annotations
