@@ -59,7 +59,13 @@ def _free_port() -> int:
 
 
 async def _serve(
-    mode: str, port: int, keys_file: Path, redis: str | None, shed: bool, http: str
+    mode: str,
+    port: int,
+    keys_file: Path,
+    redis: str | None,
+    shed: bool,
+    http: str,
+    max_inflight: int,
 ) -> None:
     import uvicorn
     from starlette.applications import Starlette
@@ -100,7 +106,7 @@ async def _serve(
         keys_url=keys_url,
         ratelimit=mode != "api-nolimit",
         max_lag_s=0.05 if shed else 1000.0,
-        max_inflight=256 if shed else 10**6,
+        max_inflight=max_inflight if shed else 10**6,
     )
     settings = Settings(
         log_url="memory://", archive_url="sqlite://", cache_url=redis or "memory://"
@@ -128,6 +134,7 @@ class Server:
         redis: str | None,
         server: tuple[str, str],
         shed: bool = True,
+        max_inflight: int = 256,
     ) -> None:
         self.mode = mode
         self.port = _free_port()
@@ -136,7 +143,7 @@ class Server:
         args = [sys.executable, __file__, "_server", mode, str(self.port), str(self.keys_file)]
         args += ["--redis", redis] if redis else []
         args += [] if shed else ["--no-shed"]
-        args += ["--http", server[0], "--loop", server[1]]
+        args += ["--http", server[0], "--loop", server[1], "--max-inflight", str(max_inflight)]
         self.proc = subprocess.Popen(["taskset", "-c", "0", *args])
 
     def __enter__(self) -> Server:
@@ -456,7 +463,8 @@ def measure(
     predict = [f"/v1/predict/mlb/BENCH{i:02d}" for i in range(GAMES)]
     redis = args.redis if mode == "api-redis" else None
     server_mode = "api" if mode == "api-redis" else mode
-    with Server(server_mode, tmp, redis, (args.http, args.loop)) as server:
+    server_config = (args.http, args.loop)
+    with Server(server_mode, tmp, redis, server_config, max_inflight=args.max_inflight) as server:
         paths = ["/bare"] if mode == "bare" else predict
         keys = None if mode == "bare" else server.keys_file
         wrk(server.url, paths, duration=2, connections=args.connections, keys=keys, lua=lua)
@@ -491,6 +499,9 @@ def main() -> None:
     parser.add_argument("--skip-spike", action="store_true")
     parser.add_argument("--only-spike", action="store_true")
     parser.add_argument("--skip-inprocess", action="store_true")
+    parser.add_argument(
+        "--max-inflight", type=int, default=256, help="The servers' PRESSBOX_API_MAX_INFLIGHT."
+    )
     parser.add_argument(
         "--spike-rate", type=float, default=1000.0, help="Steady high-priority req/s."
     )
@@ -611,12 +622,16 @@ def spike(tmp: Path, binary: Path, args: argparse.Namespace) -> None:
         + " (open loop, latency from the time each request was due)\n"
     )
     print(
-        "| shedding | high p50 ms (spike) | high p99 ms (spike) | high p99 ms (whole run) "
-        "| high non-2xx | low answered/s (spike) | low 503 | low p99 ms | load avg |"
+        "| shedding | high p99 ms before | high p50 ms (spike) | high p99 ms (spike) "
+        "| high p99 ms (whole run) | high non-2xx | low sent | low 200 | low 503 | low lost "
+        "| load avg |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for shed in (True, False):
-        with Server("api", tmp, None, (args.http, args.loop), shed=shed) as server:
+        server_config = (args.http, args.loop)
+        with Server(
+            "api", tmp, None, server_config, shed=shed, max_inflight=args.max_inflight
+        ) as server:
             t0 = time.monotonic() + 0.5
             keys = server.keys_file
             high = OpenLoop(
@@ -655,6 +670,7 @@ def spike(tmp: Path, binary: Path, args: argparse.Namespace) -> None:
                 t0=t0,
                 connections=128,
             )
+            before = high.result(0.0, start)
             during = high.result(start, end)
             whole = high.result()
             lows = lowrun.result()
@@ -663,9 +679,11 @@ def spike(tmp: Path, binary: Path, args: argparse.Namespace) -> None:
                 more = extra.result()
                 extra_note = f" (extra predictions: p99 {more['p99']:.2f} ms)"
             print(
-                f"| {'on' if shed else 'off'} | {during['p50']:.2f} | {during['p99']:.2f} | "
-                f"{whole['p99']:.2f} | {int(whole['non2xx'])} | {lows['rps']:,.0f} | "
-                f"{int(lows['non2xx']):,} | {lows['p99']:.2f} | {_loadavg()} |{extra_note}",
+                f"| {'on' if shed else 'off'} | {before['p99']:.2f} | {during['p50']:.2f} | "
+                f"{during['p99']:.2f} | {whole['p99']:.2f} | {int(whole['non2xx'])} | "
+                f"{int(lows['requests']):,} | "
+                f"{int(lows['requests'] - lows['non2xx'] - lows['lost']):,} | "
+                f"{int(lows['non2xx']):,} | {int(lows['lost']):,} | {_loadavg()} |{extra_note}",
                 flush=True,
             )
 
@@ -681,6 +699,7 @@ if __name__ == "__main__":
         inner.add_argument("--no-shed", action="store_true")
         inner.add_argument("--http", default="httptools")
         inner.add_argument("--loop", default="uvloop")
+        inner.add_argument("--max-inflight", type=int, default=256)
         a = inner.parse_args()
         import structlog
 
@@ -695,6 +714,8 @@ if __name__ == "__main__":
 
             factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(_serve(a.mode, a.port, a.keys_file, a.redis, not a.no_shed, a.http))
+            runner.run(
+                _serve(a.mode, a.port, a.keys_file, a.redis, not a.no_shed, a.http, a.max_inflight)
+            )
     else:
         main()
