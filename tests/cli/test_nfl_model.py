@@ -121,6 +121,17 @@ def test_fit_writes_a_model_file(app, tmp_path):
     assert result.exit_code == 0, result.output
     model = nfl.load(out)
     assert model.version == "2014-2015"
+    # The training seasons, the rating book's settings and its home edge are recorded.
+    meta = model.params.meta
+    assert meta["seasons"] == [2014, 2015]
+    assert meta["elo"]["elo_seasons"] == [2014, 2015]
+    assert meta["elo"]["home_rate_prior"] == 0.57
+    assert model.home_edge == meta["home_edge"]
+    assert 0.0 < model.home_edge < 100.0
+    # Fitting again gives the same bytes.
+    again = tmp_path / "again.npz"
+    runner.invoke(app, ["fit", "nfl", str(FIXTURES), "--out", str(again), "--iterations", "10"])
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_calibration_smoke_on_sample_games(app, tmp_path):
@@ -140,6 +151,8 @@ def test_calibration_smoke_on_sample_games(app, tmp_path):
     assert report["n_plays"] > 200
     assert 0.0 <= report["brier"] <= 1.0
     assert 0.0 <= report["ece"] <= 1.0
+    low, high = report["ece_interval"]
+    assert 0.0 <= low <= high <= 1.0
     assert report["log_loss"] > 0.0
     for key in ("brier", "log_loss", "ece"):
         for baseline in ("constant", "published_logistic"):

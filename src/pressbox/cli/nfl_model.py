@@ -18,6 +18,7 @@ import numpy.typing as npt
 import orjson
 import typer
 
+from pressbox.cli.mlb_model import _plot as plot_reliability
 from pressbox.engine.models import nfl
 from pressbox.engine.models.base import fit_logistic, logistic, score_predictions
 from pressbox.errors import FeedParseError
@@ -319,6 +320,32 @@ def _scores(predicted: npt.NDArray[np.float64], actual: npt.NDArray[np.float64])
     return {"brier": s.brier, "log_loss": s.log_loss, "ece": s.ece}
 
 
+def _ece_interval(
+    predicted: npt.NDArray[np.float64],
+    actual: npt.NDArray[np.float64],
+    game: npt.NDArray[np.float64],
+    *,
+    resamples: int = 200,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A 90 % interval of the ECE from resampling whole games (seeded, reproducible).
+
+    Every play of a game shares its result, so a season of plays is only as many
+    independent outcomes as it has games; the interval shows how much of an ECE is the
+    draw of those games.
+    """
+    index = game.astype(np.int64)
+    by_game = [np.flatnonzero(index == g) for g in range(int(index.max()) + 1)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(by_game), len(by_game))
+        rows = np.concatenate([by_game[g] for g in pick])
+        values.append(score_predictions(predicted[rows], actual[rows]).ece)
+    low, high = np.percentile(values, [5.0, 95.0])
+    return float(low), float(high)
+
+
 def _sibling_seasons(test: Sequence[Path]) -> list[Path]:
     """Folders of games beside the test folders, the test folders left out."""
     tests = {path.resolve() for path in test}
@@ -341,6 +368,7 @@ def calibrate_nfl(
         ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a reliability plot (PNG).")] = None,
     schedule: Annotated[Path | None, typer.Option(help="schedule.json (season types).")] = None,
     iterations: Annotated[int, typer.Option(help="Boosting iterations.", min=10)] = 100,
 ) -> None:
@@ -380,6 +408,7 @@ def calibrate_nfl(
     flat = np.full_like(y, constant)
 
     overall = score_predictions(predicted, y)
+    ece_low, ece_high = _ece_interval(predicted, y, rows["game"])
     report: dict[str, Any] = {
         "model": f"{params.meta['name']}/{params.meta['version']}",
         "train": sorted({g.season for g in train_games}),
@@ -389,6 +418,7 @@ def calibrate_nfl(
         "brier": overall.brier,
         "log_loss": overall.log_loss,
         "ece": overall.ece,
+        "ece_interval": [ece_low, ece_high],
         "bins": overall.to_dict()["bins"],
         "baselines": {
             "constant": {**_scores(flat, y), "home_win_rate": constant},
@@ -428,12 +458,22 @@ def calibrate_nfl(
         and overall.brier < base["published_logistic"]["brier"]
     )
     blob = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    if plot is not None:
+        curves = {
+            "model": predicted,
+            "model without Elo": without_elo,
+            "published logistic, refit": published,
+            f"constant ({constant:.3f})": flat,
+        }
+        title = f"{report['model']}, trained {report['train']}, tested {report['test']}"
+        plot_reliability(curves, y, plot, title, 10)
     if json_out is not None:
         json_out.write_bytes(blob + b"\n")
     typer.echo(
         f"test {report['test']} ({report['n_games']} games, {report['n_plays']} plays): "
         f"model Brier {overall.brier:.4f}, log loss {overall.log_loss:.4f}, "
-        f"ECE {overall.ece:.4f}; constant {base['constant']['brier']:.4f}; "
+        f"ECE {overall.ece:.4f} (games resampled: {ece_low:.3f}-{ece_high:.3f}); "
+        f"constant {base['constant']['brier']:.4f}; "
         f"published logistic {base['published_logistic']['brier']:.4f}",
         err=True,
     )

@@ -1001,6 +1001,7 @@ def fit(
     elo_games: Sequence[Game] | None = None,
     max_iter: int = 100,
     seed: int = 0,
+    folds: int = 2,
 ) -> Params:
     """Fit the NFL model on play-by-play.
 
@@ -1019,6 +1020,8 @@ def fit(
             Ratings before a game only use results before it.
         max_iter: Boosting iterations of the learner (default 100).
         seed: Random seed of the learner.
+        folds: Folds of games for the out-of-fold predictions the calibration is fitted
+            on (default 2; 5 and 10 were no better out of sample on 2014-2015).
 
     Returns:
         The fitted parameters (write them with :meth:`Params.to_bytes`).
@@ -1042,10 +1045,10 @@ def fit(
     meta.update(_fit_special_teams(rows))
     m = training_matrix(rows, ep_table, kickoff_yard_line=meta["kickoff_yard_line"])
 
-    # Out-of-fold log-odds (two folds of games) for the calibration.
+    # Out-of-fold log-odds (``folds`` folds of games) for the calibration.
     oof = np.zeros(m.y.size)
-    fold = m.game % 2
-    for k in (0, 1):
+    fold = m.game % folds
+    for k in range(folds):
         learner = _learner(max_iter, seed)
         learner.fit(m.x[fold != k], m.y[fold != k], sample_weight=m.w[fold != k])
         oof[fold == k] = _log_odds(learner.predict_proba(m.x[fold == k])[:, 1])
