@@ -15,7 +15,6 @@ import typer
 
 from pressbox.cli._common import configure_logging
 from pressbox.config import Settings
-from pressbox.feeds.poller import ingest_from_upstream
 from pressbox.service import ProcessorPool, Service
 
 PathsArg = Annotated[
@@ -59,7 +58,7 @@ def ingest(
     async def main() -> str:
         async with Service(settings) as service:
             if upstream:
-                report = await ingest_from_upstream(service.publish, service.announce, upstream)
+                report = await service.ingest_upstream(upstream)
                 return f"{len(report.games)} games followed ({report.stats})"
             appended = await service.replay(paths, speed=speed, games=games)
             return f"{appended} events appended"
