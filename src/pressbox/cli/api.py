@@ -44,8 +44,8 @@ LoopImpl = Literal["auto", "uvloop", "asyncio"]
 HttpOpt = Annotated[
     HttpImpl,
     typer.Option(
-        help="HTTP/1.1 parser: httptools (C, about twice as fast as h11 per request), h11, "
-        "or auto (httptools when installed)."
+        help="HTTP/1.1 parser: httptools (C; with uvloop about 3x the requests per CPU "
+        "second of h11 with asyncio), h11, or auto (httptools when installed)."
     ),
 ]
 LoopOpt = Annotated[
