@@ -5,10 +5,11 @@ live in the lifespan: the :class:`~pressbox.service.Service` (opened there unles
 the Redis client when ``cache_url`` is ``redis://``, the key store, the delivery
 :class:`~pressbox.delivery.Hub`, and the background roles of the process (ingest, process).
 
-Every request to ``/v1/`` passes the edge (:class:`Edge`, a plain ASGI middleware) in this
-order: header size (431), API key (401), load shedding by priority and tier (503), the
-key's token bucket (429), then either the hot path (a fresh cached prediction is written
-as pre-encoded bytes, without routing) or the FastAPI route under its deadline (503 past
+Every request to ``/v1/`` passes the edge (:class:`Edge`, plain ASGI, which
+:class:`PressboxApp` runs in front of FastAPI's own per-request layers) in this order:
+header size (431), API key (401), load shedding by priority and tier (503), the key's
+token bucket (429), then either the hot path (a fresh cached prediction is written as
+pre-encoded bytes, without routing) or the FastAPI route under its deadline (503 past
 it). Every answer carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
 ``RateLimit-Reset``.
 
