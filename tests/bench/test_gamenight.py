@@ -164,6 +164,9 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
             "bench", "gamenight", "--data", str(season), "--games", "3", "--speed", "400",
             "--sse-clients", "200", "--ws-clients", "20", "--api-rps", "50",
             "--duration", "20", "--json", str(out), "--plot", str(tmp_path / "latency.png"),
+            # Judge delivery, not shedding: on a shared machine the loop may lag a quarter
+            # of a second for reasons of its own, and the API would rightly refuse work.
+            "--api-max-lag", "2",
         ],
     )  # fmt: skip
     assert out.exists(), result.output

@@ -71,6 +71,11 @@ class GamenightConfig:
         poll: The poller's interval, seconds (while a game's push channel is down).
         push_poll: With the Gameday push channel, the poller's safety-net interval,
             seconds; ``0`` polls alone every ``poll`` seconds.
+        api_max_lag: The API's shedding threshold (``PRESSBOX_API_MAX_LAG_S``), seconds of
+            event-loop lag past which it refuses work with 503 (default ``0.25``, as
+            ``pressbox serve``).
+        loop: Event loop of the upstream and pipeline processes: ``"auto"`` (uvloop when
+            installed), ``"uvloop"`` or ``"asyncio"``.
         client_procs: SSE client processes (default: one per core, more when a process
             would hold over :data:`MAX_PER_PROCESS` connections).
         faults: The upstream's fault spec (``docs/upstream.md``).
@@ -99,6 +104,8 @@ class GamenightConfig:
     poll: float = 0.1
     push_poll: float = 1.0
     client_procs: int | None = None
+    loop: str = "auto"
+    api_max_lag: float = 0.25
     faults: str = ""
     seed: int = 0
     log_url: str = "memory://"
@@ -492,6 +499,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
             str(cfg.seed),
             "--out",
             str(slate_file),
+            "--loop",
+            cfg.loop,
             *(["--date", cfg.date] if cfg.date else []),
         ],
         workdir,
@@ -513,7 +522,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         "PRESSBOX_API_KEYS_URL": keys_url,
         "PRESSBOX_API_PUBLIC": "0",
         # Like `pressbox serve`: roles that share a loop shed only on a lasting lag.
-        "PRESSBOX_API_MAX_LAG_S": "0.25",
+        "PRESSBOX_API_MAX_LAG_S": str(cfg.api_max_lag),
     }
     common = [
         "--upstream",
@@ -526,6 +535,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         str(cfg.push_poll),
         "--publish",
         str(slate_file) + ".publish",
+        "--loop",
+        cfg.loop,
     ]
     if cfg.log_url.startswith("memory://"):
         groups = [("pipeline", "ingest,process,gateway,api")]
@@ -812,6 +823,7 @@ def _report(
             "most_connections": r["most_connections"],
             "send_lag_ms": summary(lag),
             "status_counts": dict(status_total),
+            "refused": prometheus_samples(metrics_text, "pressbox_api_refused_total"),
             "client_errors": r["errors"],
         }
     else:

@@ -36,6 +36,7 @@ import structlog
 import uvicorn
 
 from pressbox.api.app import Roles, create_app
+from pressbox.bench import loops
 from pressbox.bench.timing import TimedModel, write_stats
 from pressbox.config import Settings
 from pressbox.delivery import expose_transport
@@ -205,9 +206,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready", required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--loop", choices=loops.LOOPS, default="auto")
     args = parser.parse_args()
     configure_json_logs(args.log_level)
-    asyncio.run(run(args))
+    loops.run(run(args), args.loop)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from pressbox.bench import loops
 from pressbox.feeds.upstream.app import create_upstream_app
 from pressbox.feeds.upstream.data import MlbGame, UpstreamData, load_data
 from pressbox.feeds.upstream.faults import parse_faults
@@ -180,7 +181,9 @@ def main() -> None:
     parser.add_argument("--faults", default="")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
-    asyncio.run(serve(parser.parse_args()))
+    parser.add_argument("--loop", choices=loops.LOOPS, default="auto")
+    args = parser.parse_args()
+    loops.run(serve(args), args.loop)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from pressbox.bench.gamenight import GamenightConfig, plot, run_gamenight
+from pressbox.bench.loops import LOOPS
 from pressbox.cli._common import configure_logging
 from pressbox.service import BUNDLED_DATA
 
@@ -52,6 +53,16 @@ def gamenight(
     client_procs: Annotated[
         int | None, typer.Option(help="SSE client processes (default: one per core).", min=1)
     ] = None,
+    loop: Annotated[
+        str,
+        typer.Option(help="Event loop of the upstream and the pipeline: auto, uvloop, asyncio."),
+    ] = "auto",
+    api_max_lag: Annotated[
+        float,
+        typer.Option(
+            help="The API's shedding threshold, s of loop lag (as pressbox serve).", min=0
+        ),
+    ] = 0.25,
     faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
     seed: Annotated[int, typer.Option(help="Fault seed.")] = 0,
     log_url: Annotated[str, typer.Option(help="Event log URL.")] = "memory://",
@@ -79,6 +90,8 @@ def gamenight(
 ) -> None:
     """Run game night: upstream, pipeline and load in separate processes, measured."""
     configure_logging("WARNING")
+    if loop not in LOOPS:
+        raise typer.BadParameter(f"one of {', '.join(LOOPS)}, not {loop!r}", param_hint="--loop")
     if cache_url is None:
         cache_url = log_url if log_url.startswith("redis://") else "memory://"
     cfg = GamenightConfig(
@@ -93,6 +106,8 @@ def gamenight(
         poll=poll,
         push_poll=push_poll,
         client_procs=client_procs,
+        loop=loop,
+        api_max_lag=api_max_lag,
         faults=faults,
         seed=seed,
         log_url=log_url,
