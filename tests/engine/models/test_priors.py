@@ -213,6 +213,8 @@ def test_the_nfl_model_starts_a_game_at_the_prior_it_is_given() -> None:
         elo_diff=prior.elo_diff, home_edge=prior.home_advantage,
     )  # fmt: skip
     assert model.win_probability(state, prior=prior.home).home == pytest.approx(via_elo)
+    assert model.elo_diff(state, book) == prior.elo_diff > 0.0
+    assert model.elo_diff(state) == model.ratings["NE"] - model.ratings["PIT"]
 
 
 def test_the_mlb_model_takes_the_books_prior() -> None:

@@ -495,10 +495,19 @@ class NflModel:
 
     # ------------------------------------------------------------------ protocol
 
-    def elo_diff(self, state: GameState) -> float:
-        """Home Elo minus away Elo from the model's ratings (0 for unknown teams)."""
+    def elo_diff(self, state: GameState, book: RatingBook | None = None) -> float:
+        """Home Elo minus away Elo (0 for unknown teams).
+
+        Args:
+            state: The game (its teams).
+            book: A rating book kept through the season (see
+                :class:`pressbox.engine.models.priors.Priors`); ``None``: the ratings
+                stored in the model file, as they were after its last training game.
+        """
         if state.info is None:
             return 0.0
+        if book is not None:
+            return book.elo_diff(state.info.home, state.info.away)
         home = self.ratings.get(state.info.home, ELO_START)
         away = self.ratings.get(state.info.away, ELO_START)
         return home - away
