@@ -18,9 +18,10 @@ in t and ep. The grid (230,000 cells of 16-bit log-odds, 67 KiB compressed) is w
 one evaluation is a handful of list lookups, a few microseconds in pure Python, and the
 result is monotone in the score because every grid row is.
 
-Team strength is an Elo rating carried over seasons (:func:`elo_ratings`); it and the home
-edge enter the log-odds on Elo's own scale, shrinking with the time left
-(:func:`strength_term`).
+Team strength is an Elo rating carried over seasons, and the home edge is estimated from the
+finals so far, shrunk toward the long-run home-win rate; both come from the NFL rating book
+of :mod:`pressbox.engine.models.priors` (:func:`pregame_strength`). They enter the log-odds
+on Elo's own scale, shrinking with the time left (:func:`strength_term`).
 
 Kickoffs are valued as the receiving team's first down at the mean post-kickoff yard line,
 tries as the expected extra point followed by the kickoff. Overtime (15 minutes in
