@@ -73,6 +73,21 @@ def test_poll_prints_every_event_as_json_lines(
     assert (events[-1]["away_score"], events[-1]["home_score"]) == (4, 2)
 
 
+def test_poll_without_the_push_channel_prints_the_same(
+    cli: typer.Typer, upstream_url: str, expected: list[PlayEvent]
+) -> None:
+    """--no-push polls alone (the default also subscribes to the push channel): the same
+    events, once each, in order."""
+    result = CliRunner().invoke(
+        cli,
+        ["poll", "--base-url", upstream_url, "--game", str(ANA_PK), "--until-final",
+         "--jsonl", "--no-push"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    events = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event_id"] for e in events] == [e.event_id for e in expected]
+
+
 def test_poll_prints_readable_lines(
     cli: typer.Typer, upstream_url: str, expected: list[PlayEvent]
 ) -> None:

@@ -23,7 +23,7 @@ import typer
 
 from pressbox.cli._common import configure_logging, write_json_line
 from pressbox.engine.events import PlayEvent, to_dict
-from pressbox.feeds.poller import GamePoller, PollPolicy, statsapi_client
+from pressbox.feeds.poller import GamePoller, PollPolicy, push_base_url, statsapi_client
 from pressbox.feeds.prefetch import PrefetchReport, prefetch
 
 FEEDS = ("gumbo",)
@@ -67,8 +67,10 @@ async def poll_game(
     jsonl: bool,
     secondary_url: str | None = None,
     policy: PollPolicy | None = None,
+    push: bool = True,
 ) -> None:
-    """Poll one game and print each new event as it arrives (see the module docstring)."""
+    """Poll one game and print each new event as it arrives (see the module docstring);
+    with ``push``, also on each notification of the game's Gameday push channel."""
 
     async def show(event: PlayEvent) -> None:
         if jsonl:
@@ -78,7 +80,8 @@ async def poll_game(
             sys.stdout.flush()
 
     async with statsapi_client(base_url, secondary_url=secondary_url) as client:
-        poller = GamePoller(client, game_pk, show, policy=policy)
+        push_url = push_base_url(base_url) if push else None
+        poller = GamePoller(client, game_pk, show, policy=policy, push_url=push_url)
         await poller.run(until_final=until_final)
 
 
@@ -114,6 +117,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             float, typer.Option(min=0.01, help="Seconds between polls in breaks.")
         ] = 30.0,
         ignore_wait: Annotated[bool, typer.Option(help="Ignore the feed's metaData.wait.")] = False,
+        push: Annotated[
+            bool,
+            typer.Option(
+                help="Subscribe to the game's Gameday push channel and poll on each "
+                "notification (polling stays, less often, as the safety net)."
+            ),
+        ] = True,
         log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
     ) -> None:
         """Poll a live game and print each new normalized event as it arrives."""
@@ -131,6 +141,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                     jsonl=jsonl,
                     secondary_url=secondary_url,
                     policy=policy,
+                    push=push,
                 )
             )
         except KeyboardInterrupt:
