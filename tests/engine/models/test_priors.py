@@ -19,6 +19,7 @@ from pressbox.engine.models.priors import (
     odds_probabilities,
     prior_from_odds,
     score_pregame,
+    season_of,
 )
 
 american = st.one_of(st.floats(-2000.0, -100.0), st.floats(100.0, 2000.0))
@@ -235,3 +236,12 @@ def test_elo_points_inverts_the_elo_probability() -> None:
     for p in (0.2, 0.5, 0.57, 0.9):
         edge = elo_points(p)
         assert 1.0 / (1.0 + 10.0 ** (-edge / 400.0)) == pytest.approx(p)
+
+
+def test_season_of_puts_football_playoffs_in_the_season_before() -> None:
+    """A January NFL game belongs to the season before; MLB seasons are calendar years."""
+    assert season_of("nfl", "2016-01-17") == 2015
+    assert season_of("nfl", "20150913") == 2015
+    assert season_of("mlb", "2016-02-28") == 2016
+    with pytest.raises(ValueError, match="not a date"):
+        season_of("nfl", "Sunday")

@@ -46,7 +46,26 @@ __all__ = [
     "odds_probabilities",
     "prior_from_odds",
     "score_pregame",
+    "season_of",
 ]
+
+
+def season_of(sport: Sport, date: str) -> int:
+    """The season a game played on ``date`` (``YYYY-MM-DD`` or ``YYYYMMDD``) belongs to.
+
+    Football seasons run into January and February (the playoffs), which belong to the
+    season that started the year before; baseball seasons are calendar years.
+
+    Raises:
+        ValueError: The date does not start with a year and a month.
+    """
+    digits = date.replace("-", "").replace("/", "")
+    if len(digits) < 6 or not digits[:6].isdigit():
+        raise ValueError(f"not a date: {date!r}")
+    year, month = int(digits[:4]), int(digits[4:6])
+    if sport != "mlb" and month <= 2:
+        return year - 1
+    return year
 
 
 def elo_points(probability: float) -> float:
