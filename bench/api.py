@@ -281,7 +281,8 @@ class OpenLoop:
         connections: int = 32,
         t0: float | None = None,
     ) -> None:
-        tmp = Path(tempfile.mkdtemp(prefix="openloop-"))
+        # Beside the binary: the benchmark's temporary directory, removed at its end.
+        tmp = Path(tempfile.mkdtemp(prefix="openloop-", dir=binary.parent))
         self.out = tmp / "latencies.txt"
         (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
         host, port = url.removeprefix("http://").split(":")

@@ -7,7 +7,8 @@
  * that stalls is charged for every request that should have gone out meanwhile
  * (coordinated omission corrected, as wrk2 does). wrk is closed-loop (a connection sends
  * only after its answer), and wrk2, which has the fixed schedule, is packaged neither by
- * Debian nor by PyPI: hence these 300 lines, compiled by bench/api.py with the system cc.
+ * Debian nor by PyPI: hence this small generator, compiled by bench/api.py with the system
+ * C compiler.
  *
  * Usage: openloop HOST PORT RATE DURATION_S OFFSET_S CONNECTIONS PATHS_FILE KEYS_FILE OUT
  *   PATHS_FILE: one path per line (requests rotate through them);
