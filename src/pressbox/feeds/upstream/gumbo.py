@@ -23,6 +23,7 @@ patches between them (:func:`json_patch`, checked against ``jsonpatch`` in the t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -31,7 +32,9 @@ import uuid
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypeVar
+
+import orjson
 
 from pressbox.engine.events import BaseballPlay, BaseballSituation, PlayEvent, RunnerMove
 from pressbox.feeds.upstream import ids
@@ -551,6 +554,15 @@ class _Side:
     pitchers: list[int] = field(default_factory=list)
 
 
+_T = TypeVar("_T")
+
+
+def _json_copy(value: _T) -> _T:
+    """A deep copy of a JSON value (string keys; lists, not tuples), through orjson."""
+    copied: _T = orjson.loads(orjson.dumps(value))
+    return copied
+
+
 class _Builder:
     """Walks a game's events in order and groups them into the feed's at-bats."""
 
@@ -576,16 +588,23 @@ class _Builder:
         """Events added so far."""
 
     def clone(self) -> _Builder:
-        """A copy to go on from; completed plays are shared (they never change again)."""
+        """A copy to go on from; completed plays are shared (they never change again).
+
+        The mutable parts are plain JSON, copied through orjson: several times faster
+        than ``copy.deepcopy``, which was most of the cost of building a document.
+        """
         other = copy.copy(self)
         other.plays = list(self.plays)
-        other.current = copy.deepcopy(self.current)
+        other.current = None if self.current is None else _json_copy(self.current)
         other.origins = dict(self.origins)
-        other.innings = copy.deepcopy(self.innings)
-        other.sides = copy.deepcopy(self.sides)
+        other.innings = {k: _json_copy(v) for k, v in self.innings.items()}
+        other.sides = {
+            k: dataclasses.replace(v, batters=list(v.batters), pitchers=list(v.pitchers))
+            for k, v in self.sides.items()
+        }
         other.people = dict(self.people)
         other.pitchers = dict(self.pitchers)
-        other.hits_by_inning = copy.deepcopy(self.hits_by_inning)
+        other.hits_by_inning = {k: _json_copy(v) for k, v in self.hits_by_inning.items()}
         return other
 
     # ------------------------------------------------------------------ helpers
@@ -1401,7 +1420,7 @@ def _assemble(
     if last_play is not None:
         # A copy: JSON has no shared nodes, and a patch applied to a document with shared
         # nodes would change both places at once.
-        plays["currentPlay"] = copy.deepcopy(last_play)
+        plays["currentPlay"] = _json_copy(last_play)
     plays["scoringPlays"] = scoring
     plays["playsByInning"] = by_inning
     boxscore: dict[str, JSON] = {
