@@ -36,8 +36,16 @@ awaits a client.
 Dead connections: a killed client process closes its socket and the server sees it at
 once. A half-open connection is found by the heartbeat (a comment every 15 s on SSE) and
 ``TCP_USER_TIMEOUT`` (set on every directly written socket, 15 s): unacknowledged data
-makes the kernel drop the connection, so its resources are freed within 30 s. A queued
-client whose ``send`` stays blocked longer than ``stall_s`` is disconnected.
+makes the kernel drop the connection, so its resources are freed within 30 s. A
+WebSocket connection the hub owns is pinged on the heartbeat and dropped when it has not
+answered by the next one; a socket that closed under the hub before its handler noticed
+is freed by the same pass (``HubStats.reaped``). A queued client whose ``send`` stays
+blocked longer than ``stall_s`` is disconnected.
+
+Metrics: :class:`DeliveryMetrics` (connections by transport and write path, messages,
+re-snapshots, slow disconnects, reaped connections, refusals) and the ``deliver`` stage
+of ``pressbox_stage_seconds`` (an update's emit, or ingest, to its bytes handed to every
+socket), on the registry given to the hub.
 
 Shutdown: uvicorn runs the lifespan shutdown only after every connection has ended, and a
 streaming handler is never told that the server is stopping. The hub therefore watches
