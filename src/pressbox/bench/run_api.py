@@ -177,8 +177,9 @@ class Load:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        # Abort, not close: a close waits to flush what an overloaded server is not reading.
         for writer in self.writers:
-            writer.close()
+            writer.transport.abort()
         for writer in self.writers:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
