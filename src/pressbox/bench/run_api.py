@@ -190,9 +190,8 @@ class Load:
         interval = 1.0 / self.args.rps
         due = time.monotonic()
         while True:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Behind schedule, still yield: the answers and the commands share this loop.
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             label, request = self.next_request()
             measured = R.measuring
             R.scheduled += measured
@@ -243,9 +242,12 @@ async def run(args: argparse.Namespace) -> None:
             R.measuring = True
     R.measuring = False
     sender.cancel()
-    await asyncio.gather(sender, return_exceptions=True)
-    await load.aclose()
+    # The report first: tearing down a thousand connections must not hold it up.
     print(json.dumps(report()), flush=True)
+    await asyncio.gather(sender, return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            await load.aclose()
 
 
 def main() -> None:
