@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/ingest.py [--data SEASON_DIR] [--games 200] [--live-seconds 90]
+        [--runs live,catch_up,catch_up_full,final] [--json]
 
 SEASON_DIR defaults to ``../shared/data/retrosheet/2015`` next to the repository. The
 ``--games`` regular-season games whose first pitches are closest together are served by
@@ -237,7 +238,16 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    parser.add_argument(
+        "--runs",
+        default="live,catch_up,catch_up_full,final",
+        help="Comma-separated runs to make (default: all four).",
+    )
     args = parser.parse_args()
+    runs = set(args.runs.split(","))
+    unknown = runs - {"live", "catch_up", "catch_up_full", "final"}
+    if unknown:
+        parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
     if args.serve:
         serve(args.data, args.games, args.speed)
         return
@@ -253,7 +263,15 @@ def main() -> None:
         file=sys.stderr,
     )
     out: dict[str, object] = {"games": args.games}
+    if "live" in runs:
+        _live(args, out, theirs)
+    _batches(args, out, theirs, runs)
+    if args.json:
+        print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
 
+
+def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None:
+    """The live run: the default policy at the feed's own cadence."""
     with upstream(args.data, args.games, args.live_speed, theirs) as (url, pid):
         pks = _games(url)
         live = asyncio.run(
@@ -301,6 +319,9 @@ def main() -> None:
         file=sys.stderr,
     )
 
+
+def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs: set[str]) -> None:
+    """The catch-up and final runs: events per CPU second."""
     fast = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
     full = dataclasses.replace(fast, diff_patch=False)
     for name, speed, policy in (
@@ -308,6 +329,8 @@ def main() -> None:
         ("catch_up_full", args.burst_speed, full),
         ("final", 0.0, PollPolicy()),
     ):
+        if name not in runs:
+            continue
         with upstream(args.data, args.games, speed, theirs) as (url, pid):
             pks = _games(url)
             run = asyncio.run(_run(url, pks, policy, seconds=None, upstream_pid=pid))
@@ -335,8 +358,6 @@ def main() -> None:
             f"upstream CPU {run.upstream_cpu:.1f} s",
             file=sys.stderr,
         )
-    if args.json:
-        print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
 
 
 if __name__ == "__main__":
