@@ -690,7 +690,19 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     )
     report["drain_s"] = drained
     report["wp_compute_us"] = _wp_times(workdir)
+    ingest_metrics = _ingest_metrics(workdir)
+    if ingest_metrics:
+        report["poller"] = poller_figures(ingest_metrics)
     return report
+
+
+def _ingest_metrics(workdir: Path) -> str:
+    """The Prometheus text a split ingest process saved last (``ingest.ready.prom``; it
+    serves no ``/metrics``), empty when there is none (the embedded pipeline's poller
+    metrics come from its ``/metrics``)."""
+    with contextlib.suppress(OSError):
+        return (workdir / "ingest.ready.prom").read_text()
+    return ""
 
 
 def _wp_times(workdir: Path) -> dict[str, dict[str, float | int | None]]:

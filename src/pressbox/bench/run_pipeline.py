@@ -18,7 +18,8 @@ publication table, which times the poll stage (``pressbox_stage_seconds{stage="p
 from each play's publication.
 ``FILE`` is written once the HTTP server listens (or at once without one); ``FILE.wp.json``
 holds, every second, how long this process's win-probability calls took
-(:mod:`.timing`).
+(:mod:`.timing`), and ``FILE.prom`` the process's Prometheus metrics (the poller's, for a
+split ingest process that serves no ``/metrics``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 import httpx
 import structlog
 import uvicorn
+from prometheus_client import generate_latest
 
 from pressbox.api.app import Roles, create_app
 from pressbox.bench import loops
@@ -133,10 +135,14 @@ async def _ingest(
         )
 
 
-async def _save_stats(timed: TimedModel, path: Path) -> None:
+async def _save_stats(timed: TimedModel, path: Path, metrics: Path) -> None:
     while True:
         await asyncio.sleep(1.0)
         write_stats(timed, path)
+        # The process's metrics, for roles without /metrics (a split ingest process).
+        tmp = metrics.with_name(metrics.name + ".tmp")
+        tmp.write_bytes(generate_latest())
+        tmp.replace(metrics)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -150,7 +156,9 @@ async def run(args: argparse.Namespace) -> None:
     timed = TimedModel(get_model("mlb"))
     async with Service(settings, models={"mlb": timed}) as service:
         tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(_save_stats(timed, Path(args.ready + ".wp.json")))
+            asyncio.create_task(
+                _save_stats(timed, Path(args.ready + ".wp.json"), Path(args.ready + ".prom"))
+            )
         ]
         if "ingest" in roles:
             games = [g for g in args.games.split(",") if g]
