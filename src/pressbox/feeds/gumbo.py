@@ -1164,10 +1164,12 @@ class GumboGame:
                 stale += stamp < current
                 continue
             for position, op in enumerate(ops):
-                name = op.get("op") if isinstance(op, dict) else None
-                path = op.get("path") if isinstance(op, dict) else None
-                if name == "replace" and type(path) is str and patch.replace_fast(path, op):
-                    continue
+                if type(op) is dict:
+                    name, path = op.get("op"), op.get("path")
+                    if name == "replace" and type(path) is str and patch.replace_fast(path, op):
+                        continue
+                else:
+                    name = path = None
                 if not isinstance(name, str) or not isinstance(path, str):
                     where = f"diffPatch[{number}].diff[{position}]"
                     if not isinstance(name, str):
@@ -1256,13 +1258,13 @@ class _Patch:
         # response made: the reading to come starts from the last good one.
         self.dirty = _first_difference(digests, self.digests)
 
-    def replace_fast(self, path: str, op: JSON) -> bool:
+    def replace_fast(self, path: str, op: dict[str, JSON]) -> bool:
         """Replace a number, string... in an object already walked, if that is what ``op``
         does (most operations do): :meth:`_replace` without the calls. False: do nothing,
         :meth:`apply` will."""
         slash = path.rfind("/")
         cached = self.parents.get(path[:slash]) if slash > 0 else None
-        if cached is None or not isinstance(op, dict) or "value" not in op:
+        if cached is None or "value" not in op:
             return False
         parent, where = cached
         key = path[slash + 1 :]
@@ -1363,22 +1365,39 @@ class _Patch:
             token = _unescape(token)
         cached = self.parents.get(parent_path)
         if cached is None:
-            cached = (self._walk(_pointer(parent_path)), _where(parent_path))
+            cached = (self._walk_from_cached(parent_path), _where(parent_path))
             self.parents[parent_path] = cached
             prefixes = self.prefixes
+            prefixes.add(parent_path + "/")
             cut = parent_path.rfind("/")
-            while cut > 0:
+            # From the deepest up, until one already there (with all those above it).
+            while cut > 0 and parent_path[:cut] not in prefixes:
                 prefixes.add(parent_path[:cut])
                 prefixes.add(parent_path[: cut + 1])
                 cut = parent_path.rfind("/", 0, cut)
-            prefixes.add(parent_path + "/")
         return cached[0], cached[1], token, parent_path
 
-    def _walk(self, tokens: list[str]) -> Any:
-        node = self.box[0]
-        if not isinstance(node, (dict, list)):
-            raise _PatchError("the document is not an object or an array")
-        node = self.box[0] = self._own(node)
+    def _walk_from_cached(self, pointer: str) -> Any:
+        """:meth:`_walk` to ``pointer``, from the nearest container above it that is cached."""
+        parents = self.parents
+        cut = pointer.rfind("/")
+        while cut > 0:
+            cached = parents.get(pointer[:cut])
+            if cached is not None:
+                return self._walk(_pointer(pointer[cut:]), cached[0])
+            cut = pointer.rfind("/", 0, cut)
+        return self._walk(_pointer(pointer))
+
+    def _walk(self, tokens: list[str], start: Any = None) -> Any:
+        """Our copy of the container at ``tokens`` under ``start`` (one of ours; the root
+        when ``None``), copying what is on the way."""
+        if start is None:
+            node = self.box[0]
+            if not isinstance(node, (dict, list)):
+                raise _PatchError("the document is not an object or an array")
+            node = self.box[0] = self._own(node)
+        else:
+            node = start
         for token in tokens:
             if isinstance(node, dict):
                 if token not in node:
