@@ -532,3 +532,26 @@ def test_operations_that_cannot_apply_say_why(op, reason):
             ]
         )
     assert _dump(game.document) == kept
+
+
+def test_full_document_after_patches_reads_from_the_first_changed_play(sample, monkeypatch):
+    """A full document taken after patches (whose added members come last in their objects)
+    is compared with the patched one play by play whatever the order of members: only the
+    plays from the first that changed are read."""
+    docs = _simulated(sample)
+    game = GumboGame()
+    game.update(docs[0])
+    for old, new in itertools.pairwise(docs[:201]):
+        game.update(_patch(old, new))
+    read: list[str] = []
+    original = gumbo._DocumentReader._play
+
+    def counting(self, game_id, play, path, *args, **kwargs):
+        read.append(path)
+        return original(self, game_id, play, path, *args, **kwargs)
+
+    monkeypatch.setattr(gumbo._DocumentReader, "_play", counting)
+    played = len(docs[200]["liveData"]["plays"]["allPlays"])
+    game.update(docs[201])
+    assert read
+    assert read[0] == f"liveData.plays.allPlays[{played - 1}]"

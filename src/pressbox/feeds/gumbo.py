@@ -1572,7 +1572,9 @@ def _all_plays(doc: JSON) -> list[JSON] | None:
 
 def _digest(play: JSON) -> bytes | None:
     try:
-        return orjson.dumps(play)
+        # Sorted keys: a patched play lists the members a patch added last, the server's
+        # full document in its own order; the same play must give the same bytes.
+        return orjson.dumps(play, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         return None  # not comparable: read again
 
