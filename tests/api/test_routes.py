@@ -144,6 +144,8 @@ async def test_health_ready_metrics(service: Service) -> None:
     assert ready.json() == {"ready": True, "checks": {"log": True, "archive": True, "keys": True}}
     assert "pressbox_api_refused_total" in metrics.text
     assert 'pressbox_stage_seconds_count{stage="publish"}' in metrics.text
+    # The hub's families go to the app's own registry, not only the global one.
+    assert "pressbox_delivery_connections" in metrics.text
 
 
 async def test_dashboard_root_is_public(service: Service) -> None:

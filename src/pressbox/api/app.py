@@ -611,7 +611,7 @@ def create_app(
         if update.ts_emit is not None:
             stages.observe(max(time.time() - update.ts_emit, 0.0))
 
-    hub = Hub(svc.bus, follow_all=True, listeners=[observe_publish])
+    hub = Hub(svc.bus, follow_all=True, listeners=[observe_publish], registry=registry)
     runtime = Runtime(
         service=svc,
         api=api,
