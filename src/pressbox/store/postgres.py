@@ -158,8 +158,11 @@ class PostgresArchive:
         dsn: ``postgresql://user:password@host:port/database`` (or ``postgres://``).
         schema: Keep the tables in this schema (created if missing) instead of the
             default search path; lets several deployments or test runs share a database.
-        connect_timeout: Seconds to open a connection or wait for a free one.
+        connect_timeout: Seconds to open a connection.
         read_timeout: Seconds one statement may take.
+        pool_timeout: Seconds to wait for a free connection while this process's own
+            tasks hold them all (many games archiving at once queue here; that is load,
+            not a server down, so it has a bound of its own, apart from the operation's).
         min_size: Connections the pool keeps open.
         max_size: Connections the pool may open.
         clock: Unix time for ``updated_at`` columns (default ``time.time``).
@@ -174,6 +177,7 @@ class PostgresArchive:
         schema: str | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
+        pool_timeout: float = 30.0,
         min_size: int = 1,
         max_size: int = 10,
         clock: Callable[[], float] = time.time,
@@ -184,6 +188,7 @@ class PostgresArchive:
         self._schema = schema
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._pool_timeout = pool_timeout
         self._min_size = min_size
         self._max_size = max_size
         self._clock = clock
@@ -271,8 +276,8 @@ class PostgresArchive:
         pool = await self._get_pool()
         with self._translate():
             async with (
+                pool.acquire(timeout=self._pool_timeout) as conn,
                 asyncio.timeout(self._op_timeout),
-                pool.acquire() as conn,
                 conn.transaction(),
             ):
                 yield conn
@@ -280,8 +285,9 @@ class PostgresArchive:
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         pool = await self._get_pool()
         with self._translate():
-            async with asyncio.timeout(self._op_timeout):
-                return list(await pool.fetch(sql, *params))
+            async with pool.acquire(timeout=self._pool_timeout) as conn:
+                async with asyncio.timeout(self._op_timeout):
+                    return list(await conn.fetch(sql, *params))
 
     async def _require_game(self, game_id: object) -> str:
         game_id = check_text("game_id", game_id)
