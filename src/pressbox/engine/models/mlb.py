@@ -515,9 +515,26 @@ def fit(games: Iterable[Sequence[PlayEvent]], *, shrink: float = DEFAULT_SHRINK)
     return params
 
 
+_DIGITS = 12
+"""Significant digits kept of every fitted float: the last bits of a least-squares or
+summed estimate move with the numerical library's version (summation order, BLAS), and the
+shipped files must regenerate byte for byte wherever they are fitted."""
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{_DIGITS}g}")
+    if isinstance(value, Mapping):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    return value
+
+
 def dumps(params: Mapping[str, Any]) -> bytes:
-    """Serialize parameters reproducibly: sorted keys, one transition row per line."""
-    text = json.dumps(params, sort_keys=True, indent=1, separators=(",", ": "))
+    """Serialize parameters reproducibly: sorted keys, floats to 12 significant digits, one
+    transition row per line."""
+    text = json.dumps(_rounded(params), sort_keys=True, indent=1, separators=(",", ": "))
     # Put each [from, to, runs, count] row on one line: readable diffs, a small file.
     text = re.sub(r"\[\s+(-?\d+),\s+(-?\d+),\s+(-?\d+),\s+(\d+)\s+\]", r"[\1,\2,\3,\4]", text)
     return (text + "\n").encode()
