@@ -58,12 +58,15 @@ async def test_each_new_timecode_is_notified_in_order(sample: UpstreamData) -> N
         mg = sample.games[ANA_PK]
         last = upstream_gumbo.timecode(upstream_gumbo.moments(mg)[-1])
         seen: list[str] = []
+        events: list[str] = []
         with anyio.fail_after(30):
             while not seen or seen[-1] != last:
                 message = orjson.loads(await channel.recv())
                 assert message["gamePk"] == ANA_PK
                 assert message["changeEvent"] == {"type": "new_entry"}
+                assert isinstance(message["gameEvents"], list)
                 seen.append(message["timeStamp"])
+                events.extend(message["gameEvents"])
         url = f"{base}/api/v1.1/game/{ANA_PK}/feed/live/timestamps"
         published = (await http.get(url)).json()
     # In order, each a published timecode, the last one the final document's.
@@ -71,6 +74,9 @@ async def test_each_new_timecode_is_notified_in_order(sample: UpstreamData) -> N
     assert seen == sorted(set(seen))
     assert set(seen) <= set(published)
     assert published[-1] == last
+    # Each names what happened, as the feed's metaData does: pitch calls and play results.
+    assert "ball" in events
+    assert "field_out" in events
 
 
 async def test_unknown_games_and_a_closed_service_are_refused(sample: UpstreamData) -> None:

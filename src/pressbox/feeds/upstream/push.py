@@ -6,15 +6,16 @@ timecode; the client then fetches ``feed/live/diffPatch?startTimecode=`` at once
 waiting for its next poll. :func:`gameday_push` serves that route for the simulated
 upstream: after the handshake it sends one text message per published update of the game::
 
-    {"gamePk": 13798201504100, "timeStamp": "20150410_190512", "isDelta": true,
-     "changeEvent": {"type": "new_entry"}}
+    {"gamePk": 13798201504100, "timeStamp": "20150410_190512", "gameEvents": ["ball"],
+     "logicalEvents": [], "isDelta": true, "changeEvent": {"type": "new_entry"}}
 
-(``timeStamp`` is the feed's new ``metaData.timeStamp``; when several updates came out
-between two looks, only the latest is notified). It sends nothing on subscribe:
-the client fetches once when it connects. The channel sleeps until the replay publishes
-the game's next update (:meth:`~.replay.Replay.next_change`), so a notification leaves
-within a millisecond or two of the publication, and wakes at least every ``tick`` seconds
-to notice a clock that jumped (a manual clock, a held replay, the end of a stall).
+(``timeStamp``, ``gameEvents`` and ``logicalEvents`` are the feed's new ``metaData``;
+when several updates came out between two looks, only the latest is notified). It sends
+nothing on subscribe: the client fetches once when it connects. The channel sleeps until
+the replay publishes the game's next update (:meth:`~.replay.Replay.next_change`), so a
+notification leaves within a millisecond or two of the publication, and wakes at least
+every ``tick`` seconds to notice a clock that jumped (a manual clock, a held replay, the
+end of a stall).
 
 Faults apply (the same injector and seed as the HTTP routes, one draw at the handshake and
 one per notification):
@@ -52,6 +53,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from pressbox.feeds.upstream.faults import Decision
+from pressbox.types import JSON
 
 if TYPE_CHECKING:
     from pressbox.feeds.upstream.app import SimulatedUpstream
@@ -68,12 +70,20 @@ CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013
 
 
-def push_message(pk: int, timecode: str) -> bytes:
-    """The notification of a new timecode of game ``pk`` (JSON bytes)."""
+def push_message(
+    pk: int,
+    timecode: str,
+    game_events: list[JSON] | None = None,
+    logical_events: list[JSON] | None = None,
+) -> bytes:
+    """The notification of a new timecode of game ``pk`` (JSON bytes), with the update's
+    ``gameEvents`` and ``logicalEvents`` (the feed's ``metaData``), as the real one."""
     return orjson.dumps(
         {
             "gamePk": pk,
             "timeStamp": timecode,
+            "gameEvents": game_events or [],
+            "logicalEvents": logical_events or [],
             "isDelta": True,
             "changeEvent": {"type": "new_entry"},
         }
@@ -121,7 +131,13 @@ async def _notify(websocket: WebSocket, upstream: SimulatedUpstream, mg: MlbGame
     Returns:
         ``False`` when the fault closed the channel.
     """
-    message = push_message(mg.pk, upstream.timecodes(mg)[n])
+    meta = upstream.document(mg, n).get("metaData") or {}
+    message = push_message(
+        mg.pk,
+        upstream.timecodes(mg)[n],
+        meta.get("gameEvents") if isinstance(meta, dict) else None,
+        meta.get("logicalEvents") if isinstance(meta, dict) else None,
+    )
     if not upstream.injector.spec:
         await websocket.send_text(message.decode())
         return True
