@@ -291,3 +291,31 @@ async def test_thirty_percent_faults_with_push_give_the_fault_free_stream(
     )
     assert machine.state.status == "final"
     assert not [log for log in logs if log["event"] in ("poll.crashed", "poll.push_crashed")]
+
+
+async def test_pitch_notifications_can_wait_for_the_next_play(sample: UpstreamData) -> None:
+    """With push_pitches off, a notification naming only pitch calls fetches nothing: the
+    plays still come by their own notifications, every one, and far fewer fetches."""
+    registry = CollectorRegistry()
+    events: list[PlayEvent] = []
+
+    async def publish(event: PlayEvent) -> None:
+        events.append(event)
+
+    policy = PollPolicy(
+        action=60.0, pause=60.0, honour_wait=False, push_factor=1.0, push_pitches=False
+    )
+    async with (
+        serve(sample, speed=1500) as (base, _upstream),
+        statsapi_client(base, registry=registry, live_ttl=0.001) as client,
+    ):
+        poller = GamePoller(
+            client, ANA_PK, publish, policy=policy, push_url=push_base_url(base), registry=registry
+        )
+        with anyio.fail_after(60):
+            stats = await poller.run()
+    assert [e.event_id for e in events] == final_ids(sample)
+    left = value(registry, "pressbox_push_messages_total", kind="pitch")
+    assert left > 0
+    assert stats.pushed < stats.notifications - left + 2
+    assert stats.polls - stats.pushed == 1  # no timer poll was needed

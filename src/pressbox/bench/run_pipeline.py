@@ -103,6 +103,8 @@ async def _ingest(
         max_backoff=2.0,
         after_final=5.0,
         push_factor=factor,
+        # At 500x a game publishes a pitch every ~90 ms; pitches carry no play.
+        push_pitches=False,
         push_retry=0.05,
         push_max_backoff=1.0,
     )

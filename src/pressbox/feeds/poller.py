@@ -107,6 +107,16 @@ _PUSH_OPEN_TIMEOUT = 5.0
 _PUSH_CLOSE_TIMEOUT = 1.0
 _PUSH_MAX_MESSAGE = 1 << 16
 
+PITCH_CALLS = frozenset(
+    {
+        "ball", "called_strike", "swinging_strike", "strike", "unknown_strike", "foul",
+        "foul_tip", "foul_bunt", "foul_tip_bunt", "missed_bunt", "blocked_ball",
+        "swinging_strike_blocked", "intent_ball", "pitchout", "swinging_pitchout",
+        "foul_pitchout", "automatic_ball", "automatic_strike",
+    }
+)  # fmt: skip
+"""``gameEvents`` of a pitch that ends nothing (no play, no out, no runner moved)."""
+
 Trigger: TypeAlias = Literal["timer", "push"]
 """What started a poll: its interval ran out, or a push notification came."""
 
@@ -141,7 +151,8 @@ def _create_metrics(reg: CollectorRegistry) -> _Metrics:
         push_messages=Counter(
             "pressbox_push_messages",
             "Push-channel messages by kind: notification, malformed, known (a timecode "
-            "already read), missed (a timer poll found what no notification announced).",
+            "already read), pitch (left to the next fetch), missed (a timer poll found "
+            "what no notification announced).",
             ["kind"],
             registry=reg,
         ),
@@ -179,6 +190,16 @@ def push_base_url(base_url: str) -> str:
     raise ValueError(f"a Stats API base URL is http:// or https://, not {base_url!r}")
 
 
+def _pitch_only(message: dict[str, JSON]) -> bool:
+    """The notification names only pitch calls (:data:`PITCH_CALLS`)."""
+    events = message.get("gameEvents")
+    return (
+        isinstance(events, list)
+        and bool(events)
+        and all(isinstance(e, str) and e in PITCH_CALLS for e in events)
+    )
+
+
 def event_source_time(event: PlayEvent) -> float | None:
     """When the upstream published an event's play: its ``ts_source`` (the feed's own time
     of the play, ``about.endTime``), Unix seconds; the default of :class:`GamePoller`."""
@@ -206,6 +227,11 @@ class PollPolicy:
         push_factor: While the game's push channel is up, intervals are this many times
             longer (default ``3.0``): polling is then only the safety net that catches a
             notification the channel lost.
+        push_pitches: Fetch at once on a notification whose ``gameEvents`` are only pitch
+            calls (:data:`PITCH_CALLS`; default ``True``). ``False`` leaves those updates,
+            which carry no play, to the next play's notification or the safety-net poll: in
+            a replay at hundreds of times real speed most notifications are pitches, and a
+            fetch each costs more than polling.
         push_retry: First wait before the push channel is opened again after it failed
             or closed, seconds (default ``0.5``); it doubles up to ``push_max_backoff``.
         push_max_backoff: Longest wait between two attempts to open the push channel
@@ -226,6 +252,7 @@ class PollPolicy:
     diff_patch: bool = True
     jitter: float = 0.1
     push_factor: float = 3.0
+    push_pitches: bool = True
     push_retry: float = 0.5
     push_max_backoff: float = 30.0
 
@@ -753,6 +780,9 @@ class GamePoller:
             _log.info("poll.push_malformed", game_id=self.game_pk, size=len(message))
         elif timecode is not None and timecode == self._game.timestamp:
             self._metrics.push_messages.labels("known").inc()
+            return
+        elif not self._policy.push_pitches and _pitch_only(decoded):
+            self._metrics.push_messages.labels("pitch").inc()
             return
         else:
             self._metrics.push_messages.labels("notification").inc()
