@@ -1538,6 +1538,16 @@ def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+def _same(a: JSON, b: JSON) -> bool:
+    """Equal as JSON: ``==`` (C-level) first, then, for containers it calls equal, their
+    encodings, since ``==`` takes ``True`` for ``1`` and ``1.0`` for ``1`` inside them."""
+    if type(a) is not type(b) or a != b:
+        return False
+    if type(a) is dict or type(a) is list:
+        return orjson.dumps(a) == orjson.dumps(b)
+    return True
+
+
 def _diff(a: JSON, b: JSON, path: str, ops: list[JSON]) -> None:
     if a is b:
         return
@@ -1551,14 +1561,14 @@ def _diff(a: JSON, b: JSON, path: str, ops: list[JSON]) -> None:
                 ops.append({"op": "add", "path": where, "value": value})
             else:
                 old = a[key]
-                if old is not value and (type(old) is not type(value) or old != value):
+                if old is not value and not _same(old, value):
                     _diff(old, value, where, ops)
         return
     if type(a) is list and type(b) is list:
         common = min(len(a), len(b))
         for i in range(common):
             old, value = a[i], b[i]
-            if old is not value and (type(old) is not type(value) or old != value):
+            if old is not value and not _same(old, value):
                 _diff(old, value, f"{path}/{i}", ops)
         ops.extend(
             {"op": "add", "path": f"{path}/{i}", "value": b[i]} for i in range(common, len(b))
