@@ -5,9 +5,11 @@ prometheus-client refuses a second registration of the same name, and many insta
 tests with their own :class:`~prometheus_client.CollectorRegistry`) share registries, so a
 family set is created once per registry and each instance writes its own label values.
 
-``pressbox_stage_seconds{stage}`` is the latency of each stage an update goes through:
-``process`` (ingest to the processor's emit) is observed by the processor, ``publish``
-(the processor's emit to its arrival at a gateway's hub) by the gateway. The processors
+``pressbox_stage_seconds{stage}`` is the latency of each stage a play goes through:
+``poll`` (the upstream's publication of the play to its append to the log) is observed by
+the poller, ``process`` (ingest to the processor's emit) by the processor, ``publish``
+(the processor's emit to its arrival at a gateway's hub) and ``deliver`` (the update's
+emit to its bytes handed to every subscriber's socket) by the gateway. The processors
 also expose:
 
 - ``pressbox_processor_events_total{outcome}``: events taken, by outcome;
