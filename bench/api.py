@@ -107,6 +107,7 @@ async def _serve(
         ratelimit=mode != "api-nolimit",
         max_lag_s=0.05 if shed else 1000.0,
         max_inflight=max_inflight if shed else 10**6,
+        low_share=0.25 if shed else 1.0,
     )
     settings = Settings(
         log_url="memory://", archive_url="sqlite://", cache_url=redis or "memory://"

@@ -67,6 +67,41 @@ def test_pressure_from_inflight_and_lag() -> None:
     assert shedder.admit(Priority.NORMAL, 3)
 
 
+def test_low_priority_work_is_capped_at_its_share_of_the_loop() -> None:
+    """Past ``low_share`` of recent loop time, low priority is refused and the rest is not;
+    the share decays, and low priority is admitted again."""
+    now = [100.0]
+    shedder = Shedder(low_share=0.25, clock=lambda: now[0])
+    assert shedder.admit(Priority.LOW, 3)
+    for _ in range(40):  # 40 answers of 0.7 ms within 10 ms: 28 ms of loop time
+        shedder.record_low(0.0007)
+        now[0] += 0.00025
+    assert shedder.low_load > 0.25
+    assert not shedder.admit(Priority.LOW, 3)
+    assert shedder.admit(Priority.NORMAL, 0)
+    assert shedder.admit(Priority.HIGH, 0)
+    now[0] += 0.2  # two time constants later
+    assert shedder.low_load < 0.25
+    assert shedder.admit(Priority.LOW, 3)
+
+
+def test_a_low_share_of_one_turns_the_rule_off() -> None:
+    """``low_share=1`` admits low priority however busy it keeps the loop."""
+    now = [0.0]
+    shedder = Shedder(low_share=1.0, clock=lambda: now[0])
+    for _ in range(1000):
+        shedder.record_low(0.01)
+    assert shedder.low_load > 1.0
+    assert shedder.admit(Priority.LOW, 0)
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_low_share_outside_its_range_is_refused(share: float) -> None:
+    """A share of the loop must be in (0, 1]."""
+    with pytest.raises(ValueError, match="low_share"):
+        Shedder(low_share=share)
+
+
 async def test_a_busy_turn_of_the_loop_counts_before_the_timer_fires() -> None:
     """While one turn of the loop runs past the monitor's timer, the time the timer is
     overdue counts as lag at once: low priority is refused within that turn, high is not."""

@@ -483,8 +483,12 @@ class Edge:
         finally:
             shedder.inflight -= 1
             metrics.inflight.dec()
-            route = _ROUTE[priority_of(method, scope["path"])]
-            metrics.latency.labels(route).observe(time.perf_counter() - began)
+            done_priority = priority_of(method, scope["path"])
+            took = time.perf_counter() - began
+            if done_priority is Priority.LOW:
+                shedder.record_low(took)
+            route = _ROUTE[done_priority]
+            metrics.latency.labels(route).observe(took)
             self._count(route, started[0] if started else 503)
 
 
@@ -617,7 +621,9 @@ def create_app(
         api=api,
         tiers=api.all_tiers(),
         hub=hub,
-        shedder=Shedder(max_inflight=api.max_inflight, max_lag_s=api.max_lag_s),
+        shedder=Shedder(
+            max_inflight=api.max_inflight, max_lag_s=api.max_lag_s, low_share=api.low_share
+        ),
         metrics=api_metrics(registry),
         registry=registry,
     )

@@ -98,6 +98,9 @@ class ApiSettings(BaseSettings):
     """In-flight requests at which the process counts as fully loaded."""
     max_lag_s: float = Field(default=0.05, gt=0)
     """Event-loop lag (queueing delay) at which the process counts as fully loaded."""
+    low_share: float = Field(default=0.25, gt=0, le=1)
+    """Share of the event loop's time that low-priority requests may take (admission to
+    answer, decaying over about 0.1 s); past it they are shed (1: no such limit)."""
     max_body_bytes: int = Field(default=16_384, ge=1)
     max_header_bytes: int = Field(default=8_192, ge=256)
     retry_after_s: int = Field(default=1, ge=1)

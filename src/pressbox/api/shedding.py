@@ -29,6 +29,13 @@ ready connections make a 70 ms turn), and the high-priority requests behind them
 wait that long. With it, a turn stops admitting low-priority work once it has run for
 half of ``max_lag_s``.
 
+A third rule bounds what low-priority work may cost even when each turn is short: the
+loop time taken by low-priority requests (admission to answer) decays with a 0.1 s time
+constant, and while it is above ``low_share`` of the loop (default 0.25) low-priority
+requests are refused. Under a flood of cheap-to-ask, costly-to-answer reads (a
+``/v1/predictions/latest`` costs about 0.7 ms), the lag rules admit a turn's worth before
+the lag shows; this one caps their share before the high-priority requests feel it.
+
 Deadlines: a request served from a cache has ``cached_deadline_s`` (default 1 s), every
 other ``deadline_s`` (default 3 s); past it the client gets 503 with ``Retry-After``.
 """
@@ -76,18 +83,29 @@ class Shedder:
     Args:
         max_inflight: In-flight requests that count as full pressure (default 256).
         max_lag_s: Loop lag that counts as full pressure, seconds (default 0.05).
+        low_share: Share of the loop's time low-priority requests may take (default 0.25;
+            1 turns the rule off).
         clock: Seconds, monotonic (default ``time.perf_counter``).
     """
+
+    LOW_TAU_S = 0.1
+    """Time constant of the low-priority busy time's decay, seconds."""
 
     def __init__(
         self,
         *,
         max_inflight: int = 256,
         max_lag_s: float = 0.05,
+        low_share: float = 0.25,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if max_inflight < 1 or max_lag_s <= 0:
             raise ValueError("max_inflight and max_lag_s must be positive")
+        if not 0 < low_share <= 1:
+            raise ValueError("low_share must be in (0, 1]")
+        self.low_share = low_share
+        self._low_busy = 0.0
+        self._low_at = clock()
         self.max_inflight = max_inflight
         self.max_lag_s = max_lag_s
         self.inflight = 0
@@ -115,10 +133,24 @@ class Shedder:
         limit = self._thresholds.get((priority, rank))
         if limit is None:
             limit = threshold(priority, rank)
-        if self.pressure < limit:
+        if self.pressure < limit and (
+            priority != Priority.LOW or self.low_share >= 1.0 or self.low_load < self.low_share
+        ):
             return True
         self.shed += 1
         return False
+
+    @property
+    def low_load(self) -> float:
+        """The recent share of the loop's time taken by low-priority requests."""
+        elapsed = self._clock() - self._low_at
+        return self._low_busy * math.exp(-elapsed / self.LOW_TAU_S) / self.LOW_TAU_S
+
+    def record_low(self, busy: float) -> None:
+        """Count ``busy`` seconds of the loop spent answering a low-priority request."""
+        now = self._clock()
+        self._low_busy = self._low_busy * math.exp(-(now - self._low_at) / self.LOW_TAU_S) + busy
+        self._low_at = now
 
     def sample(self, lag: float) -> None:
         """Take one measurement of the loop lag, seconds."""
