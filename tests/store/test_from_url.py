@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from pressbox.errors import BackendError, BackendUnavailable, UnsupportedBackend
@@ -96,6 +97,32 @@ async def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
     async with SqliteArchive(str(path)):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
+    """The writer leaves checkpoints to a thread of their own (it would only checkpoint
+    past 64 Ki pages); that thread copies the WAL back while the archive is open, and stops
+    with it."""
+    path = tmp_path / "ckpt.db"
+    archive = SqliteArchive(str(path))
+    async with archive:
+        await archive.put_events([event("G1", seq) for seq in range(1, 201)])
+        checkpointer = archive._checkpointer
+        assert checkpointer is not None
+        assert checkpointer.is_alive()
+        writer_pages = await archive._call(
+            lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert writer_pages == 65536
+        with anyio.fail_after(10):
+            while checkpointer.checkpoints < 2:  # noqa: ASYNC110 (a thread's counter)
+                await anyio.sleep(0.05)
+        with sqlite3.connect(path) as conn:
+            # Nothing left to copy: a checkpoint now moves no frame that was not moved.
+            _, log_frames, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert log_frames == moved
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 200
+    assert not checkpointer.is_alive()
 
 
 async def test_an_unreadable_stored_event_is_a_backend_error(tmp_path: Path) -> None:

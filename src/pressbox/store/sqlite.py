@@ -6,6 +6,14 @@ the WAL file before ``COMMIT`` returns), while a power cut or an OS crash may lo
 last transactions since the WAL was last synced, never corrupt the file or split a
 transaction (an in-memory database has no file and keeps SQLite's defaults).
 
+WAL checkpoints (copying the WAL back into the database file, with the only fsyncs of
+``synchronous=NORMAL``) run on a thread and connection of their own, ``PASSIVE`` every
+0.25 s, so the writer never waits for a disk sync: with SQLite's default (the committing
+connection checkpoints every 1,000 pages) the fsyncs held the writer up and capped the
+processing loop at about 16,000 events/s on this project's development disk, against about
+21,000 with them off its path. The writer still checkpoints by itself past 64 Ki pages of
+WAL, should the background checkpoints ever fall that far behind.
+
 The connection lives on one worker thread of its own, and every operation, a whole
 transaction included, runs there as one call: ``BEGIN IMMEDIATE``, the batch's
 ``executemany`` statements, the checkpoint and ``COMMIT`` cost the event loop one
@@ -18,7 +26,9 @@ or :class:`~pressbox.errors.BackendError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -169,6 +179,7 @@ class SqliteArchive:
         # transaction of six statements waited six times for a loop busy folding games,
         # and SQLite sat idle in between. Here a transaction is one call on the thread.
         self._worker: ThreadPoolExecutor | None = None
+        self._checkpointer: _Checkpointer | None = None
         self._open_lock = asyncio.Lock()
         self._closed = False
 
@@ -209,6 +220,9 @@ class SqliteArchive:
                 worker.shutdown(wait=False)
                 raise
             self._worker = worker
+            if self._path != ":memory:":
+                self._checkpointer = _Checkpointer(self._path, self._timeout)
+                self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         """Open, tune and migrate the database (on the worker thread)."""
@@ -216,6 +230,7 @@ class SqliteArchive:
         try:
             if self._path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_CHECKPOINT_PAGES}")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate(conn)
         except BaseException:
@@ -457,6 +472,9 @@ class SqliteArchive:
             self._closed = True
             conn, self._conn = self._conn, None
             worker, self._worker = self._worker, None
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
         if worker is None:
             return
         try:
@@ -477,6 +495,43 @@ class SqliteArchive:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+_WRITER_CHECKPOINT_PAGES = 65536
+"""WAL pages past which the writer checkpoints by itself (the background thread's backstop)."""
+
+
+class _Checkpointer(threading.Thread):
+    """``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds on a connection of its
+    own, until :meth:`stop`; a failed checkpoint is retried on the next turn (the writer's
+    own checkpoints are the backstop)."""
+
+    def __init__(self, path: str, timeout: float, interval: float = 0.25) -> None:
+        super().__init__(name="pressbox-sqlite-checkpoint", daemon=True)
+        self._path = path
+        self._timeout = timeout
+        self._interval = interval
+        self._stopping = threading.Event()
+        self.checkpoints = 0
+        """Checkpoints run so far."""
+
+    def run(self) -> None:
+        try:
+            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stopping.wait(self._interval):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop after the checkpoint under way (if any) and wait for the thread."""
+        self._stopping.set()
+        self.join()
 
 
 @contextmanager
