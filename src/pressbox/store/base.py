@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self, TypeAlias
+from typing import Any, Protocol, Self, TypeAlias
+
+import msgspec
 
 from pressbox.engine.events import GameInfo, PlayEvent, Update, decode_event, decode_update
 from pressbox.errors import BackendError, FeedParseError
@@ -262,6 +264,114 @@ def game_changes(events: Sequence[PlayEvent]) -> list[GameChange]:
             change.last_seq = max(change.last_seq, event.seq)
             change.home_score, change.away_score = event.home_score, event.away_score
     return list(changes.values())
+
+
+def info_json(info: GameInfo | None) -> str | None:
+    """A game's info as the JSON text of its ``info`` column."""
+    return None if info is None else msgspec.json.encode(info).decode()
+
+
+def game_row(
+    game_id: str,
+    sport: Sport,
+    status: GameStatus,
+    info: GameInfo | None,
+    home_score: int,
+    away_score: int,
+    last_seq: int,
+    now: float,
+) -> tuple[Any, ...]:
+    """A ``games`` row in the column order of both backends' statements: id, sport, status,
+    info, home, away, date, scores, last seq, ``updated_at``."""
+    return (
+        game_id,
+        sport,
+        status,
+        info_json(info),
+        info.home if info else None,
+        info.away if info else None,
+        info.date if info else None,
+        home_score,
+        away_score,
+        last_seq,
+        now,
+    )
+
+
+def game_change_rows(events: Sequence[PlayEvent], now: float) -> list[tuple[Any, ...]]:
+    """The ``games`` rows a batch of events changes (see :func:`game_changes`)."""
+    return [
+        game_row(
+            c.game_id,
+            c.sport,
+            "final" if c.final else "live",
+            c.info,
+            c.home_score,
+            c.away_score,
+            c.last_seq,
+            now,
+        )
+        for c in game_changes(events)
+    ]
+
+
+def record_row(game: GameRecord, now: float) -> tuple[Any, ...]:
+    """The ``games`` row of a whole :class:`GameRecord` (``put_game``)."""
+    if not isinstance(game, GameRecord):
+        raise TypeError(f"expected GameRecord, not {type(game).__name__}")
+    check_text("game_id", game.game_id)
+    return game_row(
+        game.game_id,
+        game.sport,
+        game.status,
+        game.info,
+        game.home_score,
+        game.away_score,
+        game.last_seq,
+        now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedBatch:
+    """The arguments of :meth:`Archive.put_batch`, validated before anything is written."""
+
+    events: list[PlayEvent]
+    updates: list[Update]
+    checkpoint: Checkpoint | None
+    event_docs: list[str] | None
+    """The events' JSON as text (``None``: encode them)."""
+    update_docs: list[str] | None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write: no event, no update, no checkpoint."""
+        return not self.events and not self.updates and self.checkpoint is None
+
+
+def check_batch(
+    events: object,
+    updates: object,
+    model: object,
+    checkpoint: object,
+    event_docs: object,
+    update_docs: object,
+) -> CheckedBatch:
+    """Validate a whole ``put_batch`` call (each part as its ``check_*`` function does).
+
+    Raises:
+        TypeError: A part has the wrong type.
+        ValueError: A part has a wrong value (see the ``check_*`` functions).
+    """
+    event_batch = check_events(events)
+    update_batch = check_updates(updates, model)
+    return CheckedBatch(
+        event_batch,
+        update_batch,
+        check_checkpoint(checkpoint),
+        check_docs("event_docs", event_docs, len(event_batch)),
+        check_docs("update_docs", update_docs, len(update_batch)),
+    )
 
 
 def check_events(events: object) -> list[PlayEvent]:

@@ -29,13 +29,12 @@ from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_POSTGRES, check_ve
 from pressbox.store.base import (
     Checkpoint,
     GameRecord,
-    check_checkpoint,
-    check_docs,
-    check_events,
+    check_batch,
     check_text,
     check_updates,
-    game_changes,
+    game_change_rows,
     model_of,
+    record_row,
     stored_event,
     stored_update,
 )
@@ -132,10 +131,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
 )
-
-
-def _info_json(info: GameInfo | None) -> str | None:
-    return None if info is None else msgspec.json.encode(info).decode()
 
 
 def _game_record(row: Sequence[Any]) -> GameRecord:
@@ -301,8 +296,8 @@ class PostgresArchive:
         return int(rows[0][0])
 
     def _event_columns(
-        self, batch: list[PlayEvent], docs: list[str] | None, now: float
-    ) -> tuple[tuple[list[Any], ...], list[Any]]:
+        self, batch: list[PlayEvent], docs: list[str] | None
+    ) -> tuple[list[Any], ...]:
         if docs is None:
             docs = [encode(e).decode() for e in batch]
         columns = (
@@ -313,23 +308,7 @@ class PostgresArchive:
             [e.ts_ingest for e in batch],
             docs,
         )
-        games = [
-            (
-                c.game_id,
-                c.sport,
-                "final" if c.final else "live",
-                _info_json(c.info),
-                c.info.home if c.info else None,
-                c.info.away if c.info else None,
-                c.info.date if c.info else None,
-                c.home_score,
-                c.away_score,
-                c.last_seq,
-                now,
-            )
-            for c in game_changes(batch)
-        ]
-        return columns, games
+        return columns
 
     @staticmethod
     def _update_columns(
@@ -382,51 +361,32 @@ class PostgresArchive:
         update_docs: Sequence[bytes] | None = None,
     ) -> tuple[int, int]:
         """Store events, updates and the checkpoint in one transaction; returns the new counts."""
-        event_batch = check_events(events)
-        update_batch = check_updates(updates, model)
-        mark = check_checkpoint(checkpoint)
-        event_text = check_docs("event_docs", event_docs, len(event_batch))
-        update_text = check_docs("update_docs", update_docs, len(update_batch))
-        if not event_batch and not update_batch and mark is None:
+        batch = check_batch(events, updates, model, checkpoint, event_docs, update_docs)
+        if batch.empty:
             return 0, 0
         now = self._clock()
         # Built before a connection is taken from the pool, so it is held only for the I/O.
-        columns, games = self._event_columns(event_batch, event_text, now)
-        update_columns, sports = self._update_columns(update_batch, update_text, model)
+        columns = self._event_columns(batch.events, batch.event_docs)
+        games = game_change_rows(batch.events, now)
+        update_columns, sports = self._update_columns(batch.updates, batch.update_docs, model)
         added_events = added_updates = 0
         async with self._transaction() as conn:
-            if event_batch:
+            if batch.events:
                 added_events = int(await conn.fetchval(_INSERT_EVENTS, *columns))
                 if games:
                     await conn.executemany(_UPSERT_GAME_FROM_EVENTS, games)
-            if update_batch:
+            if batch.updates:
                 await conn.execute(_ENSURE_GAMES, list(sports), list(sports.values()), now)
                 added_updates = int(await conn.fetchval(_INSERT_UPDATES, *update_columns))
-            if mark is not None:
-                await conn.execute(_PUT_CHECKPOINT, *mark, now)
+            if batch.checkpoint is not None:
+                await conn.execute(_PUT_CHECKPOINT, *batch.checkpoint, now)
         return added_events, added_updates
 
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row."""
-        if not isinstance(game, GameRecord):
-            raise TypeError(f"expected GameRecord, not {type(game).__name__}")
-        check_text("game_id", game.game_id)
-        info = game.info
+        row = record_row(game, self._clock())
         async with self._transaction() as conn:
-            await conn.execute(
-                _PUT_GAME,
-                game.game_id,
-                game.sport,
-                game.status,
-                _info_json(info),
-                info.home if info else None,
-                info.away if info else None,
-                info.date if info else None,
-                game.home_score,
-                game.away_score,
-                game.last_seq,
-                self._clock(),
-            )
+            await conn.execute(_PUT_GAME, *row)
 
     async def put_result(self, game_id: str, *, home_score: int, away_score: int) -> None:
         """Record a final score; raises UnknownGame for a game not in the archive."""

@@ -44,13 +44,12 @@ from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_SQLITE, check_vers
 from pressbox.store.base import (
     Checkpoint,
     GameRecord,
-    check_checkpoint,
-    check_docs,
-    check_events,
+    check_batch,
     check_text,
     check_updates,
-    game_changes,
+    game_change_rows,
     model_of,
+    record_row,
     stored_event,
     stored_update,
 )
@@ -117,10 +116,6 @@ _SELECT_GAMES = (
 _SELECT_GAME = _GAME_COLUMNS + " WHERE game_id = ?"
 
 _info_decoder = msgspec.json.Decoder(GameInfo)
-
-
-def _info_json(info: GameInfo | None) -> str | None:
-    return None if info is None else msgspec.json.encode(info).decode()
 
 
 def _game_record(row: Sequence[Any]) -> GameRecord:
@@ -301,19 +296,15 @@ class SqliteArchive:
         update_docs: Sequence[bytes] | None = None,
     ) -> tuple[int, int]:
         """Store events, updates and the checkpoint in one transaction; returns the new counts."""
-        event_batch = check_events(events)
-        update_batch = check_updates(updates, model)
-        mark = check_checkpoint(checkpoint)
-        event_text = check_docs("event_docs", event_docs, len(event_batch))
-        update_text = check_docs("update_docs", update_docs, len(update_batch))
-        if not event_batch and not update_batch and mark is None:
+        batch = check_batch(events, updates, model, checkpoint, event_docs, update_docs)
+        if batch.empty:
             return 0, 0
         now = self._clock()
-        event_rows = _event_rows(event_batch, event_text)
-        game_rows = _game_rows(event_batch, now)
-        update_rows = _update_rows(update_batch, update_text, model)
-        ensure_rows = list({u.game_id: (u.game_id, u.sport, now) for u in update_batch}.values())
-        stamped = None if mark is None else (*mark, now)
+        event_rows = _event_rows(batch.events, batch.event_docs)
+        game_rows = game_change_rows(batch.events, now)
+        update_rows = _update_rows(batch.updates, batch.update_docs, model)
+        ensure_rows = list({u.game_id: (u.game_id, u.sport, now) for u in batch.updates}.values())
+        stamped = None if batch.checkpoint is None else (*batch.checkpoint, now)
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
             added_events = added_updates = 0
@@ -336,23 +327,7 @@ class SqliteArchive:
 
     async def put_game(self, game: GameRecord) -> None:
         """Create or replace a game's row."""
-        if not isinstance(game, GameRecord):
-            raise TypeError(f"expected GameRecord, not {type(game).__name__}")
-        check_text("game_id", game.game_id)
-        info = game.info
-        row = (
-            game.game_id,
-            game.sport,
-            game.status,
-            _info_json(info),
-            info.home if info else None,
-            info.away if info else None,
-            info.date if info else None,
-            game.home_score,
-            game.away_score,
-            game.last_seq,
-            self._clock(),
-        )
+        row = record_row(game, self._clock())
 
         def write(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
@@ -554,25 +529,6 @@ def _event_rows(batch: list[PlayEvent], docs: list[str] | None) -> list[tuple[An
     return [
         (e.game_id, e.event_id, e.seq, e.kind, e.ts_ingest, doc)
         for e, doc in zip(batch, docs, strict=True)
-    ]
-
-
-def _game_rows(batch: list[PlayEvent], now: float) -> list[tuple[Any, ...]]:
-    return [
-        (
-            c.game_id,
-            c.sport,
-            "final" if c.final else "live",
-            _info_json(c.info),
-            c.info.home if c.info else None,
-            c.info.away if c.info else None,
-            c.info.date if c.info else None,
-            c.home_score,
-            c.away_score,
-            c.last_seq,
-            now,
-        )
-        for c in game_changes(batch)
     ]
 
 
