@@ -248,21 +248,21 @@ class _Freshness(BaseModel):
     age_s: float | None = Field(default=None, description="Age of a stale value, seconds.")
 
 
-class BatterOut(_Freshness):
-    """The current batter and his season line to date (``null`` with a ``reason``)."""
-
+class _Player(_Freshness):
     id: str | None = None
     name: str | None = None
     team: str | None = None
+
+
+class BatterOut(_Player):
+    """The current batter and his season line to date (``null`` with a ``reason``)."""
+
     season: BattingLineOut | None = None
 
 
-class PitcherOut(_Freshness):
+class PitcherOut(_Player):
     """The current pitcher and his season line to date (``null`` with a ``reason``)."""
 
-    id: str | None = None
-    name: str | None = None
-    team: str | None = None
     season: PitchingLineOut | None = None
 
 
