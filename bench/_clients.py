@@ -66,6 +66,16 @@ class Stats:
 STATS = Stats()
 
 
+def _recv(sock: socket.socket) -> bytes | None:
+    """What a ready socket has (``b""``: closed or broken; ``None``: nothing after all)."""
+    try:
+        return sock.recv(262144)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def ws_request(host: str) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
     return (
@@ -136,12 +146,9 @@ def main() -> None:
         while time.monotonic() < deadline and not all(c.ready for c in conns.values()):
             for fd, _ in ep.poll(0.5):
                 conn = conns[fd]
-                try:
-                    data = conn.sock.recv(262144)
-                except BlockingIOError:
+                data = _recv(conn.sock)
+                if data is None:
                     continue
-                except OSError:
-                    data = b""
                 if not data:
                     ep.unregister(fd)
                     conn.sock.close()
@@ -215,12 +222,9 @@ def main() -> None:
                         return
                 continue
             conn = conns[fd]
-            try:
-                data = conn.sock.recv(262144)
-            except BlockingIOError:
+            data = _recv(conn.sock)
+            if data is None:
                 continue
-            except OSError:
-                data = b""
             if not data:
                 ep.unregister(fd)
                 conn.sock.close()
