@@ -189,6 +189,21 @@ class GameState(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Number of ``play`` events applied."""
 
 
+PriorSource: TypeAlias = Literal["odds", "ratings", "none"]
+"""Where a game's pregame prior came from: the betting market (margin removed), the
+in-season rating book, or nowhere (the model's average home team against an average
+visitor)."""
+
+
+class GamePrior(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The pregame prior a game's win probability starts from, fixed when the game starts."""
+
+    home: float | None = None
+    """The home team's pregame win probability, in (0, 1); ``None`` when the source is
+    ``none``."""
+    source: PriorSource = "none"
+
+
 class WinProbability(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A model's answer for one state."""
 
@@ -224,6 +239,8 @@ class Update(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     ts_source: float | None = None
     ts_ingest: float | None = None
     ts_emit: float | None = None
+    prior: GamePrior | None = None
+    """The game's pregame prior, once it is fixed (``None`` before, or without a model)."""
 
 
 _event_decoder = msgspec.json.Decoder(PlayEvent)

@@ -157,6 +157,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX games_by_date ON games (date, game_id)",
         ),
     ),
+    Migration(
+        3,
+        "each game's pregame prior, fixed once",
+        sqlite=(
+            """CREATE TABLE priors (
+                game_id TEXT PRIMARY KEY,
+                home REAL,
+                source TEXT NOT NULL,
+                fixed_at REAL NOT NULL
+            )""",
+        ),
+        postgres=(
+            """CREATE TABLE priors (
+                game_id TEXT PRIMARY KEY,
+                home DOUBLE PRECISION,
+                source TEXT NOT NULL,
+                fixed_at DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

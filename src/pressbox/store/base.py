@@ -14,6 +14,10 @@ Game rows are kept up to date from the events themselves: the first event of a g
 creates its row (status ``live``), ``game_start`` fills in the teams and date, every
 event moves the score, and ``game_end`` makes the result final.
 
+Each game's pregame prior is stored once (:meth:`Archive.fix_prior`): the first processor
+to fix it wins, and every later one (a restart, a takeover) gets the same prior back, so
+a resumed game goes on from the win probabilities it published.
+
 Backends: ``sqlite:///path.db`` (default; ``sqlite://`` is in memory) and
 ``postgresql://...``, chosen with :func:`pressbox.store.from_url`; both apply the same
 versioned migrations when opened.
@@ -28,7 +32,14 @@ from typing import Any, Protocol, Self, TypeAlias
 
 import msgspec
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update, decode_event, decode_update
+from pressbox.engine.events import (
+    GameInfo,
+    GamePrior,
+    PlayEvent,
+    Update,
+    decode_event,
+    decode_update,
+)
 from pressbox.errors import BackendError, FeedParseError
 from pressbox.types import GameStatus, Sport
 
@@ -198,6 +209,23 @@ class Archive(Protocol):
 
     async def checkpoint(self, consumer: str, stream: str) -> int:
         """The last seq ``consumer`` recorded for ``stream``; 0 if none."""
+        ...
+
+    async def fix_prior(self, game_id: str, prior: GamePrior) -> GamePrior:
+        """Store a game's pregame prior unless it has one already (the first one stays).
+
+        Returns:
+            The prior stored for the game: ``prior``, or the one fixed before it.
+
+        Raises:
+            TypeError: ``prior`` is not a :class:`GamePrior`.
+            ValueError: An empty game id, or a prior out of (0, 1) or without a value
+                while its source is not ``none`` (see :func:`check_prior`).
+        """
+        ...
+
+    async def prior(self, game_id: str) -> GamePrior | None:
+        """A game's pregame prior, ``None`` if none was fixed."""
         ...
 
     async def schema_version(self) -> int:
@@ -440,6 +468,26 @@ def check_docs(name: str, docs: object, count: int) -> list[str] | None:
         raise TypeError(f"{name} must hold bytes, not {type(bad).__name__}") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: a document is not UTF-8 ({exc.reason})") from exc
+
+
+def check_prior(prior: object) -> GamePrior:
+    """Validate a pregame prior before it is stored.
+
+    Raises:
+        TypeError: It is not a :class:`GamePrior`.
+        ValueError: Its source is not ``none`` but its value is missing or outside
+            (0, 1), or its source is ``none`` and it has a value.
+    """
+    if not isinstance(prior, GamePrior):
+        raise TypeError(f"expected GamePrior, not {type(prior).__name__}")
+    if prior.source not in ("odds", "ratings", "none"):
+        raise ValueError(f"unknown prior source {prior.source!r}")
+    if prior.source == "none":
+        if prior.home is not None:
+            raise ValueError("a prior of source none has no value")
+    elif prior.home is None or not 0.0 < prior.home < 1.0:
+        raise ValueError(f"a prior must be inside (0, 1), not {prior.home}")
+    return prior
 
 
 def model_of(update: Update, model: str | None) -> str:

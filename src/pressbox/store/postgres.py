@@ -23,13 +23,14 @@ from typing import Any, Self
 import asyncpg
 import msgspec
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update, encode
+from pressbox.engine.events import GameInfo, GamePrior, PlayEvent, Update, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
 from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_POSTGRES, check_version
 from pressbox.store.base import (
     Checkpoint,
     GameRecord,
     check_batch,
+    check_prior,
     check_text,
     check_updates,
     game_change_rows,
@@ -109,6 +110,20 @@ _PUT_CHECKPOINT = """
 INSERT INTO checkpoints (consumer, stream, seq, updated_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (consumer, stream) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
 """
+
+# The CTE's insert is not visible to the SELECT of the same statement, so exactly one of
+# the two branches gives a row: the new prior, or the one fixed before.
+_FIX_PRIOR = """
+WITH ins AS (
+    INSERT INTO priors (game_id, home, source, fixed_at) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (game_id) DO NOTHING
+    RETURNING home, source
+)
+SELECT home, source FROM ins
+UNION ALL
+SELECT home, source FROM priors WHERE game_id = $1
+"""
+_SELECT_PRIOR = "SELECT home, source FROM priors WHERE game_id = $1"
 
 _GAME_COLUMNS = (
     "SELECT game_id, sport, status, info::text, home_score, away_score, last_seq FROM games"
@@ -489,6 +504,24 @@ class PostgresArchive:
             "SELECT seq FROM checkpoints WHERE consumer = $1 AND stream = $2", consumer, stream
         )
         return int(rows[0][0]) if rows else 0
+
+    async def fix_prior(self, game_id: str, prior: GamePrior) -> GamePrior:
+        """Store a game's prior unless it has one; returns the one stored."""
+        check_text("game_id", game_id)
+        home = check_prior(prior).home
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(_FIX_PRIOR, game_id, home, prior.source, self._clock())
+        if row is None:
+            # Another transaction fixed it after this statement's snapshot was taken (its
+            # insert made ours do nothing): it has committed, so it can be read now.
+            row = (await self._fetch(_SELECT_PRIOR, game_id))[0]
+        return GamePrior(home=row[0], source=row[1])
+
+    async def prior(self, game_id: str) -> GamePrior | None:
+        """A game's prior, ``None`` if none was fixed."""
+        check_text("game_id", game_id)
+        rows = await self._fetch(_SELECT_PRIOR, game_id)
+        return GamePrior(home=rows[0][0], source=rows[0][1]) if rows else None
 
     async def ping(self) -> bool:
         """Whether the database answers ``SELECT 1``; never raises."""

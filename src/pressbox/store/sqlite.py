@@ -38,13 +38,14 @@ from typing import Any, Self, TypeVar
 
 import msgspec
 
-from pressbox.engine.events import GameInfo, PlayEvent, Update, encode
+from pressbox.engine.events import GameInfo, GamePrior, PlayEvent, Update, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
 from pressbox.store._schema import MIGRATIONS, SCHEMA_VERSION_SQLITE, check_version
 from pressbox.store.base import (
     Checkpoint,
     GameRecord,
     check_batch,
+    check_prior,
     check_text,
     check_updates,
     game_change_rows,
@@ -107,6 +108,12 @@ _PUT_CHECKPOINT = """
 INSERT INTO checkpoints (consumer, stream, seq, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (consumer, stream) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
 """
+
+_FIX_PRIOR = (
+    "INSERT INTO priors (game_id, home, source, fixed_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (game_id) DO NOTHING"
+)
+_SELECT_PRIOR = "SELECT home, source FROM priors WHERE game_id = ?"
 
 _GAME_COLUMNS = "SELECT game_id, sport, status, info, home_score, away_score, last_seq FROM games"
 _SELECT_GAMES = (
@@ -433,6 +440,25 @@ class SqliteArchive:
             "SELECT seq FROM checkpoints WHERE consumer = ? AND stream = ?", (consumer, stream)
         )
         return int(rows[0][0]) if rows else 0
+
+    async def fix_prior(self, game_id: str, prior: GamePrior) -> GamePrior:
+        """Store a game's prior unless it has one; returns the one stored."""
+        check_text("game_id", game_id)
+        row = (game_id, check_prior(prior).home, prior.source, self._clock())
+
+        def write(conn: sqlite3.Connection) -> Any:
+            with _transaction(conn):
+                conn.execute(_FIX_PRIOR, row)
+                return conn.execute(_SELECT_PRIOR, (game_id,)).fetchone()
+
+        home, source = await self._call(write)
+        return GamePrior(home=home, source=source)
+
+    async def prior(self, game_id: str) -> GamePrior | None:
+        """A game's prior, ``None`` if none was fixed."""
+        check_text("game_id", game_id)
+        rows = await self._fetch(_SELECT_PRIOR, (game_id,))
+        return GamePrior(home=rows[0][0], source=rows[0][1]) if rows else None
 
     async def ping(self) -> bool:
         """Whether the database answers ``SELECT 1``; never raises."""
