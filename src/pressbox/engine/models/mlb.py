@@ -101,6 +101,9 @@ THETA_LEVELS = 30
 PRIOR_TABLES = 16
 """How many tables built for a pregame prior are kept (about 1.2 MB each), least recently
 used first out: enough for the games of a busy night."""
+PRIOR_BLENDS = 1024
+"""How many pregame priors :meth:`MlbModel.win_probability` keeps its blend weights for
+(a few hundred bytes each), the oldest first out: a season's live games, many times over."""
 DEFAULT_SHRINK = 100.0
 """Pseudo plate appearances pulling an inning group's transitions toward its half's."""
 
@@ -864,6 +867,8 @@ class MlbModel:
         self._li: dict[tuple[int, bool], npt.NDArray[np.float64]] = {}
         self._tables: dict[tuple[int, bool], WpTable] = {}
         self._prior_tables: dict[tuple[int, bool, float], WpTable] = {}
+        self._level_lists: dict[tuple[int, bool, int], list[float]] = {}
+        self._blends: dict[tuple[int, bool, float], tuple[list[float], list[float], float]] = {}
 
     @property
     def name(self) -> str:
@@ -1071,6 +1076,26 @@ class MlbModel:
                 hi, p_hi = mid, p_mid
         return lo, (prior - p_lo) / (p_hi - p_lo)
 
+    def _blend(
+        self, innings: int, extra_runner: bool, prior: float
+    ) -> tuple[list[float], list[float], float]:
+        """The two strength levels around ``prior`` (flat lists) and the weight between them."""
+        key = (innings, extra_runner, prior)
+        blend = self._blends.get(key)
+        if blend is None:
+            k, weight = self._bracket(prior, innings, extra_runner)
+            lo, hi = (self._level_list(innings, extra_runner, j) for j in (k, k + 1))
+            if len(self._blends) >= PRIOR_BLENDS:
+                del self._blends[next(iter(self._blends))]
+            blend = self._blends[key] = (lo, hi, weight)
+        return blend
+
+    def _level_list(self, innings: int, extra_runner: bool, k: int) -> list[float]:
+        key = (innings, extra_runner, k)
+        if key not in self._level_lists:
+            self._level_lists[key] = self._level(innings, extra_runner, k).ravel().tolist()
+        return self._level_lists[key]
+
     def strength(self, prior: float, innings: int = 9, extra_runner: bool = False) -> float:
         """The tilt θ whose starting WP is ``prior`` (clamped to the grid's range).
 
@@ -1096,11 +1121,11 @@ class MlbModel:
         """
         return self.table().home_wp(inning, half_is_bottom, outs, bases_mask, score_diff)
 
-    def _table_for(self, state: GameState, prior: float | None) -> WpTable:
+    def _table_for(self, state: GameState) -> WpTable:
         info = state.info
         if info is None:
-            return self.table(prior=prior)
-        return self.table(info.innings, info.extra_runner, prior)
+            return self.table()
+        return self.table(info.innings, info.extra_runner)
 
     def win_probability(self, state: GameState, prior: float | None = None) -> WinProbability:
         """The win probabilities of a game state.
@@ -1108,27 +1133,39 @@ class MlbModel:
         Args:
             state: The game; a final state gives exactly 1 and 0 (or a tie of 1); a game
                 not yet started is answered for the first pitch.
-            prior: The home team's pregame win probability, if known (see :meth:`table`).
+            prior: The home team's pregame win probability, if known: the value
+                :meth:`table` ``(..., prior)`` has for the state (so a game starts at the
+                prior), computed for this state alone.
         """
         if state.status == "final":
             if state.home_score == state.away_score:
                 return WinProbability(home=0.0, away=0.0, tie=1.0, model=self.label)
             home = 1.0 if state.home_score > state.away_score else 0.0
             return WinProbability(home=home, away=1.0 - home, model=self.label)
-        table = self._table_for(state, prior)
+        info = state.info
+        innings, extra_runner = (9, False) if info is None else (info.innings, info.extra_runner)
+        table = self.table(innings, extra_runner)
         s = state.situation
         if isinstance(s, BaseballSituation):
             diff = state.home_score - state.away_score
-            wp = table.home_wp(s.inning, s.half == "bottom", s.outs, situation_mask(s), diff)
+            index = table._index(s.inning, s.half == "bottom", s.outs, situation_mask(s), diff)
         else:
-            wp = table.start
+            index = MAX_DIFF  # the first pitch
+        if prior is None:
+            wp = table._wp[index]
+        else:
+            # The one value of table(prior) this state needs, by the same arithmetic: a
+            # processor then pays a lookup per play, not a whole table per game.
+            lo, hi, weight = self._blend(innings, extra_runner, prior)
+            low = lo[index]
+            wp = round((low + (hi[index] - low) * weight) / QUANTUM) * QUANTUM
         return WinProbability(home=wp, away=1.0 - wp, model=self.label)
 
     def leverage(self, state: GameState) -> float:
         """The leverage index of a game state (0 once it is final)."""
         if state.status == "final":
             return 0.0
-        table = self._table_for(state, None)
+        table = self._table_for(state)
         s = state.situation
         if not isinstance(s, BaseballSituation):
             return table.leverage(1, False, 0, 0, 0)
