@@ -245,3 +245,61 @@ def test_season_of_puts_football_playoffs_in_the_season_before() -> None:
     assert season_of("mlb", "2016-02-28") == 2016
     with pytest.raises(ValueError, match="not a date"):
         season_of("nfl", "Sunday")
+
+
+def test_a_game_is_recorded_once_by_its_id() -> None:
+    """A final recorded again, or seeded after it was recorded, changes nothing."""
+    priors = Priors()
+    assert priors.record_final("mlb", "NYA", "BOS", 9, 1, season=2016, game_id="g1") > 0
+    ratings = dict(priors.book("mlb").ratings)
+    assert priors.record_final("mlb", "NYA", "BOS", 9, 1, season=2016, game_id="g1") == 0.0
+    again = Final("NYA", "BOS", 9, 1, season=2016, order="2016-05-01", game_id="g1")
+    other = Final("BOS", "NYA", 2, 3, season=2016, order="2016-05-02", game_id="g2")
+    assert priors.seed("mlb", [again, other]) == 1
+    by_hand = RatingBook.for_sport("mlb")
+    by_hand.record_final("NYA", "BOS", 9, 1, season=2016)
+    by_hand.record_final("BOS", "NYA", 2, 3, season=2016)
+    assert priors.book("mlb").ratings == by_hand.ratings != ratings
+    # The same game id in another sport is another game; a refused final is not recorded.
+    assert priors.record_final("nfl", "NE", "PIT", 28, 21, game_id="g1") != 0.0
+    with pytest.raises(ValueError, match="negative"):
+        priors.record_final("nfl", "NE", "PIT", -1, 3, game_id="g3")
+    assert priors.record_final("nfl", "NE", "PIT", 10, 3, game_id="g3") != 0.0
+
+
+def test_the_first_game_of_a_new_season_is_priced_after_the_carry_over() -> None:
+    """A prior asked for a newer season begins it; an older season changes nothing."""
+    priors = Priors()
+    for _ in range(5):
+        priors.record_final("nfl", "NE", "PIT", 35, 3, season=2015)
+    last = priors.prior_for("nfl", "NE", "PIT").home
+    assert priors.prior_for("nfl", "NE", "PIT", season=2014).home == last
+    assert priors.book("nfl").season == 2015
+    carried = priors.prior_for("nfl", "NE", "PIT", season=2016).home
+    assert priors.book("nfl").season == 2016
+    assert 0.57 < carried < last
+    mlb_priors = Priors()
+    for _ in range(5):
+        mlb_priors.record_final("mlb", "NYA", "BOS", 8, 2, season=2016)
+    reset = mlb_priors.prior_for("mlb", "NYA", "BOS", season=2017).home
+    assert reset == pytest.approx(mlb_priors.book("mlb").home_win_rate())
+
+
+def test_prior_model_tells_the_models_that_take_a_prior() -> None:
+    """The shipped models take a prior; a model or wrapper without the argument does not."""
+    from pressbox.engine.events import WinProbability
+    from pressbox.engine.models.base import prior_model
+
+    class Plain:
+        name = "plain"
+        version = "1"
+
+        def win_probability(self, state: GameState) -> WinProbability:
+            return WinProbability(home=0.5, away=0.5)
+
+        def leverage(self, state: GameState) -> float:
+            return 1.0
+
+    shipped = mlb.load()
+    assert prior_model(shipped) is shipped
+    assert prior_model(Plain()) is None

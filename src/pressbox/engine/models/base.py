@@ -1,7 +1,9 @@
 """The seam every win-probability model fills, and the sport-neutral scoring of predictions.
 
 :class:`WinProbabilityModel` is what the processor and the API call: a state in, a
-:class:`~pressbox.engine.events.WinProbability` and a leverage index out. The functions
+:class:`~pressbox.engine.events.WinProbability` and a leverage index out; a
+:class:`PriorModel` also starts a game at a pregame prior (:func:`prior_model` tells which
+models do). The functions
 below score a model against results (Brier score, log loss, expected calibration error,
 reliability bins) and fit the small logistic baselines models are compared with; they take
 plain sequences of numbers so every sport can use them.
@@ -9,10 +11,11 @@ plain sequences of numbers so every sport can use them.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +44,27 @@ class WinProbabilityModel(Protocol):
 
     def leverage(self, state: GameState) -> float:
         """The leverage index of ``state``: 1.0 is an average situation."""
+
+
+class PriorModel(Protocol):
+    """A model whose answers start a game at a pregame prior (the MLB and NFL models)."""
+
+    def win_probability(self, state: GameState, prior: float | None = None) -> WinProbability:
+        """The probabilities of ``state`` for a game whose home team's pregame win
+        probability is ``prior`` (``None``: the model's own start)."""
+
+
+def prior_model(model: WinProbabilityModel) -> PriorModel | None:
+    """The model as a :class:`PriorModel` if its ``win_probability`` takes ``prior``, else None.
+
+    The signature is read, not assumed: a model written before priors, or a wrapper that
+    does not hand ``prior`` on (a timing proxy), still serves a game, without a prior.
+    """
+    try:
+        parameters = inspect.signature(model.win_probability).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): assume none
+        return None
+    return cast(PriorModel, model) if "prior" in parameters else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,7 @@ class Final:
         neutral: Played on a neutral field (no home advantage; not counted in the home rate).
         order: Sort key within the season (a date or game id); :meth:`RatingBook.seed`
             records finals in ``(season, order)`` order.
+        game_id: The game's id, if known: :class:`Priors` records a game once.
     """
 
     home: str
@@ -167,6 +168,7 @@ class Final:
     season: int | None = None
     neutral: bool = False
     order: str = ""
+    game_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +359,7 @@ class Priors:
 
     def __init__(self, books: Mapping[Sport, RatingBook] | None = None) -> None:
         self._books: dict[Sport, RatingBook] = dict(books or {})
+        self._recorded: set[tuple[Sport, str]] = set()
 
     def book(self, sport: Sport) -> RatingBook:
         """The sport's book (created empty with the sport's defaults on first use).
@@ -376,6 +379,7 @@ class Priors:
         odds: tuple[float, float] | float | None = None,
         *,
         neutral: bool = False,
+        season: int | None = None,
     ) -> Prior:
         """The home team's pregame win probability.
 
@@ -388,11 +392,16 @@ class Priors:
                 (for example ``pressbox.feeds.odds.pregame_prior(...).home``). ``None``:
                 the book's ratings.
             neutral: A neutral field (the book's home advantage is not applied).
+            season: The game's season: one newer than the book's last final begins first
+                (:meth:`RatingBook.start_season`), so the first game of a season is priced
+                from the ratings carried over, not from last season's.
 
         Raises:
             ValueError: Unknown sport, bad prices, or a probability outside (0, 1).
         """
         book = self.book(sport)
+        if season is not None and (book.season is None or season > book.season):
+            book.start_season(season)
         home_advantage = 0.0 if neutral else book.home_advantage()
         diff = book.elo_diff(home, away)
         if odds is None:
@@ -420,15 +429,34 @@ class Priors:
         *,
         season: int | None = None,
         neutral: bool = False,
+        game_id: str = "",
     ) -> float:
-        """Update the sport's book after a final (see :meth:`RatingBook.record_final`)."""
-        return self.book(sport).record_final(
+        """Update the sport's book after a final (see :meth:`RatingBook.record_final`).
+
+        Args:
+            game_id: The game's id: a game already recorded (a processor that resumed a
+                finished game, a final the book was seeded with) changes nothing and
+                returns 0. ``""``: not checked.
+        """
+        if game_id and (sport, game_id) in self._recorded:
+            return 0.0
+        shift = self.book(sport).record_final(
             home, away, home_score, away_score, season=season, neutral=neutral
         )
+        if game_id:
+            self._recorded.add((sport, game_id))
+        return shift
 
     def seed(self, sport: Sport, finals: Iterable[Final]) -> int:
-        """Record a sport's past finals in order (see :meth:`RatingBook.seed`)."""
-        return self.book(sport).seed(finals)
+        """Record a sport's past finals in order (see :meth:`RatingBook.seed`), each game
+        once (see :meth:`record_final`).
+
+        Returns:
+            How many finals were recorded.
+        """
+        fresh = [f for f in finals if not f.game_id or (sport, f.game_id) not in self._recorded]
+        self._recorded.update((sport, f.game_id) for f in fresh if f.game_id)
+        return self.book(sport).seed(fresh)
 
 
 @dataclass(frozen=True, slots=True)
