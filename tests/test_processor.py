@@ -14,12 +14,16 @@ from pressbox import store as store_factory
 from pressbox.bus.base import event_stream, update_stream
 from pressbox.config import Settings
 from pressbox.engine.events import (
+    GameInfo,
+    GamePrior,
     GameState,
     PlayEvent,
+    Update,
     WinProbability,
     decode_event,
     decode_update,
     encode,
+    to_dict,
 )
 from pressbox.feeds.retrosheet import iter_games
 from pressbox.processor import GameProcessor, GameScorer
@@ -399,3 +403,249 @@ async def test_the_archive_keeps_the_log_sequence_and_bytes_of_each_event(tmp_pa
     assert decode_event(rows.pop(renumbered)).seq == 4
     assert logged.pop(renumbered) != encode(WS7.events[3])
     assert {k: v.encode() for k, v in rows.items()} == logged
+
+
+# --------------------------------------------------------------------------- priors
+
+
+@pytest.fixture(scope="module")
+def mlb_model():
+    from pressbox.engine.models import mlb
+
+    return mlb.load()
+
+
+def _source(home: float, source: str = "ratings"):
+    """A prior source that answers ``home`` for every game and counts its calls."""
+    calls: list[str] = []
+
+    async def ask(sport, game_id, info) -> GamePrior:
+        calls.append(game_id)
+        return GamePrior(home=home, source=source)  # type: ignore[arg-type]
+
+    ask.calls = calls  # type: ignore[attr-defined]
+    return ask
+
+
+async def _run_whole(model, prior_source, game=WS7) -> list[Update]:
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as archive,
+    ):
+        await _fill(bus, game.events)
+        await GameProcessor(bus, archive, "mlb", game.game_id, model, priors=prior_source).run()
+        return [decode_update(e.payload) for e in await bus.read(update_stream(game.game_id))]
+
+
+async def test_a_game_starts_at_its_prior_and_its_wpa_sums_to_the_result(mlb_model) -> None:
+    """The first WP is the prior; every update carries it; WPA sums exactly to final − start."""
+    source = _source(0.62)
+    updates = await _run_whole(mlb_model, source)
+    assert source.calls == [WS7.game_id]
+    assert all(u.prior == GamePrior(home=0.62, source="ratings") for u in updates)
+    first, last = updates[0].wp, updates[-1].wp
+    assert first is not None
+    assert last is not None
+    assert first.home == pytest.approx(0.62, abs=2.0**-32)
+    assert last.home == 0.0
+    assert sum(u.wpa for u in updates if u.wpa is not None) == last.home - first.home
+    plain = await _run_whole(mlb_model, None)
+    assert all(u.prior == GamePrior() for u in plain)
+    start = plain[0].wp
+    assert start is not None
+    assert start.home == mlb_model.table().start != first.home
+    # A stronger home team is never given a lower WP than an average one.
+    assert all(
+        a.wp.home >= b.wp.home - 1e-12 for a, b in zip(updates, plain, strict=True) if a.wp and b.wp
+    )
+
+
+class _Watched:
+    """An archive that hands every call through and signals each archived batch."""
+
+    def __init__(self, archive) -> None:
+        self._archive = archive
+        self.checkpoint_seq = 0
+        self._written = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._archive, name)
+
+    async def put_batch(self, *args, **kwargs):
+        added = await self._archive.put_batch(*args, **kwargs)
+        self.checkpoint_seq = kwargs["checkpoint"][2]
+        self._written.set()
+        return added
+
+    async def written(self, seq: int) -> None:
+        async with asyncio.timeout(10):
+            while self.checkpoint_seq < seq:
+                self._written.clear()
+                await self._written.wait()
+
+
+async def test_a_killed_processor_resumes_with_the_prior_it_started_with(mlb_model) -> None:
+    """Killed mid-game and restarted with a book that moved since, a processor goes on
+    from the stored prior: its WPs equal an uninterrupted run's, update for update."""
+    reference = await _run_whole(mlb_model, _source(0.58))
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as store,
+    ):
+        archive = _Watched(store)
+        await _fill(bus, WS7.events[:50])
+        first = GameProcessor(
+            bus, archive, "mlb", WS7.game_id, mlb_model, batch=7, priors=_source(0.58)
+        )
+        task = asyncio.create_task(first.run())
+        await archive.written(40)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await _fill(bus, WS7.events[50:])
+        moved = _source(0.41, "odds")
+        second = GameProcessor(bus, archive, "mlb", WS7.game_id, mlb_model, batch=7, priors=moved)
+        assert await second.resume() >= 40
+        assert second.prior == GamePrior(home=0.58, source="ratings")
+        await second.run()
+        assert moved.calls == []
+        published = [decode_update(e.payload) for e in await bus.read(update_stream(WS7.game_id))]
+        archived = await store.updates(WS7.game_id)
+    for run in (published, archived):
+        assert [u.seq for u in run] == [u.seq for u in reference]
+        assert [u.wp for u in run] == [u.wp for u in reference]
+        assert [u.wpa for u in run] == [u.wpa for u in reference]
+        assert {u.prior for u in run} == {GamePrior(home=0.58, source="ratings")}
+
+
+async def test_a_game_started_before_priors_were_stored_goes_on_without_one(mlb_model) -> None:
+    """A game archived without a stored prior resumes with none, as it was published."""
+    plain = await _run_whole(mlb_model, None)
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as archive,
+    ):
+        await _fill(bus, WS7.events)
+        head = [u for u in plain if u.event_seq <= 30]
+        await archive.put_batch(
+            list(WS7.events[:30]),
+            [msgspec.structs.replace(u, prior=None) for u in head],
+            checkpoint=("processor", event_stream(WS7.game_id), 30),
+        )
+        processor = GameProcessor(bus, archive, "mlb", WS7.game_id, mlb_model, priors=_source(0.7))
+        await processor.run()
+        assert await archive.prior(WS7.game_id) == GamePrior()
+        rest = [decode_update(e.payload) for e in await bus.read(update_stream(WS7.game_id), 31)]
+    assert [u.wp for u in rest] == [u.wp for u in plain[30:]]
+
+
+async def test_a_model_that_takes_no_prior_publishes_source_none() -> None:
+    """A model (or wrapper) without a prior argument is not asked to take one."""
+    source = _source(0.7)
+    updates = await _run_whole(ScoreModel(), source)
+    assert source.calls == []
+    assert {u.prior for u in updates} == {GamePrior()}
+    assert all(u.prior is None for u in await _run_whole(None, source))
+
+
+def test_an_update_without_a_prior_still_decodes(mlb_model) -> None:
+    """Updates written before priors existed decode, with no prior; new ones show it."""
+    scorer = GameScorer("mlb", WS7.game_id, mlb_model)
+    update = scorer.score(WS7.events[0])
+    assert update is not None
+    doc = msgspec.json.decode(encode(update))
+    assert doc["prior"] is None
+    del doc["prior"]
+    assert decode_update(msgspec.json.encode(doc)).prior is None
+    assert scorer.fix_prior(GamePrior(home=0.6, source="odds")) == GamePrior(
+        home=0.6, source="odds"
+    )
+    later = scorer.score(WS7.events[1])
+    assert later is not None
+    assert to_dict(later)["prior"] == {"home": 0.6, "source": "odds"}
+    assert GameScorer("mlb", "g", ScoreModel()).fix_prior(GamePrior(home=0.6, source="odds")) == (
+        GamePrior()
+    )
+
+
+def _final(
+    game_id: str, home: str, away: str, score: tuple[int, int], date: str
+) -> list[PlayEvent]:
+    info = GameInfo(home=home, away=away, date=date)
+    start = PlayEvent(
+        sport="mlb", game_id=game_id, seq=1, event_id=f"{game_id}:1", kind="game_start", info=info
+    )
+    end = PlayEvent(
+        sport="mlb",
+        game_id=game_id,
+        seq=2,
+        event_id=f"{game_id}:2",
+        kind="game_end",
+        home_score=score[0],
+        away_score=score[1],
+    )
+    return [start, end]
+
+
+async def test_the_service_book_is_seeded_from_the_archive_and_moved_by_finals(
+    tmp_path, mlb_model
+) -> None:
+    """A game's prior comes from the finals archived before; its own final moves the book."""
+    from pressbox.engine.models.priors import Priors
+
+    settings = Settings(log_url="memory://", archive_url=f"sqlite:///{tmp_path / 'a.db'}")
+    finals = [_final(f"F{i}", "CLE", "CHN", (6, 1), f"2016-10-{10 + i:02d}") for i in range(6)] + [
+        _final("OLD", "CHN", "CLE", (9, 0), "2015-09-01")
+    ]
+    by_hand = Priors()
+    for events in sorted(finals, key=lambda e: e[0].info.date):
+        info = events[0].info
+        by_hand.record_final(
+            "mlb", info.home, info.away, *(events[1].home_score, events[1].away_score),
+            season=int(info.date[:4]),
+        )  # fmt: skip
+    expected = by_hand.prior_for("mlb", "CLE", "CHN", season=2016)
+    async with Service(settings, models={"mlb": mlb_model}) as service:
+        await service.archive.put_events([e for events in finals for e in events])
+        await service.replay([SAMPLE_RETROSHEET / "2016" / "post" / "2016WS_.EVE"], speed=0)
+        await ProcessorPool(service, consumer="solo").run(until_idle=True)
+        first = (await service.archive.updates(WS7.game_id))[0]
+        assert first.prior == GamePrior(home=expected.home, source="ratings")
+        assert expected.elo_diff > 0.0
+        assert expected.home > 0.56
+        assert first.wp is not None
+        assert first.wp.home == pytest.approx(expected.home, abs=2.0**-32)
+        assert await service.archive.prior(WS7.game_id) == first.prior
+        # The game's final is in the book, once (CHN won game 7 in Cleveland).
+        book = service.priors.book("mlb")
+        assert book.rating("CLE") < by_hand.book("mlb").rating("CLE")
+        counted = book.home_count
+        state = await service.state(WS7.game_id)
+        assert state is not None
+        await service.record_final("mlb", WS7.game_id, state)
+        assert book.home_count == counted
+
+
+async def test_a_game_with_odds_in_the_log_starts_from_the_market(mlb_model) -> None:
+    """Odds put in the game's context register make its prior, margin removed."""
+    import orjson
+
+    from pressbox.feeds.odds import pregame_prior, read_odds
+    from pressbox.service import ODDS
+
+    doc = {"books": [{"provider": "a", "home": -150, "away": 130}]}
+    market = pregame_prior(read_odds(doc), "mlb")
+    assert market is not None
+    settings = Settings(log_url="memory://", archive_url="sqlite://")
+    async with Service(settings, models={"mlb": mlb_model}) as service:
+        await service.bus.put_context(WS7.game_id, ODDS, orjson.dumps(doc))
+        await service.bus.put_context("PIT201609290", ODDS, b"{not json")
+        await service.replay([SAMPLE_RETROSHEET], speed=0)
+        await ProcessorPool(service, consumer="solo").run(until_idle=True)
+        odds = await service.snapshot(WS7.game_id)
+        unreadable = await service.snapshot("PIT201609290")
+    assert odds is not None
+    assert odds.prior == GamePrior(home=market.home, source="odds")
+    assert unreadable is not None
+    assert unreadable.prior is not None
+    assert unreadable.prior.source == "ratings"

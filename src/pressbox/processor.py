@@ -5,6 +5,15 @@ game's state machine, asks the sport's model for the win probability and leverag
 new state, and builds the :class:`~pressbox.engine.events.Update` (WPA against the
 previous update, key-play flag). It is what ``archive replay`` and the benchmarks run.
 
+A game's win probability starts from its pregame prior, fixed once when the game starts
+(its first event with the teams): the processor asks its prior source (the service's:
+the market's odds when it has them, else its in-season rating book), stores the answer in
+the archive (:meth:`~pressbox.store.base.Archive.fix_prior`, where the first one stored
+stays) and hands every ``win_probability`` call of the game the stored prior. A processor
+that resumes the game reads it back before re-folding, so a restart or a takeover goes on
+with the win probabilities the game was published with; every update carries the prior
+and its source (``odds``, ``ratings`` or ``none``).
+
 :class:`GameProcessor` runs a scorer over a game's stream in the event log: it resumes
 from the checkpoint stored in the archive (re-folding the events before it without
 publishing them), reads the log in batches, appends each update to the game's update
@@ -18,23 +27,27 @@ latency, backlog, batch sizes, archive writes) are described in :mod:`pressbox.m
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import msgspec
 import structlog
 
 from pressbox.bus.base import Envelope, EventBus, Trimmed, event_stream, update_stream
 from pressbox.engine.events import (
+    GameInfo,
+    GamePrior,
+    GameState,
     PlayEvent,
     Update,
     WinProbability,
     decode_event,
     encode,
 )
-from pressbox.engine.models.base import WinProbabilityModel
+from pressbox.engine.models.base import PriorModel, WinProbabilityModel, prior_model
 from pressbox.engine.state import GameMachine, Outcome
 from pressbox.errors import FeedParseError, InvalidEvent
 from pressbox.metrics import pipeline_metrics
@@ -49,6 +62,12 @@ _log = structlog.get_logger(__name__)
 DEFAULT_KEY_PLAY_WPA = 0.10
 """A play that moves the home team's WP by at least ten points is a key play."""
 
+NO_PRIOR = GamePrior()
+"""The prior of a game whose model starts from its own average teams."""
+
+PriorSource: TypeAlias = Callable[[Sport, str, GameInfo], Awaitable[GamePrior]]
+"""``(sport, game_id, info) -> prior``: a game's pregame prior, asked once as it starts."""
+
 
 class GameScorer:
     """Fold one game's events into updates.
@@ -61,7 +80,17 @@ class GameScorer:
         clock: Unix time for ``ts_emit`` (default ``time.time``).
     """
 
-    __slots__ = ("_clock", "_key", "_last_wp", "_machine", "_model", "updates")
+    __slots__ = (
+        "_clock",
+        "_key",
+        "_last_wp",
+        "_machine",
+        "_model",
+        "_prior",
+        "_prior_model",
+        "_win",
+        "updates",
+    )
 
     def __init__(
         self,
@@ -74,6 +103,11 @@ class GameScorer:
     ) -> None:
         self._machine = GameMachine(sport, game_id)
         self._model = model
+        self._prior_model: PriorModel | None = None if model is None else prior_model(model)
+        self._win: Callable[[GameState], WinProbability] | None = (
+            None if model is None else model.win_probability
+        )
+        self._prior: GamePrior | None = None
         self._key = key_play_wpa
         self._clock = clock
         self._last_wp: WinProbability | None = None
@@ -91,6 +125,30 @@ class GameScorer:
     def machine(self) -> GameMachine:
         """The game's state machine."""
         return self._machine
+
+    @property
+    def takes_prior(self) -> bool:
+        """The model starts a game at a pregame prior (see :func:`prior_model`)."""
+        return self._prior_model is not None
+
+    @property
+    def prior(self) -> GamePrior | None:
+        """The game's prior once fixed (``None`` before)."""
+        return self._prior
+
+    def fix_prior(self, prior: GamePrior) -> GamePrior:
+        """Score the rest of the game from ``prior`` (every later update carries it).
+
+        Returns:
+            The prior in effect: ``prior``, or :data:`NO_PRIOR` when the model takes none.
+        """
+        if prior.home is None or self._prior_model is None:
+            prior = NO_PRIOR
+        else:
+            # Bound once: each play then costs the model's lookup, not an argument check.
+            self._win = functools.partial(self._prior_model.win_probability, prior=prior.home)
+        self._prior = prior
+        return prior
 
     def score(self, event: PlayEvent) -> Update | None:
         """Apply an event and build its update.
@@ -115,8 +173,10 @@ class GameScorer:
         state = self._machine.state
         wp = wpa = leverage = None
         key_play = False
-        if self._model is not None:
-            wp = self._model.win_probability(state)
+        if self._model is not None and self._win is not None:
+            wp = self._win(state)
+            # Leverage is the models' own: at the average strength (MLB, by definition of
+            # the index) or from the ratings in the model file (NFL).
             leverage = self._model.leverage(state)
             if self._last_wp is not None:
                 wpa = wp.home - self._last_wp.home
@@ -140,20 +200,31 @@ class GameScorer:
             ts_source=event.ts_source,
             ts_ingest=event.ts_ingest,
             ts_emit=self._clock(),
+            prior=self._prior,
         )
 
 
 def rescore(
-    sport: Sport, game_id: str, events: Iterable[PlayEvent], model: WinProbabilityModel | None
+    sport: Sport,
+    game_id: str,
+    events: Iterable[PlayEvent],
+    model: WinProbabilityModel | None,
+    prior: GamePrior | None = None,
 ) -> list[Update]:
     """Run a game's events through a fresh scorer (a re-run after a model change).
 
     Events the state machine refuses are skipped, as a live processor skips them.
 
+    Args:
+        prior: The game's prior (the archive's :meth:`~pressbox.store.base.Archive.prior`);
+            ``None``: none.
+
     Returns:
         The updates, numbered 1, 2, 3... as a processor would have published them.
     """
     scorer = GameScorer(sport, game_id, model)
+    if prior is not None and model is not None:
+        scorer.fix_prior(prior)
     updates: list[Update] = []
     for event in events:
         try:
@@ -192,6 +263,8 @@ class GameProcessor:
         key_play_wpa: See :class:`GameScorer`.
         registry: Prometheus registry of the stage latency and outcome counts (default:
             prometheus-client's).
+        priors: Where the game's pregame prior comes from (``None``: the game has none,
+            which is fixed like any other prior).
     """
 
     def __init__(
@@ -206,8 +279,13 @@ class GameProcessor:
         batch: int = 500,
         key_play_wpa: float = DEFAULT_KEY_PLAY_WPA,
         registry: CollectorRegistry | None = None,
+        priors: PriorSource | None = None,
     ) -> None:
         self._bus = bus
+        self._sport = sport
+        self._priors = priors
+        self._prior_pending = model is not None
+        """The game has a model and its prior is not fixed yet."""
         self._metrics = pipeline_metrics(registry)
         self._archive = archive
         self._game_id = game_id
@@ -244,6 +322,16 @@ class GameProcessor:
         """The game is over."""
         return self._scorer.machine.state.status == "final"
 
+    @property
+    def state(self) -> GameState:
+        """The game's state after the last event processed."""
+        return self._scorer.machine.state
+
+    @property
+    def prior(self) -> GamePrior | None:
+        """The game's pregame prior once fixed (``None`` before, or without a model)."""
+        return self._scorer.prior
+
     async def resume(self) -> int:
         """Re-fold the events up to the archived checkpoint, publishing nothing.
 
@@ -255,6 +343,10 @@ class GameProcessor:
             The checkpoint: the last event sequence already processed.
         """
         checkpoint = await self._archive.checkpoint(self._consumer, self._events)
+        if self._prior_pending:
+            stored = await self._archive.prior(self._game_id)
+            if stored is not None:
+                self._use_prior(stored)
         if checkpoint:
             # The archive holds every event the checkpoint covers, even those the log
             # has trimmed since.
@@ -262,9 +354,27 @@ class GameProcessor:
                 if event.seq > checkpoint:
                     break
                 self._fold(event, publish=False)
+            if self._prior_pending and self.state.info is not None:
+                # Started before its prior was stored (by an older pressbox): it goes on
+                # as it was published, without one.
+                self._use_prior(await self._archive.fix_prior(self._game_id, NO_PRIOR))
             await self._restore_updates()
         self._position = checkpoint
         return checkpoint
+
+    async def _fix_prior(self, info: GameInfo) -> None:
+        """Fix the game's prior as it starts: ask the source, keep what the archive keeps."""
+        candidate = NO_PRIOR
+        if self._priors is not None and self._scorer.takes_prior:
+            candidate = await self._priors(self._sport, self._game_id, info)
+        self._use_prior(await self._archive.fix_prior(self._game_id, candidate))
+
+    def _use_prior(self, prior: GamePrior) -> None:
+        used = self._scorer.fix_prior(prior)
+        self._prior_pending = False
+        _log.info(
+            "processor.prior_fixed", game_id=self._game_id, source=used.source, home=used.home
+        )
 
     async def _restore_updates(self) -> None:
         published = await self._bus.last_seq(self._updates)
@@ -366,6 +476,8 @@ class GameProcessor:
             if event.seq != entry.seq:
                 event = msgspec.structs.replace(event, seq=entry.seq)
                 payload = encode(event)
+            if self._prior_pending and event.info is not None:
+                await self._fix_prior(event.info)
             events.append(event)
             # The archive keeps the bytes the log holds: they decode to this very event.
             event_docs.append(payload)

@@ -14,7 +14,12 @@ flow under one task group:
   a replay from files, which has no stats source, writes a record that says so.
 - **process**: :class:`ProcessorPool` takes games from the ``games`` stream through a
   consumer group, runs one :class:`~pressbox.processor.GameProcessor` per game, keeps its
-  claim fresh, and takes over the games of a processor that stopped answering.
+  claim fresh, and takes over the games of a processor that stopped answering. Each game
+  starts from a pregame prior (:meth:`Service.pregame_prior`): the market's when the log's
+  context register holds the game's odds (kind :data:`ODDS`), else the service's rating
+  book of the sport (:class:`~pressbox.engine.models.priors.Priors`), seeded from the
+  finals in the archive when the sport's first game starts and moved by every final the
+  pool publishes.
 
 A role that runs alone (``pressbox ingest``, ``pressbox process``) uses the same code.
 """
@@ -40,9 +45,18 @@ from pressbox import bus as bus_factory
 from pressbox import store as store_factory
 from pressbox.bus.base import GAMES_STREAM, Envelope, EventBus, event_stream, update_stream
 from pressbox.config import Settings
-from pressbox.engine.events import GameState, PlayEvent, Update, decode_update, encode
+from pressbox.engine.events import (
+    GameInfo,
+    GamePrior,
+    GameState,
+    PlayEvent,
+    Update,
+    decode_update,
+    encode,
+)
 from pressbox.engine.models import WinProbabilityModel, get_model
-from pressbox.errors import BackendError
+from pressbox.engine.models.priors import Final, Priors, season_of
+from pressbox.errors import BackendError, FeedParseError
 from pressbox.feeds.context import (
     MATCHUP,
     NO_STATS_SOURCE,
@@ -50,6 +64,7 @@ from pressbox.feeds.context import (
     put_record,
     unavailable_record,
 )
+from pressbox.feeds.odds import pregame_prior, read_odds
 from pressbox.feeds.poller import (
     IngestReport,
     PollPolicy,
@@ -68,6 +83,10 @@ BUNDLED_DATA = Path(__file__).resolve().parent.parent.parent / "data" / "retrosh
 found from the source tree, as the README's editable install runs it."""
 
 PROCESSOR_GROUP = "processors"
+
+ODDS = "odds"
+"""The context kind of a game's pregame odds: the document :func:`~pressbox.feeds.odds.read_odds`
+reads (what an odds source's ``/odds/v1/games/{id}`` serves)."""
 
 
 def default_consumer() -> str:
@@ -97,6 +116,10 @@ class Service:
         self.bus: EventBus = bus_factory.from_url(settings.log_url, backend=bus)
         self.archive: Archive = store_factory.from_url(settings.archive_url, backend=archive)
         self._models: dict[Sport, WinProbabilityModel | None] = dict(models or {})
+        self.priors = Priors()
+        """The rating book of each sport (see :meth:`pregame_prior`)."""
+        self._seeded: set[Sport] = set()
+        self._seeding = asyncio.Lock()
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -132,6 +155,73 @@ class Service:
                 _log.error("service.model_unavailable", sport=sport, error=str(exc))
                 self._models[sport] = None
         return self._models[sport]
+
+    async def pregame_prior(self, sport: Sport, game_id: str, info: GameInfo) -> GamePrior:
+        """The prior a game starts from: its odds' when the log holds them, else the book's.
+
+        Raises:
+            BackendError: The log or the archive failed (the processor tries again later).
+        """
+        await self._seed_priors(sport)
+        market = await self._market_prior(sport, game_id)
+        prior = self.priors.prior_for(
+            sport, info.home, info.away, odds=market, season=_season(sport, info.date)
+        )
+        return GamePrior(home=prior.home, source=prior.source)
+
+    async def record_final(self, sport: Sport, game_id: str, state: GameState) -> None:
+        """Move the sport's rating book by a final (once per game; teams unknown: nothing)."""
+        info = state.info
+        if state.status != "final" or info is None:
+            return
+        await self._seed_priors(sport)
+        try:
+            self.priors.record_final(
+                sport,
+                info.home,
+                info.away,
+                state.home_score,
+                state.away_score,
+                season=_season(sport, info.date),
+                game_id=game_id,
+            )
+        except ValueError as exc:  # a team playing itself: a feed's error, not a result
+            _log.warning("priors.final_refused", game_id=game_id, reason=str(exc))
+
+    async def _seed_priors(self, sport: Sport) -> None:
+        # Every final archived, in date order: the book's own rules carry ratings and the
+        # home rate from one season into the next, so the current season needs the
+        # earlier ones as the book saw them.
+        async with self._seeding:
+            if sport in self._seeded:
+                return
+            finals = [
+                Final(
+                    g.info.home,
+                    g.info.away,
+                    g.home_score,
+                    g.away_score,
+                    season=_season(sport, g.info.date),
+                    order=g.info.date,
+                    game_id=g.game_id,
+                )
+                for g in await self.archive.games(sport=sport, status="final")
+                if g.info is not None and g.info.home != g.info.away
+            ]
+            recorded = self.priors.seed(sport, finals)
+            self._seeded.add(sport)
+            _log.info("priors.seeded", sport=sport, finals=recorded)
+
+    async def _market_prior(self, sport: Sport, game_id: str) -> float | None:
+        doc = await self.bus.get_context(game_id, ODDS)
+        if doc is None:
+            return None
+        try:
+            market = pregame_prior(read_odds(orjson.loads(doc)), sport)
+        except (FeedParseError, orjson.JSONDecodeError, ValueError) as exc:
+            _log.warning("priors.odds_unreadable", game_id=game_id, reason=str(exc))
+            return None
+        return None if market is None else market.home
 
     async def ping(self) -> dict[str, bool]:
         """Whether each backend answers (for the readiness endpoint)."""
@@ -277,6 +367,13 @@ class Service:
             _log.warning("context.store_failed", game_id=game_id, reason=str(exc))
 
 
+def _season(sport: Sport, date: str) -> int | None:
+    try:
+        return season_of(sport, date)
+    except ValueError:
+        return None
+
+
 def _load_games(paths: Iterable[str | Path], limit: int | None) -> list[RetrosheetGame]:
     chosen: list[RetrosheetGame] = []
     for game in iter_games(list(paths)):
@@ -388,6 +485,7 @@ class ProcessorPool:
             game_id,
             self._service.model(sport),
             consumer=PROCESSOR_GROUP,
+            priors=self._service.pregame_prior,
         )
         self.processors[game_id] = processor
         with structlog.contextvars.bound_contextvars(game_id=game_id, sport=sport):
@@ -400,6 +498,11 @@ class ProcessorPool:
                 return
             await self._bus.ack(PROCESSOR_GROUP, GAMES_STREAM, [entry_seq])
             _log.info("processor.game_final", stats=str(processor.stats))
+            try:
+                await self._service.record_final(sport, game_id, processor.state)
+            except BackendError as exc:
+                # The book misses this final until the next start seeds it from the archive.
+                _log.warning("priors.final_not_recorded", error=str(exc))
 
 
 async def run_roles(

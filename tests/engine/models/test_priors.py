@@ -303,3 +303,13 @@ def test_prior_model_tells_the_models_that_take_a_prior() -> None:
     shipped = mlb.load()
     assert prior_model(shipped) is shipped
     assert prior_model(Plain()) is None
+
+
+def test_a_final_of_a_past_season_leaves_the_live_book_alone() -> None:
+    """A replayed final of an older season neither moves nor restarts the book."""
+    priors = Priors()
+    priors.record_final("mlb", "NYA", "BOS", 8, 2, season=2016)
+    ratings = dict(priors.book("mlb").ratings)
+    assert priors.record_final("mlb", "BOS", "NYA", 8, 2, season=2015, game_id="old") == 0.0
+    assert priors.book("mlb").ratings == ratings
+    assert priors.book("mlb").season == 2016

@@ -434,11 +434,17 @@ class Priors:
         """Update the sport's book after a final (see :meth:`RatingBook.record_final`).
 
         Args:
+            season: The game's season; a final of a season before the book's is history
+                the book has moved past (a replay of old games): it changes nothing and
+                returns 0.
             game_id: The game's id: a game already recorded (a processor that resumed a
                 finished game, a final the book was seeded with) changes nothing and
                 returns 0. ``""``: not checked.
         """
         if game_id and (sport, game_id) in self._recorded:
+            return 0.0
+        last = self.book(sport).season
+        if season is not None and last is not None and season < last:
             return 0.0
         shift = self.book(sport).record_final(
             home, away, home_score, away_score, season=season, neutral=neutral
