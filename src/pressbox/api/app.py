@@ -48,7 +48,7 @@ from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of
-from pressbox.delivery import Hub, delivery_routes
+from pressbox.delivery import Hub, SSEStream, api_key, delivery_routes, with_streams
 from pressbox.delivery.sse import server_owner
 from pressbox.engine.events import Update
 from pressbox.errors import (
@@ -648,11 +648,18 @@ def create_app(
     app.include_router(public)
     if roles.api:
         app.include_router(router)
+    inner: ASGIApp = functools.partial(FastAPI.__call__, app)
     if roles.gateway:
-        app.router.routes.extend(delivery_routes(hub))
+        sse = SSEStream(hub, key_of=api_key)
+        app.router.routes.extend(delivery_routes(hub, sse=sse))
+        # A stream that passed the edge (key, stream quota) goes straight to its endpoint:
+        # an idle one then holds the server's, the edge's and the endpoint's frames, not
+        # those of FastAPI's middleware, which would be some twenty coroutines and their
+        # closures per connection, all of them walked by every full garbage collection.
+        inner = with_streams(inner, sse)
     app.router.routes.extend(extra_routes)
     _mount_dashboard(app)
-    app.edge = Edge(functools.partial(FastAPI.__call__, app), runtime)
+    app.edge = Edge(inner, runtime)
     return app
 
 

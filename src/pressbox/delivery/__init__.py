@@ -65,6 +65,7 @@ def delivery_routes(
     retry_ms: int = 2000,
     prefix: str = "/v1",
     direct: bool = True,
+    sse: SSEStream | None = None,
 ) -> list[BaseRoute]:
     """The delivery routes, ready to mount.
 
@@ -76,12 +77,14 @@ def delivery_routes(
         prefix: Prepended to every path.
         direct: Write to uvicorn's transports when possible (``False``: a bounded queue
             and a send task per connection, as under any other server).
+        sse: The SSE endpoint to mount (one is made from the arguments above when
+            ``None``); pass the one served by :func:`with_streams` in front of the app.
 
     Returns:
         ``GET {prefix}/stream/games/{game_id}``, ``GET {prefix}/stream?games=a,b``,
         ``WS {prefix}/ws`` and ``GET {prefix}/graphics/{game_id}``.
     """
-    sse = SSEStream(hub, key_of=key_of, retry_ms=retry_ms, direct=direct)
+    sse = sse or SSEStream(hub, key_of=key_of, retry_ms=retry_ms, direct=direct)
     board = board or GraphicsBoard(hub)
     return [
         Route(f"{prefix}/stream/games/{{game_id}}", sse, methods=["GET"]),
