@@ -58,6 +58,7 @@ from pressbox.errors import (
     RateLimited,
     UnknownGame,
 )
+from pressbox.gcpolicy import CollectorPolicy
 from pressbox.metrics import pipeline_metrics
 from pressbox.service import Service, run_roles
 
@@ -755,6 +756,11 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
         rt.hub.add_listener(rt.predictions.on_update)
         await stack.enter_async_context(rt.hub)
         _spawn(parts, "shedder", rt.shedder.monitor())
+        if api.gc_policy:
+            policy = CollectorPolicy(
+                freeze_every_s=api.gc_freeze_s, full_every_s=api.gc_full_s, registry=rt.registry
+            )
+            _spawn(parts, "gc", policy.run())
         roles = parts.roles
         if roles.ingest or roles.process:
             _spawn(

@@ -101,6 +101,14 @@ class ApiSettings(BaseSettings):
     low_share: float = Field(default=0.25, gt=0, le=1)
     """Share of the event loop's time that low-priority requests may take (admission to
     answer, decaying over about 0.1 s); past it they are shed (1: no such limit)."""
+    gc_freeze_s: float = Field(default=10.0, ge=0)
+    """Seconds between two freezes of the process's long-lived objects, out of the cyclic
+    collector's reach (:mod:`pressbox.gcpolicy`); 0: only after full collections."""
+    gc_full_s: float = Field(default=900.0, ge=0)
+    """Seconds between two complete collections of everything, frozen objects included
+    (the bound on what an unreclaimed cycle holds); 0: never."""
+    gc_policy: bool = True
+    """Apply :mod:`pressbox.gcpolicy` while the app runs (off: the interpreter's defaults)."""
     max_body_bytes: int = Field(default=16_384, ge=1)
     max_header_bytes: int = Field(default=8_192, ge=256)
     retry_after_s: int = Field(default=1, ge=1)

@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import structlog
 import uvicorn
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from pressbox.api.app import Roles, create_app
 from pressbox.bench import loops
@@ -46,6 +46,7 @@ from pressbox.engine.events import PlayEvent
 from pressbox.engine.models import get_model
 from pressbox.feeds.http import RetryPolicy
 from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
+from pressbox.gcpolicy import CollectorPolicy
 from pressbox.service import ProcessorPool, Service
 
 
@@ -169,6 +170,10 @@ async def run(args: argparse.Namespace) -> None:
             tasks.append(asyncio.create_task(ingest))
         if "process" in roles:
             tasks.append(asyncio.create_task(ProcessorPool(service).run()))
+        if not roles & {"api", "gateway"}:
+            # The app applies the collector policy where it runs; a process without it too.
+            policy = CollectorPolicy(registry=CollectorRegistry())
+            tasks.append(asyncio.create_task(policy.run()))
         server: uvicorn.Server | None = None
         if roles & {"api", "gateway"}:
             app = create_app(

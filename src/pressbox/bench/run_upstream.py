@@ -31,11 +31,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from pressbox.bench import loops
 from pressbox.feeds.upstream.app import create_upstream_app
 from pressbox.feeds.upstream.data import MlbGame, UpstreamData, load_data
 from pressbox.feeds.upstream.faults import parse_faults
 from pressbox.feeds.upstream.server import bound_port, make_server
+from pressbox.gcpolicy import CollectorPolicy
 
 
 class HeldClock:
@@ -125,6 +128,9 @@ async def serve(args: argparse.Namespace) -> None:
         clock=clock,
     )
     upstream = app.state.upstream
+    # The upstream holds every document it built for a while: keep the collector's full
+    # passes over them from stalling its answers, as the pipeline does.
+    collector = asyncio.create_task(CollectorPolicy(registry=CollectorRegistry()).run())
     server = make_server(app, "127.0.0.1", 0)
     server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -162,6 +168,7 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     server.should_exit = True
     await task
+    collector.cancel()
 
 
 def _write(path: Path, value: object) -> None:
