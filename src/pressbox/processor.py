@@ -343,7 +343,9 @@ class GameProcessor:
             The checkpoint: the last event sequence already processed.
         """
         checkpoint = await self._archive.checkpoint(self._consumer, self._events)
-        if self._prior_pending:
+        if checkpoint and self._prior_pending:
+            # Without a checkpoint nothing is folded before the game starts, where fixing
+            # the prior hands back one stored earlier anyway.
             stored = await self._archive.prior(self._game_id)
             if stored is not None:
                 self._use_prior(stored)

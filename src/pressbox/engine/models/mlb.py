@@ -1082,15 +1082,13 @@ class MlbModel:
     def _blend(
         self, innings: int, extra_runner: bool, prior: float
     ) -> tuple[list[float], list[float], float]:
-        """The two strength levels around ``prior`` (flat lists) and the weight between them."""
-        key = (innings, extra_runner, prior)
-        blend = self._blends.get(key)
-        if blend is None:
-            k, weight = self._bracket(prior, innings, extra_runner)
-            lo, hi = (self._level_list(innings, extra_runner, j) for j in (k, k + 1))
-            if len(self._blends) >= PRIOR_BLENDS:
-                del self._blends[next(iter(self._blends))]
-            blend = self._blends[key] = (lo, hi, weight)
+        """The two strength levels around ``prior`` (flat lists) and the weight between
+        them, kept for the next :data:`PRIOR_BLENDS` priors."""
+        k, weight = self._bracket(prior, innings, extra_runner)
+        lo, hi = (self._level_list(innings, extra_runner, j) for j in (k, k + 1))
+        if len(self._blends) >= PRIOR_BLENDS:
+            del self._blends[next(iter(self._blends))]
+        blend = self._blends[(innings, extra_runner, prior)] = (lo, hi, weight)
         return blend
 
     def _level_list(self, innings: int, extra_runner: bool, k: int) -> list[float]:
@@ -1159,7 +1157,8 @@ class MlbModel:
         else:
             # The one value of table(prior) this state needs, by the same arithmetic: a
             # processor then pays a lookup per play, not a whole table per game.
-            lo, hi, weight = self._blend(innings, extra_runner, prior)
+            blend = self._blends.get((innings, extra_runner, prior))
+            lo, hi, weight = blend or self._blend(innings, extra_runner, prior)
             low = lo[index]
             wp = round((low + (hi[index] - low) * weight) / QUANTUM) * QUANTUM
         return WinProbability(home=wp, away=1.0 - wp, model=self.label)
