@@ -80,6 +80,18 @@ class _Correction:
     last: int | None = None
 
 
+def _events_of(doc: dict[str, JSON]) -> tuple[list[JSON] | None, list[JSON] | None]:
+    """A feed document's ``metaData.gameEvents`` and ``logicalEvents``."""
+    info = doc.get("metaData")
+    if not isinstance(info, dict):
+        return None, None
+    game_events, logical_events = info.get("gameEvents"), info.get("logicalEvents")
+    return (
+        game_events if isinstance(game_events, list) else None,
+        logical_events if isinstance(logical_events, list) else None,
+    )
+
+
 class SimulatedUpstream:
     """The simulator's state shared by the routes (data, replay clock, faults, caches).
 
@@ -112,6 +124,10 @@ class SimulatedUpstream:
         self.encoded: OrderedDict[tuple[int, int], _Encoded] = OrderedDict()
         self._docs: OrderedDict[tuple[int, int], dict[str, JSON]] = OrderedDict()
         self.corrections: dict[int, list[_Correction]] = {}
+        self._steps: dict[int, list[bytes]] = {}
+        self._meta: dict[int, list[tuple[list[JSON] | None, list[JSON] | None]]] = {}
+        self.documents_built = 0
+        """Feed documents built so far (cache misses of :meth:`document`)."""
         self.push_open = True
         """The push channel takes subscribers (``/pressbox/push?open=0`` closes it)."""
 
@@ -155,6 +171,7 @@ class SimulatedUpstream:
         key = (mg.pk, n)
         doc = self._docs.get(key)
         if doc is None:
+            self.documents_built += 1
             doc = gumbo.feed_document(
                 mg,
                 self.data,
@@ -168,6 +185,48 @@ class SimulatedUpstream:
         else:
             self._docs.move_to_end(key)
         return doc
+
+    def prepare(self, mg: MlbGame) -> int:
+        """Work out a game's clean feed ahead of its replay: each update's RFC 6902 step
+        from the one before (encoded) and its ``gameEvents``/``logicalEvents``.
+
+        The real feed is served from caches in front of the Stats API; a simulator that
+        builds each document as it is asked for spends its core on that while it should
+        be answering. With the steps prepared, a clean ``diffPatch`` answer is the steps of
+        its span joined, and a push notification reads its events from a list.
+
+        Returns:
+            The number of updates prepared.
+        """
+        steps: list[bytes] = [b""]
+        meta: list[tuple[list[JSON] | None, list[JSON] | None]] = []
+        previous: dict[str, JSON] | None = None
+        for n in range(len(self.points(mg)) + 1):
+            doc = self.document(mg, n)
+            meta.append(_events_of(doc))
+            if previous is not None:
+                steps.append(orjson.dumps(gumbo.diff_patch([previous, doc])[0]))
+            previous = doc
+        self._steps[mg.pk] = steps
+        self._meta[mg.pk] = meta
+        self._docs.clear()
+        return len(steps) - 1
+
+    def prepared_steps(self, mg: MlbGame, start: int, end: int) -> bytes | None:
+        """The clean ``diffPatch`` body from update ``start`` to ``end``, when prepared."""
+        steps = self._steps.get(mg.pk)
+        if steps is None or end >= len(steps):
+            return None
+        return b"[" + b",".join(steps[start + 1 : end + 1]) + b"]"
+
+    def notification_events(
+        self, mg: MlbGame, n: int
+    ) -> tuple[list[JSON] | None, list[JSON] | None]:
+        """``gameEvents`` and ``logicalEvents`` of update ``n`` (the feed's ``metaData``)."""
+        meta = self._meta.get(mg.pk)
+        if meta is not None and n < len(meta):
+            return meta[n]
+        return _events_of(self.document(mg, n))
 
     def remember(self, key: tuple[int, int], encoded: _Encoded) -> _Encoded:
         """Keep the encoded body of a clean document (a small LRU)."""
@@ -221,6 +280,7 @@ def json_response(
     status: int = 200,
     cache_seconds: int = 5,
     cache_key: tuple[int, int] | None = None,
+    body: bytes | None = None,
 ) -> Response:
     """Encode a payload with the content faults of the request and conditional headers.
 
@@ -233,6 +293,7 @@ def json_response(
         cache_seconds: ``Cache-Control: max-age``.
         cache_key: ``(gamePk, update)`` when ``payload`` is the clean cached feed document,
             whose encoded and gzipped bodies are then cached too.
+        body: ``payload`` already encoded (then ``payload`` is not used; no drift applies).
 
     Returns:
         A ``200`` (or ``status``) with ``ETag`` and ``Last-Modified``, or a ``304``; gzip
@@ -241,10 +302,12 @@ def json_response(
     decision = _decision(request)
     upstream = _upstream(request)
     encoded: _Encoded | None = None
-    if decision.drift is not None and status == 200:
+    if body is None and decision.drift is not None and status == 200:
         payload = drift.apply(orjson.loads(orjson.dumps(payload)), drift_kind, decision.drift)
         cache_key = None
-    if cache_key is not None:
+    if body is not None:
+        etag = _etag(body)
+    elif cache_key is not None:
         encoded = upstream.encoded.get(cache_key)
         if encoded is None:
             body = orjson.dumps(payload)
@@ -444,6 +507,18 @@ async def feed_diff_patch(request: Request) -> Response:
         return json_response(request, doc, last_modified=last_modified, drift_kind="gumbo")
     if start == n:
         return json_response(request, [], last_modified=last_modified, drift_kind="diff")
+    decision = _decision(request)
+    clean = (
+        decision.drift is None
+        and decision.dup is None
+        and decision.reorder is None
+        and not upstream.corrections.get(mg.pk)
+    )
+    prepared = upstream.prepared_steps(mg, start, n) if clean else None
+    if prepared is not None:
+        return json_response(
+            request, None, last_modified=last_modified, drift_kind="diff", body=prepared
+        )
     docs = [_document_at(request, mg, k, last=False) for k in range(start, n)]
     docs.append(_served_document(request, mg, n))
     patches = gumbo.diff_patch(docs)

@@ -131,13 +131,8 @@ async def _notify(websocket: WebSocket, upstream: SimulatedUpstream, mg: MlbGame
     Returns:
         ``False`` when the fault closed the channel.
     """
-    meta = upstream.document(mg, n).get("metaData") or {}
-    message = push_message(
-        mg.pk,
-        upstream.timecodes(mg)[n],
-        meta.get("gameEvents") if isinstance(meta, dict) else None,
-        meta.get("logicalEvents") if isinstance(meta, dict) else None,
-    )
+    game_events, logical_events = upstream.notification_events(mg, n)
+    message = push_message(mg.pk, upstream.timecodes(mg)[n], game_events, logical_events)
     if not upstream.injector.spec:
         await websocket.send_text(message.decode())
         return True
