@@ -518,6 +518,24 @@ async def test_a_killed_processor_resumes_with_the_prior_it_started_with(mlb_mod
         assert {u.prior for u in run} == {GamePrior(home=0.58, source="ratings")}
 
 
+async def test_a_prior_stored_before_any_batch_is_the_one_used(mlb_model) -> None:
+    """Killed between fixing the prior and archiving its first batch, a game keeps that prior."""
+    async with (
+        bus_factory.from_url("memory://") as bus,
+        store_factory.from_url("sqlite://") as archive,
+    ):
+        await _fill(bus, WS7.events)
+        fixed = GamePrior(home=0.66, source="odds")
+        await archive.fix_prior(WS7.game_id, fixed)
+        source = _source(0.45)
+        processor = GameProcessor(bus, archive, "mlb", WS7.game_id, mlb_model, priors=source)
+        await processor.run()
+        updates = await archive.updates(WS7.game_id)
+    assert {u.prior for u in updates} == {fixed}
+    assert updates[0].wp is not None
+    assert updates[0].wp.home == pytest.approx(0.66, abs=2.0**-32)
+
+
 async def test_a_game_started_before_priors_were_stored_goes_on_without_one(mlb_model) -> None:
     """A game archived without a stored prior resumes with none, as it was published."""
     plain = await _run_whole(mlb_model, None)

@@ -69,7 +69,13 @@ class SnapshotOut(BaseModel):
     game_id: str
     game: GameOut | None = None
     update: dict[str, Any] | None = Field(
-        default=None, description="The latest Update (see docs/events.md)."
+        default=None,
+        description=(
+            "The latest Update (see docs/events.md). Its `prior` is the pregame prior the"
+            ' game\'s WP started from, fixed at game start: `{"home": 0.56, "source":'
+            ' "ratings"}` (`source` is `odds`, `ratings` or `none`, when `home` is null);'
+            " null before the game starts, without a model, or in updates from before priors."
+        ),
     )
 
 
