@@ -1518,7 +1518,8 @@ def default_parameters() -> bytes:
 
 
 def load(source: str | os.PathLike[str] | bytes | None = None) -> MlbModel:
-    """Load the MLB model, with the table of 9-inning games without the runner rule built.
+    """Load the MLB model, with the table of 9-inning games without the runner rule built
+    (and the strength levels next to it).
 
     Args:
         source: ``None`` (default) for the shipped parameters; the bytes of a parameter
@@ -1534,6 +1535,9 @@ def load(source: str | os.PathLike[str] | bytes | None = None) -> MlbModel:
         model = loads(source)
     else:
         model = loads(Path(source).read_bytes())
-    # Build the common table now (about 0.2 s) rather than on a live game's first play.
+    # Build the common table now (about 0.2 s) rather than on a live game's first play, and
+    # the strength levels next to it (15 ms each), between which most pregame priors fall.
     model.table()
+    for k in (-1, 1):
+        model._level(9, False, k)
     return model
