@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -52,7 +53,14 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from pressbox.engine.events import PlayEvent
-from pressbox.feeds.poller import PollerPool, PollPolicy, PollStats, statsapi_client
+from pressbox.feeds.poller import (
+    MAX_IN_FLIGHT,
+    PollerPool,
+    PollPolicy,
+    PollStats,
+    statsapi_client,
+)
+from pressbox.gcpolicy import CollectorPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT.parent / "shared" / "data" / "retrosheet" / "2015"
@@ -151,6 +159,37 @@ class Run:
     events: int
     stats: PollStats
     final: int
+    gc: _GcTimer
+
+
+class _GcTimer:
+    """CPU seconds and count of the cyclic collector's collections, per generation (a
+    ``gc.callbacks`` hook)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.process_time()
+            return
+        generation = info["generation"]
+        self.seconds[generation] += time.process_time() - self._began
+        self.count[generation] += 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "collections": self.count,
+            "cpu_s": [round(s, 2) for s in self.seconds],
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"GC {sum(self.seconds):.1f} s CPU in {self.count[0]}/{self.count[1]}/"
+            f"{self.count[2]} collections (generation 0/1/2)"
+        )
 
 
 async def _run(
@@ -161,8 +200,11 @@ async def _run(
     seconds: float | None,
     upstream_pid: int,
     warmup: float = 0.0,
+    collector: CollectorPolicy | None = None,
+    max_in_flight: int = MAX_IN_FLIGHT,
 ) -> Run:
-    """Poll the games; measure from ``warmup`` seconds on, for ``seconds`` (or to the end)."""
+    """Poll the games; measure from ``warmup`` seconds on, for ``seconds`` (or to the end),
+    under ``collector`` (the ingest role's collector policy) when given."""
     events = 0
 
     async def publish(event: PlayEvent) -> None:
@@ -175,8 +217,12 @@ async def _run(
         budget_limit=1_000_000,
         timeout=httpx.Timeout(10.0),
     ) as client:
-        pool = PollerPool(client, publish, policy=policy, max_in_flight=64, keep_timings=True)
+        pool = PollerPool(
+            client, publish, policy=policy, max_in_flight=max_in_flight, keep_timings=True
+        )
         async with asyncio.TaskGroup() as group:
+            if collector is not None:
+                collecting = group.create_task(collector.run())
             polling = group.create_task(pool.run(pks))
             if warmup:
                 await asyncio.sleep(warmup)
@@ -184,6 +230,8 @@ async def _run(
             marks = {pk: len(p.stats.lateness) for pk, p in pool.pollers.items()}
             events0 = events
             up0 = _cpu_of(upstream_pid)
+            gc_timer = _GcTimer()
+            gc.callbacks.append(gc_timer)
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if seconds is None:
                 await polling
@@ -193,6 +241,9 @@ async def _run(
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
             up = _cpu_of(upstream_pid) - up0
+            gc.callbacks.remove(gc_timer)
+            if collector is not None:
+                collecting.cancel()
     after = PollStats()
     for pk, poller in pool.pollers.items():
         mark = marks.get(pk, 0)
@@ -207,7 +258,7 @@ async def _run(
         if count > before.errors.get(kind, 0)
     }
     final = sum(p.final for p in pool.pollers.values())
-    return Run(len(pks), wall, cpu, up, events - events0, after, final)
+    return Run(len(pks), wall, cpu, up, events - events0, after, final, gc_timer)
 
 
 def _games(url: str) -> list[str]:
@@ -238,6 +289,19 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=MAX_IN_FLIGHT,
+        help="Most live-feed requests in flight at once (default: PollerPool's).",
+    )
+    parser.add_argument(
+        "--gc",
+        choices=("policy", "interpreter"),
+        default="policy",
+        help="The pollers' garbage collection: the ingest role's collector policy "
+        "(pressbox.gcpolicy, as the app runs it; default) or the interpreter's defaults.",
+    )
     parser.add_argument(
         "--runs",
         default="live,catch_up,catch_up_full,final",
@@ -270,6 +334,12 @@ def main() -> None:
         print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
 
 
+def _collector(args: argparse.Namespace) -> CollectorPolicy | None:
+    """The collector policy of the ingest role (the app's defaults), unless ``--gc
+    interpreter``."""
+    return CollectorPolicy(registry=CollectorRegistry()) if args.gc == "policy" else None
+
+
 def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None:
     """The live run: the default policy at the feed's own cadence."""
     with upstream(args.data, args.games, args.live_speed, theirs) as (url, pid):
@@ -283,6 +353,8 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
                 upstream_pid=pid,
                 # The preview is out half an hour of game time before first pitch.
                 warmup=1800.0 / args.live_speed + 15.0,
+                collector=_collector(args),
+                max_in_flight=args.max_in_flight,
             )
         )
     s = live.stats
@@ -307,6 +379,7 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
         "cpu_core_share": round(live.cpu / live.wall, 3),
         "cpu_ms_per_game_per_min": round(live.cpu / live.games / (live.wall / 60) * 1000, 1),
         "upstream_cpu_s": round(live.upstream_cpu, 2),
+        "gc": live.gc.to_json(),
     }
     print(
         f"live: {s.polls} polls in {live.wall:.0f} s ({s.full} full, {s.patches} patches, "
@@ -315,7 +388,7 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
         f"poll p50 {_ms(s.durations, 50)} p99 {_ms(s.durations, 99)}; CPU {live.cpu:.1f} s "
         f"({live.cpu / live.wall:.0%} of the core, "
         f"{live.cpu / live.games / (live.wall / 60) * 1000:.0f} ms per game per minute); "
-        f"upstream CPU {live.upstream_cpu:.1f} s",
+        f"upstream CPU {live.upstream_cpu:.1f} s; {live.gc}",
         file=sys.stderr,
     )
 
@@ -333,7 +406,17 @@ def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs
             continue
         with upstream(args.data, args.games, speed, theirs) as (url, pid):
             pks = _games(url)
-            run = asyncio.run(_run(url, pks, policy, seconds=None, upstream_pid=pid))
+            run = asyncio.run(
+                _run(
+                    url,
+                    pks,
+                    policy,
+                    seconds=None,
+                    upstream_pid=pid,
+                    collector=_collector(args),
+                    max_in_flight=args.max_in_flight,
+                )
+            )
         s = run.stats
         out[name] = {
             "speed": speed,
@@ -347,15 +430,19 @@ def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs
             "events": run.events,
             "final_games": run.final,
             "events_per_cpu_s": round(run.events / run.cpu),
+            "events_per_poll": round(run.events / s.polls, 1),
+            "cpu_ms_per_poll": round(run.cpu / s.polls * 1000, 2),
             "events_per_wall_s": round(run.events / run.wall),
             "upstream_cpu_s": round(run.upstream_cpu, 2),
+            "gc": run.gc.to_json(),
         }
         print(
             f"{name}: {run.events} events of {run.final}/{run.games} games in "
             f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU: {run.events / run.cpu:,.0f} events "
             f"per CPU second ({run.events / run.wall:,.0f}/s wall); {s.polls} polls "
-            f"({s.full} full, {s.patches} patches, {s.failures} failed: {s.errors}); "
-            f"upstream CPU {run.upstream_cpu:.1f} s",
+            f"({s.full} full, {s.patches} patches, {s.failures} failed: {s.errors}), "
+            f"{run.events / s.polls:.1f} events and {run.cpu / s.polls * 1000:.2f} ms CPU per "
+            f"poll; upstream CPU {run.upstream_cpu:.1f} s; {run.gc}",
             file=sys.stderr,
         )
 

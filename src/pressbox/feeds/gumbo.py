@@ -1086,8 +1086,9 @@ class GumboGame:
                     self.source,
                     f"stale document: timeStamp {timestamp} is older than {self._timestamp}",
                 )
-            digests = _play_digests(payload)
-            dirty = _first_difference(self._digests, digests)
+            dirty, digests = _first_difference(
+                self._digests, _all_plays(self._doc), _all_plays(payload)
+            )
             reading = self._read(payload, dirty)
             return self._commit(payload, reading, digests, full=True)
         if not isinstance(payload, list):
@@ -1106,10 +1107,9 @@ class GumboGame:
             return []
         reading = self._read(patch.doc, patch.dirty)
         digests = self._digests if patch.digests is None else patch.digests
-        all_plays = _all_plays(patch.doc)
+        # The plays read again may have changed: their digests are made from the document
+        # if a full one comes (most never do: a game followed by diffPatch gets none).
         kept = digests[: reading.first_read]
-        if all_plays is not None:
-            kept.extend(_digest(play) for play in all_plays[reading.first_read :])
         full = any(isinstance(r, dict) and "liveData" in r for r in payload)
         return self._commit(patch.doc, reading, kept, full=full)
 
@@ -1152,7 +1152,7 @@ class GumboGame:
         for number, response in enumerate(responses):
             if isinstance(response, dict) and "gamePk" in response and "liveData" in response:
                 # The server answers with a full document when the diff would be too large.
-                patch.replace_document(response, self._digests)
+                patch.replace_document(response, self._digests, _all_plays(self._doc))
                 current = _doc_timestamp(response) or current
                 applied += 1
                 continue
@@ -1249,14 +1249,16 @@ class _Patch:
     def doc(self) -> JSON:
         return self.box[0]
 
-    def replace_document(self, doc: JSON, digests: list[bytes | None]) -> None:
-        """A full document in the response: what follows applies to it."""
+    def replace_document(
+        self, doc: JSON, digests: list[bytes | None], plays: list[JSON] | None
+    ) -> None:
+        """A full document in the response: what follows applies to it. ``digests`` and
+        ``plays`` are the last good document's (see :func:`_first_difference`)."""
         self.box[0] = doc
         self.parents.clear()
-        self.digests = _play_digests(doc)
         # Compared with the last good document, not with what earlier patches of this
         # response made: the reading to come starts from the last good one.
-        self.dirty = _first_difference(digests, self.digests)
+        self.dirty, self.digests = _first_difference(digests, plays, _all_plays(doc))
 
     def replace_fast(self, path: str, op: dict[str, JSON]) -> bool:
         """Replace a number, string... in an object already walked, if that is what ``op``
@@ -1579,18 +1581,32 @@ def _digest(play: JSON) -> bytes | None:
         return None  # not comparable: read again
 
 
-def _play_digests(doc: JSON) -> list[bytes | None]:
-    """Each ``allPlays`` entry serialized: equal bytes, equal play, equal events."""
-    all_plays = _all_plays(doc)
-    return [] if all_plays is None else [_digest(play) for play in all_plays]
+def _first_difference(
+    old: list[bytes | None], old_plays: list[JSON] | None, new_plays: list[JSON] | None
+) -> tuple[int, list[bytes | None]]:
+    """The first ``allPlays`` index where the last document and a new one differ (or where
+    one of them ends), compared play by play by their serialized bytes (a play's digest:
+    equal bytes, equal play, equal events).
 
+    Digests are made as they are needed and kept for the next comparison: ``old`` holds
+    those of the first of the last document's plays (``old_plays``; the plays patched since
+    its last comparison have none), and the new document's are made up to the difference
+    only, since every play after it is read again anyway.
 
-def _first_difference(old: list[bytes | None], new: list[bytes | None]) -> int:
-    """The first index where two lists of play digests differ (or one ends)."""
-    for index, (a, b) in enumerate(zip(old, new, strict=False)):
+    Returns:
+        The index, and the digests of the new plays up to it (it included).
+    """
+    plays: list[JSON] = [] if old_plays is None else old_plays
+    new: list[JSON] = [] if new_plays is None else new_plays
+    known = len(old)
+    digests: list[bytes | None] = []
+    for index in range(min(len(plays), len(new))):
+        a = old[index] if index < known else _digest(plays[index])
+        b = _digest(new[index])
+        digests.append(b)
         if a is None or a != b:
-            return index
-    return min(len(old), len(new))
+            return index, digests
+    return min(len(plays), len(new)), digests
 
 
 def _copy_json(doc: JSON) -> JSON:

@@ -444,13 +444,21 @@ class ResilientClient:
                 return endpoint
         raise KeyError(f"{upstream} has no {role} endpoint")
 
-    async def get_json(self, source: str, url: str, *, key: str | None = None) -> Fetched:
+    async def get_json(
+        self, source: str, url: str, *, key: str | None = None, store: bool = True
+    ) -> Fetched:
         """A JSON document: fresh from the cache, else from the primary, else the secondary.
 
         Args:
             source: A configured source's name; it picks the upstream and the TTL.
             url: Path (and query) relative to the upstream's base URL.
             key: Cache key; ``"<source>:<url>"`` when ``None``.
+            store: Go through the cache (default). ``False`` is for an answer that is
+                read once and never asked for again (a ``diffPatch`` from a timecode):
+                it is neither looked up nor kept, no conditional request goes out, and
+                no stale value can stand in for it; breakers, budgets, retries and
+                failover apply as usual. Keeping such answers would only hold decoded
+                documents nobody reads, for the garbage collector to walk.
 
         Returns:
             The document, its age, whether it is stale and which endpoint supplied it.
@@ -470,9 +478,14 @@ class ResilientClient:
         if src is None:
             raise ConfigError(f"unknown source {source!r}")
         cache_key = key if key is not None else f"{source}:{url}"
+        if not store:
+            doc = await self._fetch(src, url, None)
+            return Fetched(
+                data=doc.data, age=0.0, stale=False, source=doc.role, upstream=src.upstream.name
+            )
 
         async def fetch() -> _Document:
-            return await self._fetch(src, url, cache_key)
+            return await self._fetch(src, url, self._cache.get(cache_key))
 
         cached = await self._cache.get_or_fetch(cache_key, fetch, ttl=src.effective_ttl)
         doc = cached.value
@@ -509,9 +522,8 @@ class ResilientClient:
         _log.warning("feed.unavailable", source=source, url=url, reason=reason)
         return Unavailable(reason)
 
-    async def _fetch(self, src: Source, url: str, cache_key: str) -> _Document:
+    async def _fetch(self, src: Source, url: str, previous: Cached[_Document] | None) -> _Document:
         up = src.upstream
-        previous = self._cache.get(cache_key)
         endpoints = self._endpoints[up.name]
         failures: list[tuple[Role, PressboxError]] = []
         for index, endpoint in enumerate(endpoints):
