@@ -44,6 +44,7 @@ from pressbox.api.keys import Authenticator, Unauthorized, keystore_from_url
 from pressbox.api.limits import MemoryLimiter, RedisLeaseLimiter
 from pressbox.api.metrics import api_metrics
 from pressbox.api.predict import PredictionCache, RedisSharedCache
+from pressbox.api.reads import ReadCache, Ticket
 from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
@@ -350,8 +351,41 @@ class Edge:
         if stream:
             await self.app(scope, receive, _with_headers(send, limit_headers, None))
             return
+        reads = rt.reads
+        if reads is not None and method == "GET":
+            kept = reads.lookup(path, scope["query_string"])
+            if isinstance(kept, tuple):
+                await self._answer_kept(send, kept, limit_headers, priority)
+                return
+            if kept is not None:
+                send = _keeping(send, reads, kept)
         deadline = api.cached_deadline_s if priority is Priority.HIGH else api.deadline_s
         await self._inner(scope, receive, send, limit_headers, deadline, method)
+
+    async def _answer_kept(
+        self,
+        send: Send,
+        kept: tuple[bytes, bytes],
+        limit_headers: list[tuple[bytes, bytes]],
+        priority: Priority,
+    ) -> None:
+        began = time.perf_counter()
+        body, media_type = kept
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", media_type),
+                    (b"content-length", b"%d" % len(body)),
+                    *limit_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        if priority is Priority.LOW:
+            self.rt.shedder.record_low(time.perf_counter() - began)
+        self._count(_ROUTE[priority], 200)
 
     async def _websocket_refusal(self, scope: Scope) -> str | None:
         """Why a WebSocket may not connect (no or bad key), or ``None``."""
@@ -516,6 +550,28 @@ def _hold(scope: Scope, send: Send, pause: float) -> None:
 def _resume_reading(transport: Any) -> None:
     if not transport.is_closing():
         transport.resume_reading()
+
+
+def _keeping(send: Send, reads: ReadCache, ticket: Ticket) -> Send:
+    """Pass the answer on, and keep it in ``reads`` when it is a whole ``200``."""
+    status = 0
+    media_type = b"application/json"
+    parts: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal status, media_type
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"content-type":
+                    media_type = value
+        elif message["type"] == "http.response.body" and status == 200:
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                reads.keep(ticket, b"".join(parts), media_type)
+        await send(message)
+
+    return wrapped
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], started: list[int] | None) -> Send:
@@ -754,6 +810,9 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
             registry=rt.registry,
         )
         rt.hub.add_listener(rt.predictions.on_update)
+        if api.read_cache_s > 0:
+            rt.reads = ReadCache(ttl_s=api.read_cache_s, registry=rt.registry)
+            rt.hub.add_listener(rt.reads.on_update)
         await stack.enter_async_context(rt.hub)
         _spawn(parts, "shedder", rt.shedder.monitor())
         if api.gc_policy:

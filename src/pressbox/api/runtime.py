@@ -11,6 +11,7 @@ from pressbox.api.keys import Authenticator, KeyStore, Principal
 from pressbox.api.limits import KeyLimiter
 from pressbox.api.metrics import ApiMetrics
 from pressbox.api.predict import PredictionCache
+from pressbox.api.reads import ReadCache
 from pressbox.api.settings import ApiSettings, TierSpec
 from pressbox.api.shedding import Shedder
 from pressbox.delivery import Hub
@@ -42,6 +43,7 @@ class Runtime:
     auth: Authenticator | None = None
     limiter: KeyLimiter | None = None
     predictions: PredictionCache | None = None
+    reads: ReadCache | None = None
     redis: Any = None
     ready: bool = False
     booth: dict[str, Principal] = field(default_factory=dict)

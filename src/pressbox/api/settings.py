@@ -84,6 +84,10 @@ class ApiSettings(BaseSettings):
     every update of the game)."""
     shared_cache_ttl_s: float = Field(default=5.0, gt=0)
     """Time-to-live of a prediction in the shared (Redis) cache."""
+    read_cache_s: float = Field(default=1.0, ge=0)
+    """Longest a game read (``/v1/games/{id}``, ``/plays``, ``/wp``, ``/key-plays``,
+    ``/v1/games``, ``/v1/predictions/latest``) is answered from the edge's read cache; an
+    update to the game ends it sooner (:mod:`pressbox.api.reads`). 0: no read cache."""
     lease_s: float = Field(default=0.05, gt=0, le=1.0)
     """Seconds of a tier's rate a worker leases from the shared bucket at once; a lease
     not used within ``lease_ttl_s`` is dropped."""

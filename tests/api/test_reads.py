@@ -1,0 +1,131 @@
+"""The read cache: game reads answered from kept bytes until the game's next update."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pressbox.api.reads import ReadCache, Ticket
+from pressbox.bus.base import update_stream
+from pressbox.engine.events import encode
+from pressbox.service import Service
+from tests.api.helpers import add_game, make_update, running, runtime
+
+pytestmark = pytest.mark.anyio
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _cache(clock: _Clock | None = None, **kwargs: float) -> ReadCache:
+    return ReadCache(registry=CollectorRegistry(), clock=clock or _Clock(), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("/v1/games/G1", True),
+        ("/v1/games/G1/plays", True),
+        ("/v1/games/G1/wp", True),
+        ("/v1/games/G1/key-plays", True),
+        ("/v1/games", True),
+        ("/v1/predictions/latest", True),
+        ("/v1/games/G1/matchup", False),  # changes with the context register, not updates
+        ("/v1/games/", False),
+        ("/v1/predict/mlb/G1", False),  # the prediction cache's
+        ("/v1/keys", False),
+    ],
+)
+def test_which_reads_are_kept(path: str, kept: bool) -> None:
+    assert (_cache().lookup(path, b"") is not None) is kept
+
+
+def test_an_update_ends_its_games_reads_and_the_reads_over_all_games() -> None:
+    cache = _cache()
+    for path in ("/v1/games/G1", "/v1/games/G2", "/v1/predictions/latest"):
+        ticket = cache.lookup(path, b"")
+        assert isinstance(ticket, Ticket)
+        cache.keep(ticket, path.encode(), b"application/json")
+    assert cache.lookup("/v1/games/G1", b"") == (b"/v1/games/G1", b"application/json")
+    cache.on_update(make_update("G1", 4))
+    assert isinstance(cache.lookup("/v1/games/G1", b""), Ticket)
+    assert isinstance(cache.lookup("/v1/predictions/latest", b""), Ticket)
+    assert cache.lookup("/v1/games/G2", b"") == (b"/v1/games/G2", b"application/json")
+
+
+def test_an_answer_built_while_an_update_landed_is_never_served() -> None:
+    cache = _cache()
+    ticket = cache.lookup("/v1/games/G1/plays", b"since=0")
+    assert isinstance(ticket, Ticket)
+    cache.on_update(make_update("G1", 4))  # lands while the answer is built
+    cache.keep(ticket, b"old", b"application/json")
+    assert isinstance(cache.lookup("/v1/games/G1/plays", b"since=0"), Ticket)
+
+
+def test_the_query_is_part_of_the_key_and_entries_expire() -> None:
+    clock = _Clock()
+    cache = _cache(clock, ttl_s=1.0)
+    ticket = cache.lookup("/v1/games/G1/plays", b"since=0")
+    assert isinstance(ticket, Ticket)
+    cache.keep(ticket, b"all", b"application/json")
+    assert isinstance(cache.lookup("/v1/games/G1/plays", b"since=5"), Ticket)
+    assert cache.lookup("/v1/games/G1/plays", b"since=0") == (b"all", b"application/json")
+    clock.now += 1.0
+    assert isinstance(cache.lookup("/v1/games/G1/plays", b"since=0"), Ticket)
+
+
+def test_the_least_recently_used_answers_go_first() -> None:
+    cache = _cache(max_entries=2)
+    for game in ("A", "B", "C"):
+        ticket = cache.lookup(f"/v1/games/{game}", b"")
+        assert isinstance(ticket, Ticket)
+        cache.keep(ticket, game.encode(), b"application/json")
+    assert len(cache) == 2
+    assert isinstance(cache.lookup("/v1/games/A", b""), Ticket)
+    assert cache.lookup("/v1/games/C", b"") == (b"C", b"application/json")
+
+
+@pytest.mark.parametrize("kwargs", [{"ttl_s": 0.0}, {"max_entries": 0}])
+def test_a_cache_that_keeps_nothing_is_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        _cache(**kwargs)
+
+
+async def test_the_app_answers_a_read_again_from_the_cache_until_the_next_update(
+    service: Service,
+) -> None:
+    await add_game(service, "G1")
+    async with running(service) as (app, client):
+        rt = runtime(app)
+        reads = rt.reads
+        assert reads is not None
+        registry = rt.registry
+        assert registry is not None
+
+        def hits() -> float:
+            value = registry.get_sample_value("pressbox_api_read_cache_total", {"outcome": "hit"})
+            return value or 0.0
+
+        first = await client.get("/v1/games/G1")
+        second = await client.get("/v1/games/G1")
+        assert first.status_code == second.status_code == 200
+        assert second.content == first.content
+        assert second.headers["content-type"] == first.headers["content-type"]
+        assert "ratelimit-limit" in second.headers
+        assert hits() == 1
+        # A new update: logged, then seen by the hub, whose listener ends the entry.
+        update = make_update("G1", 4)
+        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
+        reads.on_update(update)
+        third = await client.get("/v1/games/G1")
+        assert third.json()["update"]["seq"] == 4
+        assert hits() == 1
+        # A refusal or a missing game is never kept.
+        for _ in range(2):
+            assert (await client.get("/v1/games/NOPE")).status_code == 404
+        assert hits() == 1
