@@ -138,14 +138,17 @@ async def _ingest(
         )
 
 
-async def _save_stats(timed: TimedModel, path: Path, metrics: Path) -> None:
+async def _save_stats(timed: TimedModel, path: Path, metrics: Path | None) -> None:
     while True:
         await asyncio.sleep(1.0)
         write_stats(timed, path)
-        # The process's metrics, for roles without /metrics (a split ingest process).
-        tmp = metrics.with_name(metrics.name + ".tmp")
-        tmp.write_bytes(generate_latest())
-        tmp.replace(metrics)
+        if metrics is not None:
+            # The process's metrics, for roles without /metrics (a split ingest process);
+            # one with /metrics is read there (rendering them all here each second would
+            # stall its loop for the time it takes, tens of milliseconds).
+            tmp = metrics.with_name(metrics.name + ".tmp")
+            tmp.write_bytes(generate_latest())
+            tmp.replace(metrics)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -160,7 +163,11 @@ async def run(args: argparse.Namespace) -> None:
     async with Service(settings, models={"mlb": timed}) as service:
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(
-                _save_stats(timed, Path(args.ready + ".wp.json"), Path(args.ready + ".prom"))
+                _save_stats(
+                    timed,
+                    Path(args.ready + ".wp.json"),
+                    None if roles & {"api", "gateway"} else Path(args.ready + ".prom"),
+                )
             )
         ]
         if "ingest" in roles:
