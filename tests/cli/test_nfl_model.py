@@ -165,6 +165,14 @@ def test_calibration_smoke_on_sample_games(app, tmp_path):
     assert isinstance(report["beats_baselines"], bool)
 
 
+def test_calibrate_refuses_one_inner_fold(app):
+    """Cross-validation inside the training games needs at least two folds."""
+    args = ["calibrate", "nfl", "--train", str(FIXTURES), "--test", str(FIXTURES)]
+    result = runner.invoke(app, [*args, "--inner-folds", "1"])
+    assert result.exit_code == 2
+    assert "inner-folds" in result.output
+
+
 def test_calibrate_refuses_an_empty_folder(app, tmp_path):
     """No games to read is a usage error."""
     result = runner.invoke(
@@ -182,7 +190,10 @@ def test_calibrate_without_train_leaves_one_season_out(app, tmp_path):
     (tmp_path / "schedule.json").write_bytes((FIXTURES / "schedule.json").read_bytes())
     out = tmp_path / "report.json"
     args = ["calibrate", "nfl", "--test", str(tmp_path / "2015"), "--json", str(out)]
-    result = runner.invoke(app, [*args, "--iterations", "10"])
+    result = runner.invoke(app, [*args, "--iterations", "10", "--inner-folds", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert (report["train"], report["test"]) == ([2014], [2015])
+    assert report["inner_cv"]["folds"] == 2
+    assert 0.0 <= report["inner_cv"]["brier"] <= 1.0
+    assert 0.0 <= report["inner_cv"]["ece"] <= 1.0

@@ -371,6 +371,14 @@ def calibrate_nfl(
     plot: Annotated[Path | None, typer.Option(help="Write a reliability plot (PNG).")] = None,
     schedule: Annotated[Path | None, typer.Option(help="schedule.json (season types).")] = None,
     iterations: Annotated[int, typer.Option(help="Boosting iterations.", min=10)] = 100,
+    inner_folds: Annotated[
+        int,
+        typer.Option(
+            help="Also score the fit by grouped cross-validation inside the training games "
+            "(this many folds of games; 0: not).",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """Fit on --train, then score the model and both baselines on --test in one run.
 
@@ -380,13 +388,18 @@ def calibrate_nfl(
     (``0.12·sd + 0.15·sd·progress + …``, see
     :func:`pressbox.engine.models.nfl.published_features`) refit by maximum likelihood.
     Elo ratings run through training and test games in date order, so a test game's
-    ratings only know the results before it.
+    ratings only know the results before it. With ``--inner-folds`` the report also has
+    ``inner_cv``: the same fit scored by grouped cross-validation inside the training
+    games (:func:`pressbox.engine.models.nfl.cross_validate`), the figure the model's
+    choices are made on.
     """
     if not train:
         train = _sibling_seasons(test)
         if not train:
             raise typer.BadParameter("no --train given and no other season folder beside --test")
     train_games = _read_or_fail(train, schedule)
+    if inner_folds and not 2 <= inner_folds <= len(train_games):
+        raise typer.BadParameter(f"--inner-folds must be 2-{len(train_games)} (or 0)")
     test_games = _read_or_fail(test, schedule)
     train_ids = {g.events[0].game_id for g in train_games}
     test_games = [g for g in test_games if g.events[0].game_id not in train_ids]
@@ -436,6 +449,11 @@ def calibrate_nfl(
         "without_elo": _scores(without_elo, y),
         "by_quarter": {},
     }
+    if inner_folds:
+        inner_p, inner_y = nfl.cross_validate(
+            train_games, elo_games=every, folds=inner_folds, max_iter=iterations
+        )
+        report["inner_cv"] = {"folds": inner_folds, **_scores(inner_p, inner_y)}
     quarter = rows["quarter"]
     for label, mask in (
         ("1", quarter == 1),

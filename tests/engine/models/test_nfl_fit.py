@@ -123,3 +123,23 @@ def test_published_features_follow_the_broadcast_formula() -> None:
     assert np.all(x[:, 0] == 1.0)
     np.testing.assert_array_equal(x[:, 1], rows["home_score"] - rows["away_score"])
     assert np.all(np.abs(x[:, 2]) <= np.abs(x[:, 1]))
+
+
+def test_cross_validation_scores_every_play_once_by_a_fit_without_its_game() -> None:
+    """Grouped cross-validation gives one probability per play of every game, each from
+    a fit on the other folds; the deal is seeded, so a second run gives the same."""
+    predicted, actual = nfl.cross_validate(GAMES, folds=2, max_iter=10)
+    strength = nfl.pregame_strength(nfl.game_results(GAMES))
+    rows = nfl.build_rows(GAMES, strength.elo, strength.home_edge)
+    assert predicted.shape == actual.shape == (len(rows),)
+    assert np.all((predicted >= 0.0) & (predicted <= 1.0))
+    assert sorted(actual) == sorted(rows["result"])
+    again, _ = nfl.cross_validate(GAMES, folds=2, max_iter=10)
+    assert np.array_equal(again, predicted)
+
+
+@pytest.mark.parametrize("folds", [1, len(GAMES) + 1])
+def test_cross_validation_needs_two_folds_of_games(folds: int) -> None:
+    """Fewer than two folds, or more folds than games, is a ValueError."""
+    with pytest.raises(ValueError, match="folds"):
+        nfl.cross_validate(GAMES, folds=folds)

@@ -1334,6 +1334,51 @@ def _leverage_norm(model: NflModel, rows: Rows) -> float:
 # --------------------------------------------------------------------------- scoring
 
 
+def cross_validate(
+    games: Sequence[Game],
+    *,
+    elo_games: Sequence[Game] | None = None,
+    folds: int = 3,
+    seed: int = 1,
+    max_iter: int = 100,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Grouped cross-validation of the whole fit inside a set of games.
+
+    The games, in game-id order, are dealt into ``folds`` folds at random (seeded); each
+    fold is scored by :func:`fit` run on the other folds, its own out-of-fold calibration
+    included. Every play of a game shares the game's result, so the folds are whole games.
+    This is how the model's choices are made without looking at a held-out season.
+
+    Args:
+        games: The games (one training season, say).
+        elo_games: Games whose results feed the Elo ratings (default: ``games``).
+        folds: Number of folds of games (at least 2).
+        seed: Seed of the deal.
+        max_iter: Boosting iterations of each fit.
+
+    Returns:
+        The home win probability before every play of every game, and the results
+        (1, 0.5, 0), fold after fold.
+
+    Raises:
+        ValueError: Fewer than two folds, or fewer games than folds.
+    """
+    if folds < 2 or len(games) < folds:
+        raise ValueError(f"cannot deal {len(games)} games into {folds} folds")
+    strength = pregame_strength(game_results(elo_games if elo_games else games))
+    ordered = sorted(games, key=lambda g: g.events[0].game_id)
+    fold = np.random.default_rng(seed).permutation(len(ordered)) % folds
+    predicted, actual = [], []
+    for k in range(folds):
+        train = [g for g, f in zip(ordered, fold, strict=True) if f != k]
+        test = [g for g, f in zip(ordered, fold, strict=True) if f == k]
+        model = NflModel(fit(train, elo_games=elo_games, max_iter=max_iter))
+        rows = build_rows(test, strength.elo, strength.home_edge)
+        predicted.append(predict_rows(model, rows))
+        actual.append(rows["result"])
+    return np.concatenate(predicted), np.concatenate(actual)
+
+
 def predict_rows(model: NflModel, rows: Rows, *, elo: bool = True) -> npt.NDArray[np.float64]:
     """The model's home win probability for every row (the state before each play)."""
     out = np.empty(len(rows), dtype=np.float64)
