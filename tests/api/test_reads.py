@@ -22,8 +22,12 @@ class _Clock:
         return self.now
 
 
-def _cache(clock: _Clock | None = None, **kwargs: float) -> ReadCache:
-    return ReadCache(registry=CollectorRegistry(), clock=clock or _Clock(), **kwargs)  # type: ignore[arg-type]
+def _cache(
+    clock: _Clock | None = None, *, ttl_s: float = 1.0, max_entries: int = 4096
+) -> ReadCache:
+    return ReadCache(
+        ttl_s=ttl_s, max_entries=max_entries, registry=CollectorRegistry(), clock=clock or _Clock()
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,10 +94,10 @@ def test_the_least_recently_used_answers_go_first() -> None:
     assert cache.lookup("/v1/games/C", b"") == (b"C", b"application/json")
 
 
-@pytest.mark.parametrize("kwargs", [{"ttl_s": 0.0}, {"max_entries": 0}])
-def test_a_cache_that_keeps_nothing_is_refused(kwargs: dict[str, float]) -> None:
+@pytest.mark.parametrize(("ttl_s", "max_entries"), [(0.0, 4096), (1.0, 0)])
+def test_a_cache_that_keeps_nothing_is_refused(ttl_s: float, max_entries: int) -> None:
     with pytest.raises(ValueError, match="positive"):
-        _cache(**kwargs)
+        _cache(ttl_s=ttl_s, max_entries=max_entries)
 
 
 async def test_the_app_answers_a_read_again_from_the_cache_until_the_next_update(
