@@ -27,7 +27,6 @@ latency, backlog, batch sizes, archive writes) are described in :mod:`pressbox.m
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -87,8 +86,8 @@ class GameScorer:
         "_machine",
         "_model",
         "_prior",
+        "_prior_home",
         "_prior_model",
-        "_win",
         "updates",
     )
 
@@ -104,10 +103,8 @@ class GameScorer:
         self._machine = GameMachine(sport, game_id)
         self._model = model
         self._prior_model: PriorModel | None = None if model is None else prior_model(model)
-        self._win: Callable[[GameState], WinProbability] | None = (
-            None if model is None else model.win_probability
-        )
         self._prior: GamePrior | None = None
+        self._prior_home: float | None = None
         self._key = key_play_wpa
         self._clock = clock
         self._last_wp: WinProbability | None = None
@@ -144,10 +141,8 @@ class GameScorer:
         """
         if prior.home is None or self._prior_model is None:
             prior = NO_PRIOR
-        else:
-            # Bound once: each play then costs the model's lookup, not an argument check.
-            self._win = functools.partial(self._prior_model.win_probability, prior=prior.home)
         self._prior = prior
+        self._prior_home = prior.home
         return prior
 
     def score(self, event: PlayEvent) -> Update | None:
@@ -173,8 +168,12 @@ class GameScorer:
         state = self._machine.state
         wp = wpa = leverage = None
         key_play = False
-        if self._model is not None and self._win is not None:
-            wp = self._win(state)
+        if self._model is not None:
+            home = self._prior_home
+            if home is not None and self._prior_model is not None:
+                wp = self._prior_model.win_probability(state, home)
+            else:
+                wp = self._model.win_probability(state)
             # Leverage is the models' own: at the average strength (MLB, by definition of
             # the index) or from the ratings in the model file (NFL).
             leverage = self._model.leverage(state)

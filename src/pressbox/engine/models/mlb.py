@@ -102,8 +102,9 @@ PRIOR_TABLES = 16
 """How many tables built for a pregame prior are kept (about 1.2 MB each), least recently
 used first out: enough for the games of a busy night."""
 PRIOR_BLENDS = 1024
-"""How many pregame priors :meth:`MlbModel.win_probability` keeps its blend weights for
-(a few hundred bytes each), the oldest first out: a season's live games, many times over."""
+"""How many pregame priors :meth:`MlbModel.win_probability` keeps the blend of (two
+levels and a weight, a few hundred bytes), the oldest first out: a season's live games,
+many times over."""
 DEFAULT_SHRINK = 100.0
 """Pseudo plate appearances pulling an inning group's transitions toward its half's."""
 
@@ -839,6 +840,14 @@ class WpTable:
         return out
 
 
+class _Blend(NamedTuple):
+    """One prior's table, blended state by state: the two levels around it and the weight."""
+
+    lo: list[float]
+    hi: list[float]
+    weight: float
+
+
 class MlbModel:
     """The fitted MLB model: tables on demand, WP, leverage and team-strength priors.
 
@@ -868,7 +877,7 @@ class MlbModel:
         self._tables: dict[tuple[int, bool], WpTable] = {}
         self._prior_tables: dict[tuple[int, bool, float], WpTable] = {}
         self._level_lists: dict[tuple[int, bool, int], list[float]] = {}
-        self._blends: dict[tuple[int, bool, float], tuple[list[float], list[float], float]] = {}
+        self._blends: dict[tuple[int, bool, float], _Blend] = {}
 
     @property
     def name(self) -> str:
@@ -1079,16 +1088,14 @@ class MlbModel:
             return k, 1.0
         return k, (prior - p_lo) / (p_hi - p_lo)
 
-    def _blend(
-        self, innings: int, extra_runner: bool, prior: float
-    ) -> tuple[list[float], list[float], float]:
-        """The two strength levels around ``prior`` (flat lists) and the weight between
-        them, kept for the next :data:`PRIOR_BLENDS` priors."""
+    def _blend(self, innings: int, extra_runner: bool, prior: float) -> _Blend:
+        """The two strength levels around ``prior`` and the weight between them, kept for
+        the next :data:`PRIOR_BLENDS` priors."""
         k, weight = self._bracket(prior, innings, extra_runner)
         lo, hi = (self._level_list(innings, extra_runner, j) for j in (k, k + 1))
         if len(self._blends) >= PRIOR_BLENDS:
             del self._blends[next(iter(self._blends))]
-        blend = self._blends[(innings, extra_runner, prior)] = (lo, hi, weight)
+        blend = self._blends[(innings, extra_runner, prior)] = _Blend(lo, hi, weight)
         return blend
 
     def _level_list(self, innings: int, extra_runner: bool, k: int) -> list[float]:
@@ -1157,10 +1164,11 @@ class MlbModel:
         else:
             # The one value of table(prior) this state needs, by the same arithmetic: a
             # processor then pays a lookup per play, not a whole table per game.
-            blend = self._blends.get((innings, extra_runner, prior))
-            lo, hi, weight = blend or self._blend(innings, extra_runner, prior)
-            low = lo[index]
-            wp = round((low + (hi[index] - low) * weight) / QUANTUM) * QUANTUM
+            blend = self._blends.get((innings, extra_runner, prior)) or self._blend(
+                innings, extra_runner, prior
+            )
+            low = blend.lo[index]
+            wp = round((low + (blend.hi[index] - low) * blend.weight) / QUANTUM) * QUANTUM
         return WinProbability(home=wp, away=1.0 - wp, model=self.label)
 
     def leverage(self, state: GameState) -> float:
