@@ -287,6 +287,21 @@ async def test_stale_value_is_served_with_its_age_when_the_upstream_fails(primar
     assert "cache.stale_served" in [e["event"] for e in logs]
 
 
+async def test_an_answer_read_once_is_neither_cached_nor_served_stale(primary):
+    """With store=False every call asks the upstream, without If-None-Match, and a failure
+    raises even when the same URL was fetched before."""
+    async with client_for(primary) as client:
+        first = await client.get_json("live", "/g", store=False)
+        second = await client.get_json("live", "/g", store=False)
+        primary.default["/g"] = ("status", 500)
+        with pytest.raises(FeedUnavailable, match="HTTP 500"):
+            await client.get_json("live", "/g", store=False)
+    assert first == Fetched({"path": "/g", "version": 1}, 0.0, False, "primary", "stats")
+    assert second.data == first.data
+    assert primary.hits["/g"] == 5
+    assert all("if-none-match" not in h for h in primary.headers["/g"])
+
+
 async def test_retry_after_zero_on_429_is_honoured(primary):
     """A 429 with Retry-After: 0 is retried after exactly that wait, not the backoff."""
     primary.plan("/g", ("status", (429, 0)))
