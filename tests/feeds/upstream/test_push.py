@@ -79,6 +79,27 @@ async def test_each_new_timecode_is_notified_in_order(sample: UpstreamData) -> N
     assert "field_out" in events
 
 
+async def test_updates_found_together_are_each_notified(sample: UpstreamData) -> None:
+    """A wake-up that finds many updates out at once (a clock jump standing in for a busy
+    loop that woke late) notifies every one of them, in order: none hides behind the last."""
+    clock = ManualClock()
+    async with (
+        run_upstream(sample, speed=60, clock=clock, date="2015-04-10") as base,
+        httpx.AsyncClient() as http,
+        connect(_push(base)) as channel,
+    ):
+        await anyio.sleep(0.2)  # the channel follows the game from here
+        clock.advance(3600)
+        url = f"{base}/api/v1.1/game/{ANA_PK}/feed/live/timestamps"
+        published = (await http.get(url)).json()
+        seen: list[str] = []
+        with anyio.fail_after(30):
+            while not seen or seen[-1] != published[-1]:
+                seen.append(orjson.loads(await channel.recv())["timeStamp"])
+    assert len(seen) > 50
+    assert seen == published[-len(seen) :]
+
+
 async def test_unknown_games_and_a_closed_service_are_refused(sample: UpstreamData) -> None:
     """An unknown game's handshake is refused; /pressbox/push?open=0 closes open channels
     (code 1001) and refuses new ones until reopened."""

@@ -174,9 +174,12 @@ async def _follow(
             await websocket.close(CLOSE_GOING_AWAY, reason="push service closed")
             return
         now = upstream.published(mg)
-        if now > sent:
-            sent = now
-            if not await _notify(websocket, upstream, mg, now):
+        # One notification per update, as the real service sends them: a wake-up that
+        # finds several out (a busy loop woke late) still names each one, so that no
+        # play hides behind the pitch that followed it.
+        while sent < now:
+            sent += 1
+            if not await _notify(websocket, upstream, mg, sent):
                 return
     # Over: nothing more will change; the channel stays open until the client leaves
     # (or the service closes).
