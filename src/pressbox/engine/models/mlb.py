@@ -1071,8 +1071,8 @@ class MlbModel:
         The starting WP rises with θ, about 0.02 a level around the middle, so a walk from
         the average teams (level 0, built with the model) finds the two levels around the
         prior and builds only the levels on the way (about 15 ms each, once per process): a
-        first game at a prior of 0.6 builds four where a binary search from the grid's ends
-        built seven, and the priors of a season (0.3-0.7) need the middle levels only.
+        prior of 0.6 needs levels 0 to 4 where a binary search from the grid's ends built
+        seven levels, and the priors of a season (0.3-0.7) need the middle levels only.
         """
         k = 0
         while k > -THETA_LEVELS and self._start(innings, extra_runner, k) > prior:
