@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -147,3 +150,23 @@ async def new_key(app: FastAPI, tier: str = "enterprise", name: str = "ACME") ->
     assert rt.keys is not None
     _, token = await create_key(rt.keys, name=name, tier=tier, tiers=rt.tiers)
     return token
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI, http: str = "httptools") -> AsyncIterator[str]:
+    """The app under a real uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
 import time
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from pressbox.api.app import create_app
 from pressbox.api.settings import ApiSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
 from pressbox.service import Service
-from tests.api.helpers import add_game, new_key, running, runtime
+from tests.api.helpers import add_game, new_key, running, runtime, served
 
 pytestmark = pytest.mark.anyio
 
@@ -164,20 +162,9 @@ async def test_a_shed_connection_is_not_read_for_a_while(service: Service, http:
     app = create_app(
         service.settings, service=service, api_settings=api, registry=CollectorRegistry()
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    async with served(app, http) as base:
         rt = runtime(app)
         headers = {"X-API-Key": await new_key(app)}
-        base = f"http://127.0.0.1:{port}"
         one = httpx.Limits(max_connections=1)
         async with (
             httpx.AsyncClient(base_url=base, limits=one) as held,
@@ -196,6 +183,3 @@ async def test_a_shed_connection_is_not_read_for_a_while(service: Service, http:
             waited = time.monotonic() - began
         assert waited >= pause * 0.95  # the timer's resolution
         assert answered_meanwhile - began < waited
-    finally:
-        server.should_exit = True
-        await serving

@@ -9,20 +9,18 @@ stream it admitted straight to the SSE endpoint.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from types import CoroutineType
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from pressbox.api.app import Roles, create_app
 from pressbox.api.settings import ApiSettings
 from pressbox.service import Service
-from tests.api.helpers import add_game, new_key
+from tests.api.helpers import add_game, new_key, served
 
 pytestmark = pytest.mark.anyio
 
@@ -56,20 +54,10 @@ async def test_an_open_stream_skips_the_frameworks_middleware(service: Service, 
         api_settings=api,
         registry=CollectorRegistry(),
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    async with served(app, http) as base:
         headers = {"X-API-Key": await new_key(app)}
         async with (
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+            httpx.AsyncClient(base_url=base) as client,
             client.stream("GET", "/v1/stream/games/G1", headers=headers) as stream,
         ):
             assert stream.status_code == 200
@@ -87,6 +75,3 @@ async def test_an_open_stream_skips_the_frameworks_middleware(service: Service, 
             assert framework == []
             # Everything else still goes through FastAPI.
             assert (await client.get("/v1/games/G1", headers=headers)).status_code == 200
-    finally:
-        server.should_exit = True
-        await serving
