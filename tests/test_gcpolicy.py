@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import weakref
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -26,6 +28,19 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
+@contextlib.asynccontextmanager
+async def _running(policy: CollectorPolicy) -> AsyncIterator[None]:
+    """The policy applied for the block, then stopped (cancelled, as the app stops it)."""
+    task = asyncio.create_task(policy.run())
+    try:
+        await _until(lambda: policy.freezes >= 1)
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def _until(condition: object, seconds: float = 5.0) -> None:
     for _ in range(int(seconds / 0.01)):
         if callable(condition) and condition():
@@ -37,15 +52,10 @@ async def _until(condition: object, seconds: float = 5.0) -> None:
 async def test_objects_are_frozen_while_it_runs_and_released_when_it_stops() -> None:
     registry = CollectorRegistry()
     policy = CollectorPolicy(freeze_every_s=0.05, full_every_s=0, registry=registry)
-    task = asyncio.create_task(policy.run())
-    try:
+    async with _running(policy):
         await _until(lambda: policy.freezes >= 2)
         assert gc.get_freeze_count() > 0
         assert _sample(registry, "pressbox_gc_frozen_objects") > 0
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert gc.get_freeze_count() == 0
     assert _sample(registry, "pressbox_gc_frozen_objects") == 0
     assert policy._on_collection not in gc.callbacks
@@ -54,25 +64,17 @@ async def test_objects_are_frozen_while_it_runs_and_released_when_it_stops() -> 
 async def test_a_full_collection_is_followed_by_a_freeze_and_its_pause_observed() -> None:
     registry = CollectorRegistry()
     policy = CollectorPolicy(freeze_every_s=0, full_every_s=0, registry=registry)
-    task = asyncio.create_task(policy.run())
-    try:
-        await _until(lambda: policy.freezes >= 1)
+    async with _running(policy):
         before = policy.freezes
         gc.collect()
         await _until(lambda: policy.freezes > before)
         count = _sample(registry, "pressbox_gc_pause_seconds_count", generation="2")
         assert count >= 1
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 async def test_cyclic_garbage_frozen_with_the_rest_is_freed_by_the_complete_collection() -> None:
     policy = CollectorPolicy(freeze_every_s=0, full_every_s=0.2, registry=CollectorRegistry())
-    task = asyncio.create_task(policy.run())
-    try:
-        await _until(lambda: policy.freezes >= 1)
+    async with _running(policy):
         cycle = _Cycle()
         ref = weakref.ref(cycle)
         policy.freeze()  # the cycle is frozen while alive...
@@ -81,10 +83,6 @@ async def test_cyclic_garbage_frozen_with_the_rest_is_freed_by_the_complete_coll
         assert ref() is not None
         await _until(lambda: policy.full_collections >= 1)
         assert ref() is None
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.parametrize(("freeze", "full"), [(-1.0, 900.0), (10.0, -0.5)])
