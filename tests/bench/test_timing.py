@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pressbox.bench.timing import TimedModel, write_stats
-from pressbox.engine.events import GameState, WinProbability
+from pressbox.engine.events import BaseballSituation, GameInfo, GameState, WinProbability
+from pressbox.engine.models import mlb
+from pressbox.engine.models.base import prior_model
 
 
 class _Model:
@@ -38,3 +42,22 @@ def test_timed_model_delegates_and_counts(tmp_path: Path) -> None:
     saved = json.loads(out.read_text())
     assert sum(saved["win_probability"].values()) == 2
     assert sum(saved["leverage"].values()) == 1
+
+
+def test_timed_model_hands_the_prior_on_when_the_model_takes_one() -> None:
+    """A processor's prior reaches the shipped model through the timing proxy, and a model
+    that takes none is asked without it."""
+    model = mlb.load()
+    state = GameState(
+        sport="mlb",
+        game_id="g",
+        status="live",
+        info=GameInfo(home="H", away="A", date="2015-04-10"),
+        situation=BaseballSituation(inning=1, half="top", outs=0, bases=(None, None, None)),
+    )
+    timed = TimedModel(model)
+    assert prior_model(timed) is not None
+    assert timed.win_probability(state, 0.7) == model.win_probability(state, 0.7)
+    assert timed.win_probability(state, 0.7).home == pytest.approx(0.7, abs=1e-6)
+    assert timed.win_probability(state).home != pytest.approx(0.7, abs=1e-3)
+    assert TimedModel(_Model()).win_probability(state, 0.7).home == 0.6

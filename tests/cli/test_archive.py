@@ -204,3 +204,25 @@ def test_replay_with_a_model_file_and_bad_inputs(real_archive_url: str, tmp_path
     unknown = CliRunner().invoke(_app(), ["archive", "replay", "NOPE"])
     assert unknown.exit_code == 1
     assert "unknown game" in unknown.output
+
+
+def test_replay_starts_from_the_games_stored_prior(real_archive_url: str) -> None:
+    """A game archived with a pregame prior is re-run from that prior, as it ran live."""
+    from pressbox.engine.events import GamePrior
+
+    async def fix() -> None:
+        async with from_url(real_archive_url) as archive:
+            await archive.fix_prior("CLE201611020", GamePrior(home=0.7, source="odds"))
+
+    asyncio.run(fix())
+    result = CliRunner().invoke(_app(), ["archive", "replay", "CLE201611020"])
+    assert result.exit_code == 0, result.output
+
+    async def first() -> tuple[float | None, GamePrior | None]:
+        async with from_url(real_archive_url) as archive:
+            update = (await archive.updates("CLE201611020"))[0]
+            return (update.wp.home if update.wp else None), update.prior
+
+    home, prior = asyncio.run(first())
+    assert prior == GamePrior(home=0.7, source="odds")
+    assert home == pytest.approx(0.7, abs=1e-6)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pressbox.engine.events import GameState, WinProbability
-from pressbox.engine.models.base import WinProbabilityModel
+from pressbox.engine.models.base import WinProbabilityModel, prior_model
 
 
 class TimedModel:
@@ -27,6 +27,7 @@ class TimedModel:
 
     def __init__(self, model: WinProbabilityModel) -> None:
         self._model = model
+        self._with_prior = prior_model(model)
         self.hist: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
     @property
@@ -39,10 +40,12 @@ class TimedModel:
         """The wrapped model's version."""
         return self._model.version
 
-    def win_probability(self, state: GameState) -> WinProbability:
-        """The wrapped model's answer, timed."""
+    def win_probability(self, state: GameState, prior: float | None = None) -> WinProbability:
+        """The wrapped model's answer at ``prior`` (when it takes one), timed."""
         start = time.perf_counter()
         try:
+            if self._with_prior is not None:
+                return self._with_prior.win_probability(state, prior)
             return self._model.win_probability(state)
         finally:
             self.hist["win_probability"][int((time.perf_counter() - start) * 1e6)] += 1

@@ -141,7 +141,9 @@ def replay_command(
         async def rerun(a: Archive) -> tuple[str, int, list[str]]:
             record = await a.game(game)
             wp_model = get_model(record.sport, model)
-            updates = rescore(record.sport, game, await a.timeline(game), wp_model)
+            # The game's stored pregame prior, so that the re-run starts where it did live.
+            prior = await a.prior(game)
+            updates = rescore(record.sport, game, await a.timeline(game), wp_model, prior)
             label = updates[0].wp.model if updates and updates[0].wp else wp_model.name
             stored = await a.put_updates(updates, model=label)
             return label, stored, await a.models(game)
