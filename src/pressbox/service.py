@@ -64,6 +64,7 @@ from pressbox.feeds.context import (
     put_record,
     unavailable_record,
 )
+from pressbox.feeds.http import Fetched, ResilientClient
 from pressbox.feeds.odds import pregame_prior, read_odds
 from pressbox.feeds.poller import (
     IngestReport,
@@ -350,14 +351,31 @@ class Service:
                 feeder.observe(event, seq)
                 return seq
 
+            async def announce(sport: Sport, game_id: str) -> None:
+                # Before the game's first event, so that its processor starts from them.
+                await self._store_odds(client, game_id)
+                await self.announce(sport, game_id)
+
             async with asyncio.TaskGroup() as group:
                 following = group.create_task(feeder.run())
                 report = await ingest_from_upstream(
-                    publish, self.announce, upstream_url, policy=policy, client=client
+                    publish, announce, upstream_url, policy=policy, client=client
                 )
                 await feeder.drain()
                 following.cancel()
             return report
+
+    async def _store_odds(self, client: ResilientClient, game_id: str) -> None:
+        """Keep the game's pregame odds in the log's context register (kind :data:`ODDS`),
+        when the upstream has them; without them the game starts from the rating book."""
+        found = await client.lookup("odds", f"/odds/v1/games/{game_id}")
+        if not isinstance(found, Fetched):
+            _log.info("ingest.no_odds", game_id=game_id, reason=found.reason)
+            return
+        try:
+            await self.bus.put_context(game_id, ODDS, orjson.dumps(found.data))
+        except BackendError as exc:
+            _log.warning("ingest.odds_not_stored", game_id=game_id, reason=str(exc))
 
     async def _no_matchup(self, game_id: str) -> None:
         # The API tells the booth why the panel is empty rather than "not yet".
