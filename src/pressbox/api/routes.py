@@ -79,8 +79,12 @@ GAME_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def runtime(request: Request) -> Runtime:
-    """The app's runtime (set in the lifespan)."""
+async def runtime(request: Request) -> Runtime:
+    """The app's runtime (set in the lifespan).
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, one
+    hop to the thread pool and back for every request.
+    """
     rt: Runtime = request.app.state.runtime
     return rt
 
