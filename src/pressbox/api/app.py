@@ -799,7 +799,7 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
             if prediction.status == 200:
                 # Follow the game from now on (discovery would find it within seconds), so
                 # its next update replaces this entry.
-                hub.follow(game_id)
+                hub.follow(game_id, since=prediction.seq)
             return prediction
 
         rt.predictions = PredictionCache(

@@ -501,6 +501,8 @@ class _Game:
     flush: asyncio.Handle | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     known: bool = False
+    since: int | None = None
+    """The update the caller of :meth:`Hub.follow` already had (see there)."""
     error: str | None = None
     failing: str | None = None
     updated_at: float | None = None
@@ -743,10 +745,17 @@ class Hub:
             raise UnknownGame(game_id)
         return game
 
-    def follow(self, game_id: str) -> None:
-        """Start following a game before anyone subscribes (announced games)."""
+    def follow(self, game_id: str, *, since: int | None = None) -> None:
+        """Start following a game before anyone subscribes (announced games).
+
+        Args:
+            game_id: The game.
+            since: The last update the caller has read itself (a prediction just computed):
+                the updates after it reach the listeners even when they land before the
+                follower's first read, which would otherwise take them as its snapshot.
+        """
         if game_id not in self._games and self._tg is not None:
-            game = _Game(game_id, known=True)
+            game = _Game(game_id, known=True, since=since)
             self._spawn(self._follow(game))
             self._games[game_id] = game
 
@@ -772,7 +781,10 @@ class Hub:
         last = await self.bus.last_seq(stream)
         if last > 0:
             game.known = True
-            entries = await self.bus.read(stream, last, limit=1)
+            # Start from the caller's position when it has one: the tail then publishes
+            # what landed after it, to the listeners too.
+            start = last if game.since is None or not 0 < game.since < last else game.since
+            entries = await self.bus.read(stream, start, limit=1)
             if entries:
                 self._set_snapshot(game, entries[0].seq, entries[0].payload)
                 return
