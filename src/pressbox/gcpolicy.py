@@ -83,7 +83,10 @@ class CollectorPolicy:
         self.freeze_every_s = freeze_every_s
         self.full_every_s = full_every_s
         self._clock = clock
-        self._pause, self._frozen = _gc_metrics(registry)
+        self._pause, frozen = _gc_metrics(registry)
+        # Counted when scraped: gc.get_freeze_count() walks the whole frozen list (a
+        # million objects, milliseconds), too dear for every freeze.
+        frozen.set_function(gc.get_freeze_count)
         self._started_at = 0.0
         self._freeze_due = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,7 +113,6 @@ class CollectorPolicy:
         gc.collect(1)
         gc.freeze()
         self.freezes += 1
-        self._frozen.set(gc.get_freeze_count())
 
     def collect_everything(self) -> None:
         """Unfreeze, collect every generation, and freeze what survived."""
@@ -143,5 +145,4 @@ class CollectorPolicy:
             # Stopped: everything is the collector's again.
             gc.callbacks.remove(self._on_collection)
             gc.unfreeze()
-            self._frozen.set(0)
             self._loop = None
