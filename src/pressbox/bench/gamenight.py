@@ -79,6 +79,10 @@ class GamenightConfig:
         client_procs: SSE client processes (default: one per core, more when a process
             would hold over :data:`MAX_PER_PROCESS` connections).
         faults: The upstream's fault spec (``docs/upstream.md``).
+        harness_nice: Niceness of the harness's processes (upstream, clients, API load),
+            ``0`` for none. They stand in for machines elsewhere; on the machine under test
+            a client woken by each update it is sent would otherwise preempt the server in
+            the middle of its fan-out (the scheduler favours a task that was asleep).
         seed: The fault seed.
         log_url: Event log (``memory://`` embedded, ``redis://...``).
         archive_url: Archive (a SQLite file in the work folder when ``None``).
@@ -107,6 +111,7 @@ class GamenightConfig:
     loop: str = "auto"
     api_max_lag: float = 0.25
     faults: str = ""
+    harness_nice: int = 3
     seed: int = 0
     log_url: str = "memory://"
     archive_url: str | None = None
@@ -437,6 +442,7 @@ def _spawn(
     workdir: Path,
     env: Mapping[str, str] | None = None,
     pipes: bool = False,
+    nice: int = 0,
 ) -> _Proc:
     stderr = (workdir / f"{role}.log").open("w")
     popen = subprocess.Popen(  # noqa: S603 - this interpreter and pressbox's own modules
@@ -446,6 +452,9 @@ def _spawn(
         stderr=stderr,
         env={**os.environ, **(env or {})},
     )
+    if nice:
+        with contextlib.suppress(OSError):  # not allowed here: the run goes on without
+            os.setpriority(os.PRIO_PROCESS, popen.pid, nice)
     proc = _Proc(role, popen, stderr=stderr)
     procs.append(proc)
     return proc
@@ -504,6 +513,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
             *(["--date", cfg.date] if cfg.date else []),
         ],
         workdir,
+        nice=cfg.harness_nice,
     )
     _wait_file(slate_file, upstream, 180)
     slate = json.loads(slate_file.read_text())
@@ -603,6 +613,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                     ],
                     workdir,
                     pipes=True,
+                    nice=cfg.harness_nice,
                 )
             )
     for proc in clients:
@@ -635,6 +646,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
             ],
             workdir,
             pipes=True,
+            nice=cfg.harness_nice,
         )
         _wait_line(loader, "READY", 30)
     time.sleep(cfg.warmup)

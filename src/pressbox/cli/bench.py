@@ -64,6 +64,14 @@ def gamenight(
         ),
     ] = 0.25,
     faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
+    harness_nice: Annotated[
+        int,
+        typer.Option(
+            help="Niceness of the upstream, client and API-load processes (0: none).",
+            min=0,
+            max=19,
+        ),
+    ] = 3,
     seed: Annotated[int, typer.Option(help="Fault seed.")] = 0,
     log_url: Annotated[str, typer.Option(help="Event log URL.")] = "memory://",
     archive_url: Annotated[
@@ -109,6 +117,7 @@ def gamenight(
         loop=loop,
         api_max_lag=api_max_lag,
         faults=faults,
+        harness_nice=harness_nice,
         seed=seed,
         log_url=log_url,
         archive_url=archive_url,
