@@ -283,13 +283,11 @@ async def test_processor_counts_outcomes_and_times_its_stage() -> None:
     assert value("pressbox_stage_seconds_sum", stage="process") > 0
 
 
-class _Recording:
-    """An archive that hands every call through and notes the backlog gauge at each batch."""
+class _Watched:
+    """An archive that hands every call through and signals each archived batch."""
 
-    def __init__(self, archive, read) -> None:
+    def __init__(self, archive) -> None:
         self._archive = archive
-        self._read = read
-        self.backlogs: list[float] = []
         self.checkpoint_seq = 0
         self._written = asyncio.Event()
 
@@ -297,18 +295,29 @@ class _Recording:
         return getattr(self._archive, name)
 
     async def put_batch(self, *args, **kwargs):
-        self.backlogs.append(self._read())
         added = await self._archive.put_batch(*args, **kwargs)
         self.checkpoint_seq = kwargs["checkpoint"][2]
         self._written.set()
         return added
 
     async def written(self, seq: int) -> None:
-        """Wait (at most 10 s) until a batch up to ``seq`` is archived."""
         async with asyncio.timeout(10):
             while self.checkpoint_seq < seq:
                 self._written.clear()
                 await self._written.wait()
+
+
+class _Recording(_Watched):
+    """An archive that hands every call through and notes the backlog gauge at each batch."""
+
+    def __init__(self, archive, read) -> None:
+        super().__init__(archive)
+        self._read = read
+        self.backlogs: list[float] = []
+
+    async def put_batch(self, *args, **kwargs):
+        self.backlogs.append(self._read())
+        return await super().put_batch(*args, **kwargs)
 
 
 async def test_backlog_batch_sizes_and_archive_time_are_exported() -> None:
@@ -458,30 +467,6 @@ async def test_a_game_starts_at_its_prior_and_its_wpa_sums_to_the_result(mlb_mod
     assert all(
         a.wp.home >= b.wp.home - 1e-12 for a, b in zip(updates, plain, strict=True) if a.wp and b.wp
     )
-
-
-class _Watched:
-    """An archive that hands every call through and signals each archived batch."""
-
-    def __init__(self, archive) -> None:
-        self._archive = archive
-        self.checkpoint_seq = 0
-        self._written = asyncio.Event()
-
-    def __getattr__(self, name: str):
-        return getattr(self._archive, name)
-
-    async def put_batch(self, *args, **kwargs):
-        added = await self._archive.put_batch(*args, **kwargs)
-        self.checkpoint_seq = kwargs["checkpoint"][2]
-        self._written.set()
-        return added
-
-    async def written(self, seq: int) -> None:
-        async with asyncio.timeout(10):
-            while self.checkpoint_seq < seq:
-                self._written.clear()
-                await self._written.wait()
 
 
 async def test_a_killed_processor_resumes_with_the_prior_it_started_with(mlb_model) -> None:
