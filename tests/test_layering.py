@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"types", "errors", "engine.events"},
     "feeds": {"types", "errors", "engine", "resilience", "bus.base", "metrics"},
     "metrics": set(),
+    "gcpolicy": {"metrics"},
     "processor": {"types", "errors", "engine", "bus.base", "store.base", "metrics"},
     "delivery": {"types", "errors", "engine", "bus.base", "resilience", "metrics"},
     "service": {
@@ -46,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
         "bus.base",
         "web",
         "metrics",
+        "gcpolicy",
     },
     "web": {"types", "errors"},
     "bench": {
@@ -63,6 +65,7 @@ ALLOWED: dict[str, set[str]] = {
         "api",
         "web",
         "metrics",
+        "gcpolicy",
     },
     "cli": {"*"},
     "__main__": {"cli"},
