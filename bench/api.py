@@ -363,7 +363,9 @@ def _fmt(r: dict[str, float]) -> str:
     return f"{r['rps']:>9,.0f} | {r['p50']:7.2f} | {r['p99']:7.2f} | {int(r['non2xx']):>7}"
 
 
-async def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int) -> float:
+async def _drive(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int, query: bytes = b""
+) -> float:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -372,7 +374,7 @@ async def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": [(b"host", b"127.0.0.1"), *headers],
         "client": ("127.0.0.1", 5000),
@@ -448,6 +450,47 @@ async def inprocess(n: int = 20_000) -> list[str]:
                 spent = await _drive(app, "/v1/predict/mlb/G1", headers, n)
                 label = "limiter on (in process)" if limited else "limiter off"
                 rows.append(f"| pressbox GET /v1/predict, {label} | {spent:.1f} |")
+        rows.extend(await _reads(settings, service, n // 10))
+    return rows
+
+
+async def _reads(settings: Any, service: Any, n: int) -> list[str]:
+    """CPU per game read, answered by FastAPI (read cache off) and by the edge (on)."""
+    from prometheus_client import CollectorRegistry
+
+    from pressbox.api.app import create_app
+    from pressbox.api.keys import create_key
+    from pressbox.api.settings import ApiSettings, TierSpec
+
+    reads = [
+        ("/v1/games/G1", b""),
+        ("/v1/games/G1/plays", b"since=0&limit=20"),
+        ("/v1/predictions/latest", b""),
+    ]
+    rows = []
+    for cached in (0.0, 60.0):
+        # No shedding and no low-priority budget: this loop never yields.
+        api = ApiSettings(
+            public=False,
+            keys_url="memory://",
+            max_lag_s=1000.0,
+            low_share=1.0,
+            max_inflight=10**6,
+            read_cache_s=cached,
+        )
+        app = create_app(settings, service=service, api_settings=api, registry=CollectorRegistry())
+        async with app.router.lifespan_context(app):
+            rt = app.state.runtime
+            rt.tiers["enterprise"] = TierSpec(rate=1e9, burst=10**9, rank=3)
+            rt.auth.tiers["enterprise"] = rt.tiers["enterprise"]
+            _, token = await create_key(rt.keys, name="bench", tier="enterprise", tiers=rt.tiers)
+            headers = [(b"x-api-key", token.encode())]
+            for path, query in reads:
+                await _drive(app, path, headers, 50, query)
+                spent = await _drive(app, path, headers, n, query)
+                how = "read cache (edge)" if cached else "FastAPI (read cache off)"
+                shown = path + ("?" + query.decode() if query else "")
+                rows.append(f"| pressbox GET {shown}, {how} | {spent:.1f} |")
     return rows
 
 
