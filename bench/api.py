@@ -545,6 +545,9 @@ def main() -> None:
     parser.add_argument("--only-spike", action="store_true")
     parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument(
+        "--only-inprocess", action="store_true", help="Only the app-alone table (no server)."
+    )
+    parser.add_argument(
         "--max-inflight", type=int, default=256, help="The servers' PRESSBOX_API_MAX_INFLIGHT."
     )
     parser.add_argument(
@@ -559,6 +562,10 @@ def main() -> None:
         help="During the spike, high-priority requests also go to --spike-factor times.",
     )
     args = parser.parse_args()
+    if args.only_inprocess:
+        print("| app alone, per request | µs of CPU |\n|---|---:|")
+        print("\n".join(asyncio.run(inprocess())), flush=True)
+        return
     if shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk: apt-get install wrk")
     print(f"server: uvicorn {_uvicorn_version()}, http={args.http}, loop={args.loop}, 1 worker")
