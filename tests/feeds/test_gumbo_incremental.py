@@ -385,11 +385,8 @@ def test_split_runner_events_by_diffpatch_equal_full_reread():
     assert any(e.event_id.count(".") for e in game.events)
 
 
-def test_a_patch_reads_only_the_plays_it_touches(monkeypatch):
-    """A pitch late in a game re-reads the at-bat in progress, not the game."""
-    docs = _REAL_744914
-    game = GumboGame()
-    game.update(docs[-40])
+def _plays_read(monkeypatch) -> list[str]:
+    """The paths of the plays the reader reads from now on, in order."""
     read: list[str] = []
     original = gumbo._DocumentReader._play
 
@@ -398,6 +395,15 @@ def test_a_patch_reads_only_the_plays_it_touches(monkeypatch):
         return original(self, game_id, play, path, *args, **kwargs)
 
     monkeypatch.setattr(gumbo._DocumentReader, "_play", counting)
+    return read
+
+
+def test_a_patch_reads_only_the_plays_it_touches(monkeypatch):
+    """A pitch late in a game re-reads the at-bat in progress, not the game."""
+    docs = _REAL_744914
+    game = GumboGame()
+    game.update(docs[-40])
+    read = _plays_read(monkeypatch)
     game.update(_patch(docs[-40], docs[-39]))
     assert 1 <= len(read) <= 2
     # A correction of an early play re-reads from that play on, and is emitted.
@@ -543,14 +549,7 @@ def test_full_document_after_patches_reads_from_the_first_changed_play(sample, m
     game.update(docs[0])
     for old, new in itertools.pairwise(docs[:201]):
         game.update(_patch(old, new))
-    read: list[str] = []
-    original = gumbo._DocumentReader._play
-
-    def counting(self, game_id, play, path, *args, **kwargs):
-        read.append(path)
-        return original(self, game_id, play, path, *args, **kwargs)
-
-    monkeypatch.setattr(gumbo._DocumentReader, "_play", counting)
+    read = _plays_read(monkeypatch)
     played = len(docs[200]["liveData"]["plays"]["allPlays"])
     game.update(docs[201])
     assert read
