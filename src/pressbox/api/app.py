@@ -49,7 +49,7 @@ from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of
-from pressbox.delivery import Hub, SSEStream, api_key, delivery_routes, with_streams
+from pressbox.delivery import Hub, SSEStream, delivery_routes, with_streams
 from pressbox.delivery.sse import server_owner
 from pressbox.engine.events import Update
 from pressbox.errors import (
@@ -214,12 +214,22 @@ async def _answer(
     body: dict[str, Any],
     headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    data = json.dumps(body).encode()
+    await _send_bytes(send, status, json.dumps(body).encode(), headers)
+
+
+async def _send_bytes(
+    send: Send,
+    status: int,
+    data: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    content_type: tuple[bytes, bytes] = _JSON,
+) -> None:
+    """An answer whose body is already encoded, with its length."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", b"%d" % len(data)), *headers],
+            "headers": [content_type, (b"content-length", b"%d" % len(data)), *headers],
         }
     )
     await send({"type": "http.response.body", "body": data})
@@ -335,18 +345,7 @@ class Edge:
                 if found_prediction is not None:
                     self._count("predict", found_prediction.status)
                     body = found_prediction.body(time.time())
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": found_prediction.status,
-                            "headers": [
-                                _JSON,
-                                (b"content-length", b"%d" % len(body)),
-                                *limit_headers,
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": body})
+                    await _send_bytes(send, found_prediction.status, body, limit_headers)
                     return
         if stream:
             await self.app(scope, receive, _with_headers(send, limit_headers, None))
@@ -371,18 +370,7 @@ class Edge:
     ) -> None:
         began = time.perf_counter()
         body, media_type = kept
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", media_type),
-                    (b"content-length", b"%d" % len(body)),
-                    *limit_headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_bytes(send, 200, body, limit_headers, (b"content-type", media_type))
         if priority is Priority.LOW:
             self.rt.shedder.record_low(time.perf_counter() - began)
         self._count(_ROUTE[priority], 200)
@@ -707,7 +695,7 @@ def create_app(
         app.include_router(router)
     inner: ASGIApp = functools.partial(FastAPI.__call__, app)
     if roles.gateway:
-        sse = SSEStream(hub, key_of=api_key)
+        sse = SSEStream(hub)
         app.router.routes.extend(delivery_routes(hub, sse=sse))
         # A stream that passed the edge (key, stream quota) goes straight to its endpoint:
         # an idle one then holds the server's, the edge's and the endpoint's frames, not

@@ -10,7 +10,7 @@ upstream: after the handshake it sends one text message per published update of 
      "logicalEvents": [], "isDelta": true, "changeEvent": {"type": "new_entry"}}
 
 (``timeStamp``, ``gameEvents`` and ``logicalEvents`` are the feed's new ``metaData``;
-when several updates came out between two looks, only the latest is notified). It sends
+when several updates came out between two looks, each is notified, in order). It sends
 nothing on subscribe: the client fetches once when it connects. The channel sleeps until
 the replay publishes the game's next update (:meth:`~.replay.Replay.next_change`), so a
 notification leaves within a millisecond or two of the publication, and wakes at least
