@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -402,17 +404,35 @@ async def _drive(
     return best / (n // 5) * 1e6
 
 
+@contextlib.asynccontextmanager
+async def _keyed_app(
+    settings: Any, service: Any, api: Any
+) -> AsyncIterator[tuple[Any, list[tuple[bytes, bytes]]]]:
+    """The app over ``service``, started, and the headers of one key whose bucket never
+    runs dry (so that every call takes a token)."""
+    from prometheus_client import CollectorRegistry
+
+    from pressbox.api.app import create_app
+    from pressbox.api.keys import create_key
+    from pressbox.api.settings import TierSpec
+
+    app = create_app(settings, service=service, api_settings=api, registry=CollectorRegistry())
+    async with app.router.lifespan_context(app):
+        rt = app.state.runtime
+        rt.tiers["enterprise"] = TierSpec(rate=1e9, burst=10**9, rank=3)
+        rt.auth.tiers["enterprise"] = rt.tiers["enterprise"]
+        _, token = await create_key(rt.keys, name="bench", tier="enterprise", tiers=rt.tiers)
+        yield app, [(b"x-api-key", token.encode())]
+
+
 async def inprocess(n: int = 20_000) -> list[str]:
     """CPU per request of the app alone (no server, no socket), on process time."""
-    from prometheus_client import CollectorRegistry
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from pressbox.api.app import create_app
-    from pressbox.api.keys import create_key
     from pressbox.api.predict import encode_prediction
-    from pressbox.api.settings import ApiSettings, TierSpec
+    from pressbox.api.settings import ApiSettings
     from pressbox.config import Settings
     from pressbox.service import Service
 
@@ -434,18 +454,7 @@ async def inprocess(n: int = 20_000) -> list[str]:
             api = ApiSettings(
                 public=False, keys_url="memory://", ratelimit=limited, max_lag_s=1000.0
             )
-            app = create_app(
-                settings, service=service, api_settings=api, registry=CollectorRegistry()
-            )
-            async with app.router.lifespan_context(app):
-                rt = app.state.runtime
-                # One key with a bucket that never runs dry, so every call takes a token.
-                rt.tiers["enterprise"] = TierSpec(rate=1e9, burst=10**9, rank=3)
-                rt.auth.tiers["enterprise"] = rt.tiers["enterprise"]
-                _, token = await create_key(
-                    rt.keys, name="bench", tier="enterprise", tiers=rt.tiers
-                )
-                headers = [(b"x-api-key", token.encode())]
+            async with _keyed_app(settings, service, api) as (app, headers):
                 await _drive(app, "/v1/predict/mlb/G1", headers, 100)
                 spent = await _drive(app, "/v1/predict/mlb/G1", headers, n)
                 label = "limiter on (in process)" if limited else "limiter off"
@@ -456,11 +465,7 @@ async def inprocess(n: int = 20_000) -> list[str]:
 
 async def _reads(settings: Any, service: Any, n: int) -> list[str]:
     """CPU per game read, answered by FastAPI (read cache off) and by the edge (on)."""
-    from prometheus_client import CollectorRegistry
-
-    from pressbox.api.app import create_app
-    from pressbox.api.keys import create_key
-    from pressbox.api.settings import ApiSettings, TierSpec
+    from pressbox.api.settings import ApiSettings
 
     reads = [
         ("/v1/games/G1", b""),
@@ -478,13 +483,7 @@ async def _reads(settings: Any, service: Any, n: int) -> list[str]:
             max_inflight=10**6,
             read_cache_s=cached,
         )
-        app = create_app(settings, service=service, api_settings=api, registry=CollectorRegistry())
-        async with app.router.lifespan_context(app):
-            rt = app.state.runtime
-            rt.tiers["enterprise"] = TierSpec(rate=1e9, burst=10**9, rank=3)
-            rt.auth.tiers["enterprise"] = rt.tiers["enterprise"]
-            _, token = await create_key(rt.keys, name="bench", tier="enterprise", tiers=rt.tiers)
-            headers = [(b"x-api-key", token.encode())]
+        async with _keyed_app(settings, service, api) as (app, headers):
             for path, query in reads:
                 await _drive(app, path, headers, 50, query)
                 spent = await _drive(app, path, headers, n, query)
