@@ -783,7 +783,8 @@ class Hub:
             game.known = True
             # Start from the caller's position when it has one: the tail then publishes
             # what landed after it, to the listeners too.
-            start = last if game.since is None or not 0 < game.since < last else game.since
+            since = game.since
+            start = since if since is not None and 0 < since < last else last
             entries = await self.bus.read(stream, start, limit=1)
             if entries:
                 self._set_snapshot(game, entries[0].seq, entries[0].payload)
