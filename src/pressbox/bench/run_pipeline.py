@@ -18,8 +18,8 @@ publication table, which times the poll stage (``pressbox_stage_seconds{stage="p
 from each play's publication.
 ``FILE`` is written once the HTTP server listens (or at once without one); ``FILE.wp.json``
 holds, every second, how long this process's win-probability calls took
-(:mod:`.timing`), and ``FILE.prom`` the process's Prometheus metrics (the poller's, for a
-split ingest process that serves no ``/metrics``).
+(:mod:`.timing`); a process without an HTTP server (a split ingest or process role, which
+serves no ``/metrics``) also writes its Prometheus metrics to ``FILE.prom`` every second.
 """
 
 from __future__ import annotations
