@@ -42,6 +42,27 @@ ANA_PK = 13798201504100
 """``ANA201504100`` in the bundled Retrosheet sample: KCA 4 at ANA 2."""
 
 _VOLATILE = ("/metaData/gameEvents", "/metaData/logicalEvents")
+# The parts of the feed the game does not keep: their operations are skipped, and they are
+# left out of the document it holds.
+_UNFOLLOWED = ("/liveData/plays/currentPlay", "/liveData/plays/playsByInning", "/liveData/boxscore")
+_ABOVE_UNFOLLOWED = ("", "/liveData", "/liveData/plays")
+
+
+def _unfollowed(path: str) -> bool:
+    return any(path == part or path.startswith(part + "/") for part in _UNFOLLOWED)
+
+
+def _followed(doc: Any) -> Any:
+    """A copy of ``doc`` without the unfollowed parts."""
+    doc = _copy(doc)
+    live = doc.get("liveData") if isinstance(doc, dict) else None
+    if isinstance(live, dict):
+        live.pop("boxscore", None)
+        plays = live.get("plays")
+        if isinstance(plays, dict):
+            plays.pop("currentPlay", None)
+            plays.pop("playsByInning", None)
+    return doc
 
 
 class ReferenceGame:
@@ -84,7 +105,7 @@ class ReferenceGame:
             raise FeedParseError("ref", "other game")
         new = self.log.update(normalized.events)
         self.game_id = normalized.game_id
-        self.doc = doc
+        self.doc = _followed(doc)
         self.timestamp = normalized.timestamp or self.timestamp
         if full:
             self.resync = False
@@ -96,7 +117,7 @@ class ReferenceGame:
         applied = stale = 0
         for response in responses:
             if isinstance(response, dict) and "gamePk" in response and "liveData" in response:
-                doc = _copy(response)
+                doc = _followed(response)
                 current = response.get("metaData", {}).get("timeStamp") or current
                 applied += 1
                 continue
@@ -115,10 +136,14 @@ class ReferenceGame:
             for op in ops:
                 if not isinstance(op, dict) or not isinstance(op.get("path"), str):
                     raise FeedParseError("ref", "not an operation")
+                if _unfollowed(op["path"]):
+                    continue
                 if op.get("op") not in ("add", "remove", "replace", "move", "copy", "test"):
                     raise FeedParseError("ref", "unknown operation")
                 try:
-                    jsonpatch.apply_patch(doc, [op], in_place=True)
+                    doc = jsonpatch.apply_patch(doc, [op], in_place=True)
+                    if op["path"] in _ABOVE_UNFOLLOWED:
+                        doc = _followed(doc)
                 except (
                     jsonpatch.JsonPatchException,
                     jsonpointer.JsonPointerException,
@@ -444,6 +469,47 @@ def test_failing_patch_after_changes_keeps_the_last_good_document():
     _step(game, ref, good)
 
 
+def test_the_parts_no_reading_uses_are_left_out_and_their_operations_skipped():
+    """currentPlay, playsByInning and the box score are not kept: a full document is held
+    without them (the response itself untouched), operations on them are not applied (not
+    even checked), and a value put above them is held without them too."""
+    docs = _REAL_744914
+    first = copy.deepcopy(docs[100])
+    assert {"currentPlay", "playsByInning"} <= first["liveData"]["plays"].keys()
+    assert "boxscore" in first["liveData"]
+    game = GumboGame()
+    game.update(first)
+    held = game.document
+    assert "boxscore" not in held["liveData"]
+    assert not {"currentPlay", "playsByInning"} & held["liveData"]["plays"].keys()
+    assert "currentPlay" in first["liveData"]["plays"]  # the response as it came
+    assert held["liveData"]["plays"]["allPlays"] is first["liveData"]["plays"]["allPlays"]
+    # Operations that could not apply to the held parts are skipped like the others.
+    patch = _patch(docs[100], docs[101])
+    patch[0]["diff"] += [
+        {"op": "remove", "path": "/liveData/plays/currentPlay/playEvents/999"},
+        {"op": "bogus", "path": "/liveData/boxscore/teams"},
+        {"op": "replace", "path": "/liveData/plays/playsByInning/77/top", "value": []},
+    ]
+    events = game.update(patch)
+    assert events == GumboGame().update(copy.deepcopy(docs[101]))[len(game.events) - len(events) :]
+    assert not game.needs_full_document
+    assert _dump(game.document) == _dump(_followed(docs[101]))
+    # A whole plays object put in its place is held without currentPlay.
+    plays = copy.deepcopy(docs[102]["liveData"]["plays"])
+    stamp = docs[102]["metaData"]["timeStamp"]
+    game.update(
+        [{"diff": [
+            {"op": "replace", "path": "/metaData/timeStamp", "value": stamp},
+            {"op": "replace", "path": "/liveData/plays", "value": plays},
+            {"op": "replace", "path": "/liveData/plays/currentPlay/about", "value": {}},
+        ]}]
+    )  # fmt: skip
+    assert "currentPlay" not in game.document["liveData"]["plays"]
+    assert "currentPlay" in plays  # the decoded response is not changed either
+    assert game.document["liveData"]["plays"]["allPlays"] == plays["allPlays"]
+
+
 def test_patching_never_changes_a_document_handed_out():
     """The full document taken and the document handed out stay as they were: the HTTP
     cache may give the same object again, a caller may hold it."""
@@ -453,11 +519,13 @@ def test_patching_never_changes_a_document_handed_out():
     game.update(first)
     handed = game.document
     snapshot = _dump(first)
+    handed_snapshot = _dump(handed)
+    assert handed_snapshot == _dump(_followed(first))
     for old, new in itertools.pairwise(docs[100:131]):
         game.update(_patch(old, new))
     assert _dump(first) == snapshot
-    assert _dump(handed) == snapshot
-    assert _dump(game.document) == _dump(docs[130])
+    assert _dump(handed) == handed_snapshot
+    assert _dump(game.document) == _dump(_followed(docs[130]))
 
 
 _DOC = {"a": {"b": [1, 2, 3], "c~d": 1, "e/f": 2}, "liveData": {"plays": {"allPlays": []}}}

@@ -130,6 +130,21 @@ _FINAL_STATES: Final = frozenset({"Final"})
 # where they were filled: ops on these two lists cannot apply and carry nothing we use.
 _VOLATILE_PATCH_PATHS: Final = ("/metaData/gameEvents", "/metaData/logicalEvents")
 
+_UNFOLLOWED: Final = (
+    ("liveData", "plays", "currentPlay"),
+    ("liveData", "plays", "playsByInning"),
+    ("liveData", "boxscore"),
+)
+"""Parts of the live feed that no reading uses, left out of the document a
+:class:`GumboGame` keeps. ``currentPlay`` repeats the last entry of ``allPlays``; with the
+box score and the plays by inning they take about half of the operations of a diffPatch,
+which the game then skips instead of copying and applying them."""
+_UNFOLLOWED_PATHS: Final = frozenset("/" + "/".join(p) for p in _UNFOLLOWED)
+_UNFOLLOWED_UNDER: Final = tuple(sorted(path + "/" for path in _UNFOLLOWED_PATHS))
+_UNFOLLOWED_ABOVE: Final = frozenset({"", "/liveData", "/liveData/plays"})
+"""Pointers whose value holds unfollowed parts: after an operation there, they are left
+out again."""
+
 _BAD_ESCAPE: Final = re.compile(r"~(?![01])")
 
 
@@ -979,8 +994,10 @@ def _timestamp(text: str | None) -> float | None:
 class GumboGame:
     """One MLB game followed live through its GUMBO feed.
 
-    The game keeps its last good document and the reading of it between updates: a
-    diffPatch copies only the parts of the document it changes (see :class:`_Patch`), and
+    The game keeps its last good document (without the parts no reading uses, whose
+    diffPatch operations it skips: :data:`_UNFOLLOWED`) and the reading of it between
+    updates: a diffPatch copies only the parts of the document it changes (see
+    :class:`_Patch`), and
     only the plays it touched (by the paths of its operations) or that follow them are read
     again, from the at-bat in progress on; a full document is compared play by play with
     the last one (by its serialized bytes) and read again from the first play that differs.
@@ -1019,7 +1036,9 @@ class GumboGame:
 
     @property
     def document(self) -> JSON:
-        """The last good full document (``None`` before the first); never changed later."""
+        """The last good document (``None`` before the first), without the parts no
+        reading uses (``liveData.plays.currentPlay``, ``liveData.plays.playsByInning``,
+        ``liveData.boxscore``: see :data:`_UNFOLLOWED`); never changed later."""
         return self._doc
 
     @property
@@ -1090,7 +1109,7 @@ class GumboGame:
                 self._digests, _all_plays(self._doc), _all_plays(payload)
             )
             reading = self._read(payload, dirty)
-            return self._commit(payload, reading, digests, full=True)
+            return self._commit(_followed(payload), reading, digests, full=True)
         if not isinstance(payload, list):
             raise FeedParseError(
                 self.source,
@@ -1152,7 +1171,7 @@ class GumboGame:
         for number, response in enumerate(responses):
             if isinstance(response, dict) and "gamePk" in response and "liveData" in response:
                 # The server answers with a full document when the diff would be too large.
-                patch.replace_document(response, self._digests, _all_plays(self._doc))
+                patch.replace_document(_followed(response), self._digests, _all_plays(self._doc))
                 current = _doc_timestamp(response) or current
                 applied += 1
                 continue
@@ -1166,6 +1185,10 @@ class GumboGame:
             for position, op in enumerate(ops):
                 if type(op) is dict:
                     name, path = op.get("op"), op.get("path")
+                    if type(path) is str and (
+                        path.startswith(_UNFOLLOWED_UNDER) or path in _UNFOLLOWED_PATHS
+                    ):
+                        continue  # a part the game does not keep: nothing to apply
                     if name == "replace" and type(path) is str and patch.replace_fast(path, op):
                         continue
                 else:
@@ -1177,6 +1200,8 @@ class GumboGame:
                     raise FeedParseError(self.source, f"{where}: the operation has no path")
                 try:
                     patch.apply(name, path, op)
+                    if path in _UNFOLLOWED_ABOVE:
+                        patch.leave_out(_UNFOLLOWED)
                 except _PatchError as exc:
                     if path.startswith(_VOLATILE_PATCH_PATHS):
                         continue
@@ -1312,6 +1337,16 @@ class _Patch:
                     raise
         else:
             raise _PatchError(f"unknown operation {name!r}")
+
+    def leave_out(self, parts: tuple[tuple[str, ...], ...]) -> None:
+        """Remove each of ``parts`` (reference tokens from the root) where the document
+        has it (see :data:`_UNFOLLOWED`)."""
+        for tokens in parts:
+            node = self.box[0]
+            for token in tokens[:-1]:
+                node = node.get(token) if type(node) is dict else None
+            if type(node) is dict and tokens[-1] in node:
+                self._remove("/" + "/".join(tokens))
 
     @staticmethod
     def _value(op: dict[str, JSON]) -> JSON:
@@ -1563,6 +1598,26 @@ def _json_equal(a: JSON, b: JSON) -> bool:
     if isinstance(a, (int, float)):
         return isinstance(b, (int, float)) and a == b
     return type(a) is type(b) and a == b
+
+
+def _followed(doc: JSON) -> JSON:
+    """``doc`` without its :data:`_UNFOLLOWED` parts: shallow copies of the objects on their
+    way (``doc`` itself is not changed), or ``doc`` when it has none of them."""
+    if type(doc) is not dict:
+        return doc
+    live = doc.get("liveData")
+    if type(live) is not dict:
+        return doc
+    plays = live.get("plays")
+    drop_plays = type(plays) is dict and ("currentPlay" in plays or "playsByInning" in plays)
+    if not drop_plays and "boxscore" not in live:
+        return doc
+    live = {k: v for k, v in live.items() if k != "boxscore"}
+    if drop_plays and type(plays) is dict:
+        live["plays"] = {
+            k: v for k, v in plays.items() if k not in ("currentPlay", "playsByInning")
+        }
+    return {**doc, "liveData": live}
 
 
 def _all_plays(doc: JSON) -> list[JSON] | None:
