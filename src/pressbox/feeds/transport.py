@@ -71,6 +71,11 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         if pools < 1 or per_pool < 1:
             raise ValueError("ShardedTransport needs at least one pool of one connection")
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        if kwargs.get("verify", True) is True and "cert" not in kwargs:
+            # One TLS context for all the pools: each would otherwise load the CA bundle.
+            kwargs["verify"] = httpx.create_ssl_context(
+                trust_env=bool(kwargs.get("trust_env", True))
+            )
         self._pools = [
             httpx.AsyncHTTPTransport(limits=limits, **kwargs)  # type: ignore[arg-type]
             for _ in range(pools)
