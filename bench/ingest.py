@@ -53,6 +53,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from pressbox.engine.events import PlayEvent
+from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.poller import (
     MAX_IN_FLIGHT,
     PollerPool,
@@ -202,6 +203,7 @@ async def _run(
     warmup: float = 0.0,
     collector: CollectorPolicy | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Run:
     """Poll the games; measure from ``warmup`` seconds on, for ``seconds`` (or to the end),
     under ``collector`` (the ingest role's collector policy) when given."""
@@ -216,6 +218,7 @@ async def _run(
         registry=CollectorRegistry(),
         budget_limit=1_000_000,
         timeout=httpx.Timeout(10.0),
+        transport=transport,
     ) as client:
         pool = PollerPool(
             client, publish, policy=policy, max_in_flight=max_in_flight, keep_timings=True
@@ -261,6 +264,71 @@ async def _run(
     return Run(len(pks), wall, cpu, up, events - events0, after, final, gc_timer)
 
 
+class _Recorder(httpx.AsyncBaseTransport):
+    """The client's default transport, keeping the body of every live-feed answer (full
+    document or diffPatch, gunzipped) with its game, in the order they came."""
+
+    def __init__(self) -> None:
+        from pressbox.feeds.transport import ShardedTransport  # here: --answers runs old code
+
+        self._inner = ShardedTransport()
+        self.bodies: list[tuple[str, bytes]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        path = request.url.path
+        if response.status_code != 200 or "/feed/live" not in path:
+            return response
+        body = await response.aread()  # gunzipped by httpx
+        await response.aclose()
+        self.bodies.append((path.split("/game/")[1].split("/")[0], body))
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length")
+        ]
+        return httpx.Response(response.status_code, headers=headers, content=body)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _replay(
+    bodies: list[tuple[str, bytes]], collector: CollectorPolicy | None
+) -> dict[str, object]:
+    """The recorded answers through the adapter alone (decode, patch, read), in the order
+    they came, one GumboGame per game, under ``collector``: no HTTP, no upstream pace."""
+    games: dict[str, GumboGame] = {}
+    events = 0
+    decode = 0.0
+    async with asyncio.TaskGroup() as group:
+        collecting = group.create_task(collector.run()) if collector is not None else None
+        await asyncio.sleep(0)
+        gc_timer = _GcTimer()
+        gc.callbacks.append(gc_timer)
+        cpu0 = time.process_time()
+        for pk, body in bodies:
+            began = time.process_time()
+            payload = orjson.loads(body)
+            decode += time.process_time() - began
+            events += len(games.setdefault(pk, GumboGame()).update(payload))
+            await asyncio.sleep(0)  # the collector policy's timer runs as in a poller
+        cpu = time.process_time() - cpu0
+        gc.callbacks.remove(gc_timer)
+        if collecting is not None:
+            collecting.cancel()
+    return {
+        "answers": len(bodies),
+        "megabytes": round(sum(len(b) for _, b in bodies) / 1e6, 1),
+        "events": events,
+        "cpu_s": round(cpu, 2),
+        "decode_cpu_s": round(decode, 2),
+        "cpu_ms_per_answer": round(cpu / len(bodies) * 1000, 2),
+        "events_per_cpu_s": round(events / cpu),
+        "gc": gc_timer.to_json(),
+    }
+
+
 def _games(url: str) -> list[str]:
     games = httpx.get(f"{url}/pressbox/games", timeout=30).json()
     rows = games["mlb"]
@@ -303,13 +371,20 @@ def main() -> None:
         "(pressbox.gcpolicy, as the app runs it; default) or the interpreter's defaults.",
     )
     parser.add_argument(
+        "--answers",
+        type=Path,
+        help="The adapter run's recorded answers: replayed from FILE if it exists, else "
+        "recorded and saved there (to replay the same answers through other code).",
+    )
+    parser.add_argument(
         "--runs",
         default="live,catch_up,catch_up_full,final",
-        help="Comma-separated runs to make (default: all four).",
+        help="Comma-separated runs to make (default: the first four; 'adapter' records a "
+        "catch-up's answers and replays them through the adapter alone).",
     )
     args = parser.parse_args()
     runs = set(args.runs.split(","))
-    unknown = runs - {"live", "catch_up", "catch_up_full", "final"}
+    unknown = runs - {"live", "catch_up", "catch_up_full", "final", "adapter"}
     if unknown:
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
     if args.serve:
@@ -330,8 +405,64 @@ def main() -> None:
     if "live" in runs:
         _live(args, out, theirs)
     _batches(args, out, theirs, runs)
+    if "adapter" in runs:
+        _adapter(args, out, theirs)
     if args.json:
         print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+
+
+def _adapter(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None:
+    """The adapter run: a catch-up recorded (its own figures not kept: recording costs),
+    then its answers replayed through the adapter alone, twice."""
+    saved: Path | None = args.answers
+    if saved is not None and saved.exists():
+        bodies = _load_answers(saved)
+    else:
+        fast = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
+        recorder = _Recorder()
+        with upstream(args.data, args.games, args.burst_speed, theirs) as (url, pid):
+            pks = _games(url)
+            asyncio.run(
+                _run(
+                    url,
+                    pks,
+                    fast,
+                    seconds=None,
+                    upstream_pid=pid,
+                    collector=_collector(args),
+                    max_in_flight=args.max_in_flight,
+                    transport=recorder,
+                )
+            )
+        bodies = recorder.bodies
+        if saved is not None:
+            _save_answers(saved, bodies)
+    replays = [asyncio.run(_replay(bodies, _collector(args))) for _ in range(2)]
+    out["adapter"] = {"speed": args.burst_speed, "replays": replays}
+    for r in replays:
+        print(
+            f"adapter: {r['answers']} answers ({r['megabytes']} MB), {r['events']} events in "
+            f"{r['cpu_s']} s CPU (decoding {r['decode_cpu_s']} s): {r['cpu_ms_per_answer']} ms "
+            f"per answer, {r['events_per_cpu_s']:,} events per CPU second; GC {r['gc']}",
+            file=sys.stderr,
+        )
+
+
+def _save_answers(path: Path, bodies: list[tuple[str, bytes]]) -> None:
+    """Each answer as a ``<game> <length>`` line and its bytes."""
+    with path.open("wb") as out:
+        for pk, body in bodies:
+            out.write(f"{pk} {len(body)}\n".encode())
+            out.write(body)
+
+
+def _load_answers(path: Path) -> list[tuple[str, bytes]]:
+    bodies = []
+    with path.open("rb") as src:
+        while line := src.readline():
+            pk, size = line.decode().split()
+            bodies.append((pk, src.read(int(size))))
+    return bodies
 
 
 def _collector(args: argparse.Namespace) -> CollectorPolicy | None:
