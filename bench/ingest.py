@@ -393,7 +393,15 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"no such data: {args.data}")
     # Only errors: a line per finished game or stale answer would cost more than it tells.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    # Plain tracebacks: the console renderer's default shows every frame's locals, which with
+    # a run's recorded answers in scope means rendering hundreds of megabytes.
+    processors = [*structlog.get_config()["processors"][:-1]]
+    processors.append(
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    )
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR), processors=processors
+    )
     mine, theirs = _cores()
     _pin(mine)
     print(
