@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/ingest.py [--data SEASON_DIR] [--games 200] [--live-seconds 90]
-        [--runs live,catch_up,catch_up_full,final] [--json]
+        [--runs live,catch_up,catch_up_full,final,adapter] [--answers FILE] [--json]
 
 SEASON_DIR defaults to ``../shared/data/retrosheet/2015`` next to the repository. The
 ``--games`` regular-season games whose first pitches are closest together are served by
@@ -11,7 +11,7 @@ SEASON_DIR defaults to ``../shared/data/retrosheet/2015`` next to the repository
 that they are all live at once; the pollers (:class:`pressbox.feeds.poller.PollerPool`, one
 :class:`~pressbox.feeds.poller.GamePoller` per game, through the
 :class:`~pressbox.feeds.http.ResilientClient` and the GUMBO adapter) run in this process,
-pinned to the first core. Three runs, each against a fresh upstream:
+pinned to the first core. Runs, each against a fresh upstream:
 
 * live: the upstream at ``--live-speed`` game seconds per second (default 20), the pollers
   with the default policy (``metaData.wait`` = 10 s in play, 30 s in breaks), measured for
@@ -25,6 +25,11 @@ pinned to the first core. Three runs, each against a fresh upstream:
   ``PollPolicy(diff_patch=False)``).
 * final: the upstream at speed 0 (every game over): one full document per game,
   normalized into all of its events (events per CPU second).
+* adapter (not in the default runs): a catch-up whose live-feed answers are recorded (its
+  own figures not kept), then replayed twice through the adapter alone (decoding,
+  patching, reading; no HTTP, no upstream pace) under the collector policy: CPU per answer
+  and events per CPU second. ``--answers FILE`` saves the recorded answers there, or
+  replays them from it when it exists, so that other code can take the same answers.
 
 CPU is user + system time of this process (``time.process_time``), so the upstream's own
 work on the other core does not count; wall time is printed alongside.
@@ -426,22 +431,8 @@ def _adapter(args: argparse.Namespace, out: dict[str, object], theirs: int) -> N
     if saved is not None and saved.exists():
         bodies = _load_answers(saved)
     else:
-        fast = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
         recorder = _Recorder()
-        with upstream(args.data, args.games, args.burst_speed, theirs) as (url, pid):
-            pks = _games(url)
-            asyncio.run(
-                _run(
-                    url,
-                    pks,
-                    fast,
-                    seconds=None,
-                    upstream_pid=pid,
-                    collector=_collector(args),
-                    max_in_flight=args.max_in_flight,
-                    transport=recorder,
-                )
-            )
+        _to_the_end(args, args.burst_speed, CATCH_UP, theirs, transport=recorder)
         bodies = recorder.bodies
         if saved is not None:
             _save_answers(saved, bodies)
@@ -532,30 +523,43 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
     )
 
 
+CATCH_UP = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
+"""The catch-up's polling: every game every second."""
+
+
+def _to_the_end(
+    args: argparse.Namespace,
+    speed: float,
+    policy: PollPolicy,
+    theirs: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Run:
+    """Every game polled with ``policy`` from a fresh upstream at ``speed`` until final."""
+    with upstream(args.data, args.games, speed, theirs) as (url, pid):
+        return asyncio.run(
+            _run(
+                url,
+                _games(url),
+                policy,
+                seconds=None,
+                upstream_pid=pid,
+                collector=_collector(args),
+                max_in_flight=args.max_in_flight,
+                transport=transport,
+            )
+        )
+
+
 def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs: set[str]) -> None:
     """The catch-up and final runs: events per CPU second."""
-    fast = PollPolicy(action=1.0, pause=1.0, honour_wait=False, retry=0.5, max_backoff=2.0)
-    full = dataclasses.replace(fast, diff_patch=False)
     for name, speed, policy in (
-        ("catch_up", args.burst_speed, fast),
-        ("catch_up_full", args.burst_speed, full),
+        ("catch_up", args.burst_speed, CATCH_UP),
+        ("catch_up_full", args.burst_speed, dataclasses.replace(CATCH_UP, diff_patch=False)),
         ("final", 0.0, PollPolicy()),
     ):
         if name not in runs:
             continue
-        with upstream(args.data, args.games, speed, theirs) as (url, pid):
-            pks = _games(url)
-            run = asyncio.run(
-                _run(
-                    url,
-                    pks,
-                    policy,
-                    seconds=None,
-                    upstream_pid=pid,
-                    collector=_collector(args),
-                    max_in_flight=args.max_in_flight,
-                )
-            )
+        run = _to_the_end(args, speed, policy, theirs)
         s = run.stats
         out[name] = {
             "speed": speed,

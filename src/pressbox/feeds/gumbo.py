@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -141,7 +142,11 @@ box score and the plays by inning they take about half of the operations of a di
 which the game then skips instead of copying and applying them."""
 _UNFOLLOWED_PATHS: Final = frozenset("/" + "/".join(p) for p in _UNFOLLOWED)
 _UNFOLLOWED_UNDER: Final = tuple(sorted(path + "/" for path in _UNFOLLOWED_PATHS))
-_UNFOLLOWED_ABOVE: Final = frozenset({"", "/liveData", "/liveData/plays"})
+_UNFOLLOWED_ABOVE: Final = frozenset(
+    "".join("/" + token for token in part[:depth])
+    for part in _UNFOLLOWED
+    for depth in range(len(part))
+)
 """Pointers whose value holds unfollowed parts: after an operation there, they are left
 out again."""
 
@@ -997,10 +1002,10 @@ class GumboGame:
     The game keeps its last good document (without the parts no reading uses, whose
     diffPatch operations it skips: :data:`_UNFOLLOWED`) and the reading of it between
     updates: a diffPatch copies only the parts of the document it changes (see
-    :class:`_Patch`), and
-    only the plays it touched (by the paths of its operations) or that follow them are read
-    again, from the at-bat in progress on; a full document is compared play by play with
-    the last one (by its serialized bytes) and read again from the first play that differs.
+    :class:`_Patch`), and only the plays it touched (by the paths of its operations) or
+    that follow them are read again, from the at-bat in progress on; a full document is
+    compared play by play with the last one (by its serialized bytes) and read again from
+    the first play that differs.
     The events are those a reading of the whole document gives (see
     :meth:`_DocumentReader.read_from`).
 
@@ -1185,12 +1190,11 @@ class GumboGame:
             for position, op in enumerate(ops):
                 if type(op) is dict:
                     name, path = op.get("op"), op.get("path")
-                    if type(path) is str and (
-                        path.startswith(_UNFOLLOWED_UNDER) or path in _UNFOLLOWED_PATHS
-                    ):
-                        continue  # a part the game does not keep: nothing to apply
-                    if name == "replace" and type(path) is str and patch.replace_fast(path, op):
-                        continue
+                    if type(path) is str:
+                        if path.startswith(_UNFOLLOWED_UNDER) or path in _UNFOLLOWED_PATHS:
+                            continue  # a part the game does not keep: nothing to apply
+                        if name == "replace" and patch.replace_fast(path, op):
+                            continue
                 else:
                     name = path = None
                 if not isinstance(name, str) or not isinstance(path, str):
@@ -1342,11 +1346,11 @@ class _Patch:
         """Remove each of ``parts`` (reference tokens from the root) where the document
         has it (see :data:`_UNFOLLOWED`)."""
         for tokens in parts:
-            node = self.box[0]
-            for token in tokens[:-1]:
-                node = node.get(token) if type(node) is dict else None
-            if type(node) is dict and tokens[-1] in node:
-                self._remove("/" + "/".join(tokens))
+            try:
+                self._get(list(tokens))
+            except _PatchError:
+                continue  # not in this document
+            self._remove("".join("/" + token for token in tokens))
 
     @staticmethod
     def _value(op: dict[str, JSON]) -> JSON:
@@ -1603,21 +1607,30 @@ def _json_equal(a: JSON, b: JSON) -> bool:
 def _followed(doc: JSON) -> JSON:
     """``doc`` without its :data:`_UNFOLLOWED` parts: shallow copies of the objects on their
     way (``doc`` itself is not changed), or ``doc`` when it has none of them."""
-    if type(doc) is not dict:
-        return doc
-    live = doc.get("liveData")
-    if type(live) is not dict:
-        return doc
-    plays = live.get("plays")
-    drop_plays = type(plays) is dict and ("currentPlay" in plays or "playsByInning" in plays)
-    if not drop_plays and "boxscore" not in live:
-        return doc
-    live = {k: v for k, v in live.items() if k != "boxscore"}
-    if drop_plays and type(plays) is dict:
-        live["plays"] = {
-            k: v for k, v in plays.items() if k not in ("currentPlay", "playsByInning")
-        }
-    return {**doc, "liveData": live}
+    return _without(doc, _UNFOLLOWED)
+
+
+def _without(node: JSON, parts: Iterable[tuple[str, ...]]) -> JSON:
+    """``node`` without the members at ``parts`` (reference tokens from ``node``): the
+    objects on the way to one it has are copied, ``node`` itself is returned otherwise."""
+    if type(node) is not dict:
+        return node
+    drop: set[str] = set()
+    deeper: dict[str, list[tuple[str, ...]]] = {}
+    for part in parts:
+        if len(part) == 1:
+            drop.add(part[0])
+        else:
+            deeper.setdefault(part[0], []).append(part[1:])
+    changed = {}
+    for key, below in deeper.items():
+        child = node.get(key)
+        kept = _without(child, below)
+        if kept is not child:
+            changed[key] = kept
+    if not changed and drop.isdisjoint(node):
+        return node
+    return {key: changed.get(key, value) for key, value in node.items() if key not in drop}
 
 
 def _all_plays(doc: JSON) -> list[JSON] | None:
