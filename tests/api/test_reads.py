@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pressbox.api.reads import ReadCache, Ticket
+from pressbox.api.reads import ReadCache, Stale, Ticket
 from pressbox.bus.base import update_stream
 from pressbox.engine.events import encode
 from pressbox.service import Service
@@ -23,11 +23,25 @@ class _Clock:
 
 
 def _cache(
-    clock: _Clock | None = None, *, ttl_s: float = 1.0, max_entries: int = 4096
+    clock: _Clock | None = None,
+    *,
+    ttl_s: float = 1.0,
+    stale_s: float = 10.0,
+    max_entries: int = 4096,
 ) -> ReadCache:
     return ReadCache(
-        ttl_s=ttl_s, max_entries=max_entries, registry=CollectorRegistry(), clock=clock or _Clock()
+        ttl_s=ttl_s,
+        stale_s=stale_s,
+        max_entries=max_entries,
+        registry=CollectorRegistry(),
+        clock=clock or _Clock(),
     )
+
+
+def _kept(cache: ReadCache, path: str, body: bytes, query: bytes = b"") -> None:
+    ticket = cache.lookup(path, query)
+    assert isinstance(ticket, Ticket)
+    cache.keep(ticket, body, b"application/json")
 
 
 @pytest.mark.parametrize(
@@ -98,6 +112,41 @@ def test_the_least_recently_used_answers_go_first() -> None:
 def test_a_cache_that_keeps_nothing_is_refused(ttl_s: float, max_entries: int) -> None:
     with pytest.raises(ValueError, match="positive"):
         _cache(ttl_s=ttl_s, max_entries=max_entries)
+
+
+def test_the_fallback_is_the_last_answer_kept_with_its_age_and_how_far_behind() -> None:
+    clock = _Clock()
+    cache = _cache(clock, ttl_s=1.0, stale_s=10.0)
+    _kept(cache, "/v1/games/G1/plays", b"as of 3", b"since=0")
+    _kept(cache, "/v1/predictions/latest", b"latest as of 3")
+    assert cache.fallback("/v1/games/G1/plays", b"since=0") == Stale(
+        b"as of 3", b"application/json", 0.0, 0
+    )
+    for seq in (4, 5):
+        cache.on_update(make_update("G1", seq))
+    clock.now += 2.5  # past its time as well
+    assert isinstance(cache.lookup("/v1/games/G1/plays", b"since=0"), Ticket)
+    assert cache.fallback("/v1/games/G1/plays", b"since=0") == Stale(
+        b"as of 3", b"application/json", 2.5, 2
+    )
+    assert cache.fallback("/v1/predictions/latest", b"") == Stale(
+        b"latest as of 3", b"application/json", 2.5, 2
+    )
+    # Another query, another game, a read that is never kept: nothing to give.
+    assert cache.fallback("/v1/games/G1/plays", b"since=5") is None
+    assert cache.fallback("/v1/games/G2/plays", b"since=0") is None
+    assert cache.fallback("/v1/games/G1/matchup", b"") is None
+    clock.now += 7.6  # 10.1 s old
+    assert cache.fallback("/v1/games/G1/plays", b"since=0") is None
+
+
+def test_a_stale_s_of_zero_gives_no_fallback() -> None:
+    cache = _cache(stale_s=0.0)
+    _kept(cache, "/v1/games/G1", b"kept")
+    cache.on_update(make_update("G1", 4))
+    assert cache.fallback("/v1/games/G1", b"") is None
+    with pytest.raises(ValueError, match="stale_s"):
+        _cache(stale_s=-1.0)
 
 
 async def test_the_app_answers_a_read_again_from_the_cache_until_the_next_update(

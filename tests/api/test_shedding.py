@@ -14,8 +14,10 @@ from prometheus_client import CollectorRegistry
 from pressbox.api.app import create_app
 from pressbox.api.settings import ApiSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
+from pressbox.bus.base import update_stream
+from pressbox.engine.events import encode
 from pressbox.service import Service
-from tests.api.helpers import add_game, new_key, running, runtime, served
+from tests.api.helpers import add_game, make_update, new_key, running, runtime, served
 
 pytestmark = pytest.mark.anyio
 
@@ -144,10 +146,86 @@ async def test_synthetic_overload_over_http(service: Service) -> None:
         rt.shedder.inflight = 97
         assert (await client.get("/v1/predict/mlb/G1", headers=com)).status_code == 503
         assert (await client.get("/v1/predict/mlb/G1", headers=ent)).status_code == 200
-        assert (await client.get("/v1/games", headers=ent)).status_code == 503
+        assert (await client.get("/v1/games/G1/wp", headers=ent)).status_code == 503
+        # A read answered before is given again from the read cache instead of a refusal.
+        again = await client.get("/v1/games", headers=ent)
+        assert (again.status_code, again.content) == (200, games.content)
 
         rt.shedder.inflight = 0
         assert (await client.get("/v1/predictions/latest", headers=com)).status_code == 200
+
+
+async def test_a_shed_read_gets_the_last_answer_kept_marked_stale(service: Service) -> None:
+    """Under overload a game read the read cache holds an answer for is answered with it,
+    marked stale with its age and how far behind it is; a read with none is still 503,
+    and so is a read whose kept answer is behind when ``read_stale_s`` is 0."""
+    await add_game(service, "G1")
+    # low_share 1: only the in-flight count set below decides (a slow test machine's first
+    # low-priority answers would otherwise spend the low-priority budget).
+    async with running(service, public=False, max_inflight=100, low_share=1.0) as (app, client):
+        rt = runtime(app)
+        assert rt.reads is not None
+        ent = {"X-API-Key": await new_key(app, "enterprise")}
+        plays = await client.get("/v1/games/G1/plays?since=0", headers=ent)
+        latest = await client.get("/v1/predictions/latest", headers=ent)
+        assert (plays.status_code, latest.status_code) == (200, 200)
+        update = make_update("G1", 4)
+        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
+        rt.reads.on_update(update)
+
+        rt.shedder.inflight = 60  # low priority refused, normal admitted
+        again = await client.get("/v1/games/G1/plays?since=0", headers=ent)
+        assert again.status_code == 200
+        assert again.content == plays.content
+        assert again.headers["age"] == "0"
+        status = again.headers["cache-status"]
+        assert status.startswith("pressbox; hit; detail=")
+        assert "1 updates behind" in status
+        assert "ratelimit-remaining" in again.headers  # the bucket was charged
+        latest_again = await client.get("/v1/predictions/latest", headers=ent)
+        assert (latest_again.status_code, latest_again.content) == (200, latest.content)
+        # Never asked before: nothing kept to give, refused as before.
+        other = await client.get("/v1/games/G1/plays?since=2", headers=ent)
+        assert other.status_code == 503
+        assert other.json()["error"] == "overloaded"
+
+        registry = rt.registry
+        assert registry is not None
+        stale = registry.get_sample_value("pressbox_api_read_cache_total", {"outcome": "stale"})
+        assert stale == 2
+
+        rt.shedder.inflight = 0  # admitted again: built afresh from the new update
+        fresh = await client.get("/v1/games/G1/plays?since=0", headers=ent)
+        assert fresh.status_code == 200
+        assert "cache-status" not in fresh.headers
+        assert fresh.json() != plays.json()
+
+    async with running(
+        service, public=False, max_inflight=100, low_share=1.0, read_stale_s=0.0
+    ) as (
+        app,
+        client,
+    ):
+        rt = runtime(app)
+        ent = {"X-API-Key": await new_key(app, "enterprise")}
+        assert (await client.get("/v1/games/G1/plays", headers=ent)).status_code == 200
+        assert rt.reads is not None
+        rt.reads.on_update(make_update("G1", 5))
+        rt.shedder.inflight = 60
+        assert (await client.get("/v1/games/G1/plays", headers=ent)).status_code == 503
+
+
+async def test_a_shed_read_whose_kept_answer_is_current_is_a_plain_hit(service: Service) -> None:
+    await add_game(service, "G1")
+    async with running(service, public=False, max_inflight=100, low_share=1.0) as (app, client):
+        rt = runtime(app)
+        ent = {"X-API-Key": await new_key(app, "enterprise")}
+        first = await client.get("/v1/games/G1/plays", headers=ent)
+        rt.shedder.inflight = 60
+        second = await client.get("/v1/games/G1/plays", headers=ent)
+        assert (second.status_code, second.content) == (200, first.content)
+        assert "cache-status" not in second.headers
+        assert "age" not in second.headers
 
 
 @pytest.mark.parametrize("http", ["h11", "httptools"])

@@ -66,3 +66,26 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
     report = run_api.report()
     assert report["scheduled"] == r.scheduled
     assert report["unsent"] == r.unsent
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", ("200", False)),
+        (
+            b'HTTP/1.1 200 OK\r\ncache-status: pressbox; hit; detail="overloaded: 1 updates'
+            b' behind, 0.200 s old"\r\nage: 0\r\nContent-Length: 2\r\n\r\n',
+            ("200", True),
+        ),
+        (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n", ("503", False)),
+    ],
+)
+async def test_answers_given_stale_under_overload_are_told_apart(
+    anyio_backend: str, head: bytes, expected: tuple[str, bool]
+) -> None:
+    del anyio_backend
+    reader = asyncio.StreamReader()
+    reader.feed_data(head + b"ok" + b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert await run_api.read_response(reader) == expected
+    assert await run_api.read_response(reader) == ("204", False)  # the body was consumed

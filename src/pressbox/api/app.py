@@ -7,7 +7,8 @@ the Redis client when ``cache_url`` is ``redis://``, the key store, the delivery
 
 Every request to ``/v1/`` passes the edge (:class:`Edge`, plain ASGI, which
 :class:`PressboxApp` runs in front of FastAPI's own per-request layers) in this order:
-header size (431), API key (401), load shedding by priority and tier (503), the key's
+header size (431), API key (401), load shedding by priority and tier (503; a game read
+the read cache holds an answer for gets that answer instead, marked stale), the key's
 token bucket (429), then either the hot path (a fresh cached prediction is written as
 pre-encoded bytes, without routing) or the FastAPI route under its deadline (503 past
 it). Every answer carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
@@ -44,7 +45,7 @@ from pressbox.api.keys import Authenticator, Unauthorized, keystore_from_url
 from pressbox.api.limits import MemoryLimiter, RedisLeaseLimiter
 from pressbox.api.metrics import api_metrics
 from pressbox.api.predict import PredictionCache, RedisSharedCache
-from pressbox.api.reads import ReadCache, Ticket
+from pressbox.api.reads import ReadCache, Stale, Ticket
 from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
@@ -312,9 +313,12 @@ class Edge:
         method: str = scope["method"]
         priority = priority_of(method, path)
         stream = path.startswith(_STREAMS)
+        stale: Stale | None = None
         if not stream and not rt.shedder.admit(priority, principal.spec.rank):
-            await self._overloaded(scope, send, priority, principal.tier)
-            return
+            stale = self._instead_of_refusal(path, scope["query_string"], method)
+            if stale is None:
+                await self._overloaded(scope, send, priority, principal.tier)
+                return
         limiter = rt.limiter
         decision = None
         if limiter is not None:
@@ -350,6 +354,9 @@ class Edge:
         if stream:
             await self.app(scope, receive, _with_headers(send, limit_headers, None))
             return
+        if stale is not None:
+            await self._answer_stale(send, stale, limit_headers, priority)
+            return
         reads = rt.reads
         if reads is not None and method == "GET":
             kept = reads.lookup(path, scope["query_string"])
@@ -374,6 +381,35 @@ class Edge:
         if priority is Priority.LOW:
             self.rt.shedder.record_low(time.perf_counter() - began)
         self._count(_ROUTE[priority], 200)
+
+    def _instead_of_refusal(self, path: str, query: bytes, method: str) -> Stale | None:
+        """A kept answer to give a read the shedder refused: the current one, else one
+        built within ``read_stale_s`` (module :mod:`pressbox.api.reads`); ``None`` when
+        the request must be refused."""
+        reads = self.rt.reads
+        if reads is None or method != "GET":
+            return None
+        kept = reads.lookup(path, query)
+        if isinstance(kept, tuple):
+            return Stale(kept[0], kept[1], 0.0, 0)
+        return reads.fallback(path, query)
+
+    async def _answer_stale(
+        self,
+        send: Send,
+        stale: Stale,
+        limit_headers: list[tuple[bytes, bytes]],
+        priority: Priority,
+    ) -> None:
+        headers = list(limit_headers)
+        if stale.behind or stale.age_s > self.rt.api.read_cache_s:
+            # Age (RFC 9111) in whole seconds; Cache-Status (RFC 9211) says why and how far.
+            detail = f'"overloaded: {stale.behind} updates behind, {stale.age_s:.3f} s old"'
+            headers += [
+                (b"age", b"%d" % int(stale.age_s)),
+                (b"cache-status", b"pressbox; hit; detail=" + detail.encode()),
+            ]
+        await self._answer_kept(send, (stale.body, stale.media_type), headers, priority)
 
     async def _websocket_refusal(self, scope: Scope) -> str | None:
         """Why a WebSocket may not connect (no or bad key), or ``None``."""
@@ -799,7 +835,9 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
         )
         rt.hub.add_listener(rt.predictions.on_update)
         if api.read_cache_s > 0:
-            rt.reads = ReadCache(ttl_s=api.read_cache_s, registry=rt.registry)
+            rt.reads = ReadCache(
+                ttl_s=api.read_cache_s, stale_s=api.read_stale_s, registry=rt.registry
+            )
             rt.hub.add_listener(rt.reads.on_update)
         await stack.enter_async_context(rt.hub)
         _spawn(parts, "shedder", rt.shedder.monitor())

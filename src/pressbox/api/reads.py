@@ -12,6 +12,12 @@ an entry also expires after ``ttl_s`` (what changes without an update, such as a
 in the archive, is at most that old). Only ``200`` answers are kept, at most
 ``max_entries`` of them (least recently used first out).
 
+Under overload the edge would rather answer a read late than not at all: when the shedder
+refuses a read, :meth:`ReadCache.fallback` gives the last answer kept for it if it was
+built within ``stale_s``, however many updates have landed since, with its age and how far
+behind it is (the edge marks it so in ``Age`` and ``Cache-Status``). Only a read with no
+such answer is refused.
+
 A cache in front of the framework rather than a library's HTTP cache: the versions come
 from the hub's updates, which no generic cache knows about.
 """
@@ -28,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pressbox.engine.events import Update
 from pressbox.metrics import per_registry
 
-__all__ = ["ReadCache", "Ticket"]
+__all__ = ["ReadCache", "Stale", "Ticket"]
 
 _GAME_READS = frozenset({"", "plays", "wp", "key-plays"})
 """``/v1/games/{id}[/…]`` reads that change only with the game's updates."""
@@ -44,11 +50,24 @@ class Ticket:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """An answer kept from before the data behind it last changed (or past its time)."""
+
+    body: bytes
+    media_type: bytes
+    age_s: float
+    """Seconds since it was built."""
+    behind: int
+    """Updates behind the data it would be built from now (0: only past its time)."""
+
+
 @dataclass(slots=True)
 class _Entry:
     body: bytes
     media_type: bytes
     version: int
+    built: float
     expires: float
 
 
@@ -56,7 +75,8 @@ class _Entry:
 def _metrics(registry: CollectorRegistry) -> Counter:
     return Counter(
         "pressbox_api_read_cache",
-        "Game reads by outcome: hit (answered from the read cache), miss (built and kept).",
+        "Game reads by outcome: hit (answered from the read cache), miss (built and kept), "
+        "stale (an older answer kept, given instead of a refusal under overload).",
         ["outcome"],
         registry=registry,
     )
@@ -67,6 +87,8 @@ class ReadCache:
 
     Args:
         ttl_s: The longest an answer is served once built.
+        stale_s: The longest an answer is kept to stand in for a refused read under
+            overload (:meth:`fallback`); ``0``: never.
         max_entries: Answers kept at most.
         registry: Prometheus registry of ``pressbox_api_read_cache_total``.
         clock: Monotonic seconds (tests pass a fake one).
@@ -76,13 +98,17 @@ class ReadCache:
         self,
         *,
         ttl_s: float = 1.0,
+        stale_s: float = 10.0,
         max_entries: int = 4096,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_s <= 0 or max_entries < 1:
             raise ValueError("ReadCache needs a positive ttl_s and max_entries")
+        if stale_s < 0:
+            raise ValueError("ReadCache's stale_s cannot be negative")
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
@@ -91,6 +117,7 @@ class ReadCache:
         counter = _metrics(registry)
         self._hits = counter.labels("hit")
         self._misses = counter.labels("miss")
+        self._stale = counter.labels("stale")
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -128,9 +155,23 @@ class ReadCache:
     def keep(self, ticket: Ticket, body: bytes, media_type: bytes) -> None:
         """Keep an answer built from the ticket's version (a ``200``)."""
         self._misses.inc()
-        self._entries[ticket.key] = _Entry(
-            body, media_type, ticket.version, self._clock() + self.ttl_s
-        )
+        now = self._clock()
+        self._entries[ticket.key] = _Entry(body, media_type, ticket.version, now, now + self.ttl_s)
         self._entries.move_to_end(ticket.key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def fallback(self, path: str, query: bytes) -> Stale | None:
+        """The last answer kept for a read if it was built within ``stale_s``, current or
+        not (for a read the edge would otherwise refuse); ``None`` when there is none."""
+        version = self.version(path)
+        if version is None:
+            return None
+        entry = self._entries.get((path, query))
+        if entry is None:
+            return None
+        age = self._clock() - entry.built
+        if self.stale_s == 0 or age > self.stale_s:
+            return None
+        self._stale.inc()
+        return Stale(entry.body, entry.media_type, age, version - entry.version)

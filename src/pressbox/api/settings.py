@@ -88,6 +88,11 @@ class ApiSettings(BaseSettings):
     """Longest a game read (``/v1/games/{id}``, ``/plays``, ``/wp``, ``/key-plays``,
     ``/v1/games``, ``/v1/predictions/latest``) is answered from the edge's read cache; an
     update to the game ends it sooner (:mod:`pressbox.api.reads`). 0: no read cache."""
+    read_stale_s: float = Field(default=10.0, ge=0)
+    """Under overload, a game read that would be shed is answered instead with the last
+    answer kept for it if that was built within this many seconds, marked stale (``Age``,
+    ``Cache-Status``); only a read with no such answer gets 503. 0: only a current kept
+    answer stands in for a refusal."""
     lease_s: float = Field(default=0.05, gt=0, le=1.0)
     """Seconds of a tier's rate a worker leases from the shared bucket at once; a lease
     not used within ``lease_ttl_s`` is dropped."""

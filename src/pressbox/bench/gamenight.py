@@ -819,6 +819,7 @@ def _report(
     produced = sum(max(0, final[g] - seq0.get(g, 0)) for g in final)
     api_out: dict[str, Any] = {}
     status_total: dict[str, int] = defaultdict(int)
+    stale_total = 0
     if loader is not None:
         r = loader.report
         span = elapsed
@@ -833,9 +834,11 @@ def _report(
                 "p50_ms": percentile(ms, 0.5),
                 "p99_ms": percentile(ms, 0.99),
                 "status_counts": dict(statuses),
+                "stale": r.get("stale", {}).get(label, 0),
             }
             for status, count in statuses.items():
                 status_total[status] += count
+            stale_total += r.get("stale", {}).get(label, 0)
         lag: dict[int, int] = defaultdict(int)
         merge(lag, r["send_lag_ms"])
         api_summary: dict[str, Any] = {
@@ -847,6 +850,7 @@ def _report(
             "most_connections": r["most_connections"],
             "send_lag_ms": summary(lag),
             "status_counts": dict(status_total),
+            "stale_answers": stale_total,
             "refused": prometheus_samples(metrics_text, "pressbox_api_refused_total"),
             "client_errors": r["errors"],
         }
@@ -858,6 +862,7 @@ def _report(
             "rps": 0.0,
             "unsent": 0,
             "status_counts": {},
+            "stale_answers": 0,
             "client_errors": {},
         }
     connections = cfg.sse_clients + cfg.ws_clients

@@ -12,7 +12,8 @@ scheduled time, so time spent waiting for a connection counts (no coordinated om
 grows the generator, not the server, is the bottleneck).
 Request ``i`` goes to an endpoint and a tier drawn from a fixed mix (:data:`ENDPOINTS`,
 :data:`TIER_SHARE`) with a key of that tier. It prints ``READY`` once connected and, on
-``REPORT`` (stdin), one JSON line: per endpoint and tier, the status counts and a latency
+``REPORT`` (stdin), one JSON line: per endpoint and tier, the status counts (and how many
+of the 200s were older answers given under overload) and a latency
 histogram (whole ms), and the counts of requests scheduled, sent, answered and unsent.
 """
 
@@ -48,6 +49,7 @@ class Recorder:
     def __init__(self) -> None:
         self.measuring = False
         self.status: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.stale: dict[str, int] = defaultdict(int)
         self.ms: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.send_lag_ms: dict[int, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
@@ -59,7 +61,9 @@ class Recorder:
         self.first: float | None = None
         self.last: float | None = None
 
-    def record(self, label: str, status: str, seconds: float, now: float) -> None:
+    def record(
+        self, label: str, status: str, seconds: float, now: float, *, stale: bool = False
+    ) -> None:
         """Count one answer (only while measuring)."""
         if not self.measuring:
             return
@@ -68,6 +72,8 @@ class Recorder:
             self.first = now
         self.last = now
         self.status[label][status] += 1
+        if stale:
+            self.stale[label] += 1
         self.ms[label][int(seconds * 1000)] += 1
 
 
@@ -76,12 +82,14 @@ R = Recorder()
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def read_response(reader: asyncio.StreamReader) -> str:
-    """Read one HTTP/1.1 response; its status code."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
+    """Read one HTTP/1.1 response; its status code, and whether it is an older answer
+    given under overload (``Cache-Status`` with a ``detail``, docs/api.md)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = head[9:12].decode()
     length = 0
     chunked = False
+    stale = False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         lower = name.strip().lower()
@@ -89,6 +97,8 @@ async def read_response(reader: asyncio.StreamReader) -> str:
             length = int(value)
         elif lower == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif lower == b"cache-status" and b"detail=" in value:
+            stale = True
     if chunked:
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip(), 16)
@@ -97,7 +107,7 @@ async def read_response(reader: asyncio.StreamReader) -> str:
                 break
     elif length:
         await reader.readexactly(length)
-    return status
+    return status, stale
 
 
 class Load:
@@ -153,7 +163,7 @@ class Load:
                 R.sent += 1
                 R.send_lag_ms[int((time.monotonic() - due) * 1000)] += 1
             writer.write(request)
-            status = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
+            status, stale = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
         except (
             OSError,
             asyncio.IncompleteReadError,
@@ -170,7 +180,7 @@ class Load:
         now = time.monotonic()
         self.idle.append(conn)
         if measured:
-            R.record(label, status, now - due, time.time())
+            R.record(label, status, now - due, time.time(), stale=stale)
 
     async def aclose(self) -> None:
         """Cancel the requests in flight and close every connection."""
@@ -216,6 +226,7 @@ def report() -> dict[str, object]:
         "last": R.last,
         "errors": dict(R.errors),
         "status": R.status,
+        "stale": R.stale,
         "ms": R.ms,
         "send_lag_ms": R.send_lag_ms,
     }

@@ -143,6 +143,7 @@ def gamenight(
         f"play-to-display p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} max {lat['max']} ms"
         f" | events/s {report['events_per_s']} | delivered/s {report['delivered_per_s']}"
         f" | API {report['api']['rps']} req/s {report['api']['status_counts']}"
+        f" ({report['api']['stale_answers']} stale)"
         f" | lost {report['lost_updates']} duplicated {report['duplicate_updates']}"
         f" | 5xx {report['status_5xx']}"
     )
