@@ -123,8 +123,9 @@ async def test_a_busy_turn_of_the_loop_counts_before_the_timer_fires() -> None:
 async def test_synthetic_overload_over_http(service: Service) -> None:
     """Under a synthetic overload the latest-predictions and plays endpoints are refused
     with 503 and Retry-After while predictions are still served, and Community is refused
-    before Enterprise."""
+    before Enterprise; a request a cache holds the answer to is answered from it."""
     await add_game(service, "G1")
+    await add_game(service, "G2")
     async with running(service, public=False, max_inflight=100, max_lag_s=10.0) as (app, client):
         rt = runtime(app)
         ent = {"X-API-Key": await new_key(app, "enterprise")}
@@ -144,8 +145,11 @@ async def test_synthetic_overload_over_http(service: Service) -> None:
         assert (games.status_code, predict.status_code) == (200, 200)
 
         rt.shedder.inflight = 97
-        assert (await client.get("/v1/predict/mlb/G1", headers=com)).status_code == 503
-        assert (await client.get("/v1/predict/mlb/G1", headers=ent)).status_code == 200
+        # G2's prediction is not kept yet: Community is refused, Enterprise still served.
+        assert (await client.get("/v1/predict/mlb/G2", headers=com)).status_code == 503
+        assert (await client.get("/v1/predict/mlb/G2", headers=ent)).status_code == 200
+        # Kept now (and current until G2's next update): Community gets it too.
+        assert (await client.get("/v1/predict/mlb/G2", headers=com)).status_code == 200
         assert (await client.get("/v1/games/G1/wp", headers=ent)).status_code == 503
         # A read answered before is given again from the read cache instead of a refusal.
         again = await client.get("/v1/games", headers=ent)
@@ -228,10 +232,15 @@ async def test_a_shed_read_whose_kept_answer_is_current_is_a_plain_hit(service: 
         assert "age" not in second.headers
 
 
-@pytest.mark.parametrize("http", ["h11", "httptools"])
-async def test_a_shed_connection_is_not_read_for_a_while(service: Service, http: str) -> None:
-    """After a request is shed, uvicorn does not read its connection for ``shed_pause_s``:
-    the client's next request there waits that long, one on another connection does not."""
+@pytest.mark.parametrize(
+    ("http", "answer"), [("h11", "refused"), ("httptools", "refused"), ("httptools", "stale")]
+)
+async def test_a_shed_connection_is_not_read_for_a_while(
+    service: Service, http: str, answer: str
+) -> None:
+    """After a request is shed (refused, or given an older answer), uvicorn does not read
+    its connection for ``shed_pause_s``: the client's next request there waits that long,
+    one on another connection does not."""
     await add_game(service, "G1")
     pause = 1.5
     api = ApiSettings(
@@ -249,8 +258,14 @@ async def test_a_shed_connection_is_not_read_for_a_while(service: Service, http:
             httpx.AsyncClient(base_url=base) as other,
         ):
             assert (await held.get("/v1/predict/mlb/G1", headers=headers)).status_code == 200
+            if answer == "stale":
+                assert (await held.get("/v1/games/G1/plays", headers=headers)).status_code == 200
+                assert rt.reads is not None
+                rt.reads.on_update(make_update("G1", 4))
             rt.shedder.inflight = 60
-            assert (await held.get("/v1/predictions/latest", headers=headers)).status_code == 503
+            shed = await held.get("/v1/games/G1/plays", headers=headers)
+            assert shed.status_code == (200 if answer == "stale" else 503)
+            assert ("cache-status" in shed.headers) is (answer == "stale")
             rt.shedder.inflight = 0
             began = time.monotonic()
             again = asyncio.create_task(held.get("/v1/predict/mlb/G1", headers=headers))

@@ -7,8 +7,9 @@ the Redis client when ``cache_url`` is ``redis://``, the key store, the delivery
 
 Every request to ``/v1/`` passes the edge (:class:`Edge`, plain ASGI, which
 :class:`PressboxApp` runs in front of FastAPI's own per-request layers) in this order:
-header size (431), API key (401), load shedding by priority and tier (503; a game read
-the read cache holds an answer for gets that answer instead, marked stale), the key's
+header size (431), API key (401), load shedding by priority and tier (503; a request a cache
+holds an answer for gets that answer instead: a current prediction, or a game read's
+last answer marked stale), the key's
 token bucket (429), then either the hot path (a fresh cached prediction is written as
 pre-encoded bytes, without routing) or the FastAPI route under its deadline (503 past
 it). Every answer carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
@@ -314,7 +315,8 @@ class Edge:
         priority = priority_of(method, path)
         stream = path.startswith(_STREAMS)
         stale: Stale | None = None
-        if not stream and not rt.shedder.admit(priority, principal.spec.rank):
+        shed = not stream and not rt.shedder.admit(priority, principal.spec.rank)
+        if shed and not self._prediction_kept(path, method):
             stale = self._instead_of_refusal(path, scope["query_string"], method)
             if stale is None:
                 await self._overloaded(scope, send, priority, principal.tier)
@@ -350,12 +352,18 @@ class Edge:
                     self._count("predict", found_prediction.status)
                     body = found_prediction.body(time.time())
                     await _send_bytes(send, found_prediction.status, body, limit_headers)
+                    if shed:
+                        self._hold_shed(scope, send)
                     return
+        if shed and stale is None:  # the kept prediction expired while the bucket was asked
+            await self._overloaded(scope, send, priority, principal.tier)
+            return
         if stream:
             await self.app(scope, receive, _with_headers(send, limit_headers, None))
             return
         if stale is not None:
             await self._answer_stale(send, stale, limit_headers, priority)
+            self._hold_shed(scope, send)
             return
         reads = rt.reads
         if reads is not None and method == "GET":
@@ -381,6 +389,23 @@ class Edge:
         if priority is Priority.LOW:
             self.rt.shedder.record_low(time.perf_counter() - began)
         self._count(_ROUTE[priority], 200)
+
+    def _prediction_kept(self, path: str, method: str) -> bool:
+        """Whether the prediction cache holds a current answer to ``GET /v1/predict/…``
+        (kept up to date by every update of the game): given on the hot path at the cost
+        of a refusal, it needs no refusal."""
+        predictions = self.rt.predictions
+        if predictions is None or method != "GET" or not path.startswith("/v1/predict/"):
+            return False
+        parts = path.split("/")
+        return len(parts) == 5 and predictions.peek(parts[3], parts[4]) is not None
+
+    def _hold_shed(self, scope: Scope, send: Send) -> None:
+        # Answered from a cache, but shed all the same: the connection is held back like
+        # a refused one's.
+        pause = self.rt.api.shed_pause_s
+        if pause > 0:
+            _hold(scope, send, pause)
 
     def _instead_of_refusal(self, path: str, query: bytes, method: str) -> Stale | None:
         """A kept answer to give a read the shedder refused: the current one, else one
@@ -459,9 +484,7 @@ class Edge:
         # Fresh dicts: a server or middleware may change the messages it is given.
         await send(dict(start))
         await send(dict(body_message))
-        pause = self.rt.api.shed_pause_s
-        if pause > 0:
-            _hold(scope, send, pause)
+        self._hold_shed(scope, send)
 
     def _count(self, route: str, status: int) -> None:
         child = self._counters.get((route, status))
@@ -555,7 +578,8 @@ _UVICORN_HTTP = {"uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.http
 
 
 def _hold(scope: Scope, send: Send, pause: float) -> None:
-    """Stop reading the connection of a shed request for ``pause`` seconds (uvicorn only).
+    """Stop reading the connection of a shed request (refused, or given an older answer)
+    for ``pause`` seconds (uvicorn only).
 
     Under an open-loop overload, refusing is not free: each refusal is still a request
     parsed and answered on the one event loop that also serves the high-priority ones.
