@@ -124,20 +124,47 @@ def test_the_fallback_is_the_last_answer_kept_with_its_age_and_how_far_behind() 
     )
     for seq in (4, 5):
         cache.on_update(make_update("G1", seq))
-    clock.now += 2.5  # past its time as well
+    clock.now += 0.5  # within ttl_s of the build: no rebuild due yet
     assert isinstance(cache.lookup("/v1/games/G1/plays", b"since=0"), Ticket)
     assert cache.fallback("/v1/games/G1/plays", b"since=0") == Stale(
-        b"as of 3", b"application/json", 2.5, 2
+        b"as of 3", b"application/json", 0.5, 2
     )
     assert cache.fallback("/v1/predictions/latest", b"") == Stale(
-        b"latest as of 3", b"application/json", 2.5, 2
+        b"latest as of 3", b"application/json", 0.5, 2
     )
     # Another query, another game, a read that is never kept: nothing to give.
     assert cache.fallback("/v1/games/G1/plays", b"since=5") is None
     assert cache.fallback("/v1/games/G2/plays", b"since=0") is None
     assert cache.fallback("/v1/games/G1/matchup", b"") is None
-    clock.now += 7.6  # 10.1 s old
-    assert cache.fallback("/v1/games/G1/plays", b"since=0") is None
+
+
+def test_under_overload_one_read_per_ttl_rebuilds_the_kept_answer() -> None:
+    clock = _Clock()
+    cache = _cache(clock, ttl_s=1.0, stale_s=10.0)
+    _kept(cache, "/v1/games/G1/plays", b"as of 3")
+    cache.on_update(make_update("G1", 4))
+    clock.now += 1.0  # the rebuild is due: one ticket, then the older answer meanwhile
+    ticket = cache.fallback("/v1/games/G1/plays", b"")
+    assert ticket == Ticket(("/v1/games/G1/plays", b""), 1)
+    for _ in range(3):
+        assert cache.fallback("/v1/games/G1/plays", b"") == Stale(
+            b"as of 3", b"application/json", 1.0, 1
+        )
+    clock.now += 0.5
+    assert isinstance(ticket, Ticket)
+    cache.keep(ticket, b"as of 4", b"application/json")
+    assert cache.lookup("/v1/games/G1/plays", b"") == (b"as of 4", b"application/json")
+    # A rebuild that never came back (an error is not kept): another one ttl_s later.
+    cache.on_update(make_update("G1", 5))
+    clock.now += 1.0
+    assert isinstance(cache.fallback("/v1/games/G1/plays", b""), Ticket)
+    assert isinstance(cache.fallback("/v1/games/G1/plays", b""), Stale)
+    clock.now += 1.0
+    assert isinstance(cache.fallback("/v1/games/G1/plays", b""), Ticket)
+    # Older than stale_s: refused while no rebuild is due, rebuilt when one is.
+    clock.now += 10.0
+    assert isinstance(cache.fallback("/v1/games/G1/plays", b""), Ticket)
+    assert cache.fallback("/v1/games/G1/plays", b"") is None
 
 
 def test_a_stale_s_of_zero_gives_no_fallback() -> None:

@@ -165,8 +165,11 @@ async def test_a_shed_read_gets_the_last_answer_kept_marked_stale(service: Servi
     and so is a read whose kept answer is behind when ``read_stale_s`` is 0."""
     await add_game(service, "G1")
     # low_share 1: only the in-flight count set below decides (a slow test machine's first
-    # low-priority answers would otherwise spend the low-priority budget).
-    async with running(service, public=False, max_inflight=100, low_share=1.0) as (app, client):
+    # low-priority answers would otherwise spend the low-priority budget). A read cache
+    # time of 60 s: no rebuild falls due during the test however slow the machine.
+    async with running(
+        service, public=False, max_inflight=100, low_share=1.0, read_cache_s=60.0
+    ) as (app, client):
         rt = runtime(app)
         assert rt.reads is not None
         ent = {"X-API-Key": await new_key(app, "enterprise")}
@@ -219,6 +222,30 @@ async def test_a_shed_read_gets_the_last_answer_kept_marked_stale(service: Servi
         assert (await client.get("/v1/games/G1/plays", headers=ent)).status_code == 503
 
 
+async def test_under_a_lasting_overload_a_kept_read_is_still_rebuilt(service: Service) -> None:
+    """Once its read cache time has passed, a read that is behind is built afresh for one
+    refused request, so a lasting overload does not leave the kept answers behind."""
+    await add_game(service, "G1")
+    async with running(
+        service, public=False, max_inflight=100, low_share=1.0, read_cache_s=0.05
+    ) as (app, client):
+        rt = runtime(app)
+        assert rt.reads is not None
+        ent = {"X-API-Key": await new_key(app, "enterprise")}
+        before = await client.get("/v1/games/G1/plays", headers=ent)
+        update = make_update("G1", 4)
+        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
+        rt.reads.on_update(update)
+        rt.shedder.inflight = 60
+        await asyncio.sleep(0.1)
+        rebuilt = await client.get("/v1/games/G1/plays", headers=ent)
+        assert rebuilt.status_code == 200
+        assert "cache-status" not in rebuilt.headers
+        assert rebuilt.json() != before.json()
+        again = await client.get("/v1/games/G1/plays", headers=ent)
+        assert (again.status_code, again.content) == (200, rebuilt.content)
+
+
 async def test_a_shed_read_whose_kept_answer_is_current_is_a_plain_hit(service: Service) -> None:
     await add_game(service, "G1")
     async with running(service, public=False, max_inflight=100, low_share=1.0) as (app, client):
@@ -244,7 +271,12 @@ async def test_a_shed_connection_is_not_read_for_a_while(
     await add_game(service, "G1")
     pause = 1.5
     api = ApiSettings(
-        keys_url="memory://", public=False, max_inflight=100, max_lag_s=60.0, shed_pause_s=pause
+        keys_url="memory://",
+        public=False,
+        max_inflight=100,
+        max_lag_s=60.0,
+        shed_pause_s=pause,
+        read_cache_s=60.0,  # no rebuild of the kept read falls due during the test
     )
     app = create_app(
         service.settings, service=service, api_settings=api, registry=CollectorRegistry()

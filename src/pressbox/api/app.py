@@ -315,12 +315,17 @@ class Edge:
         priority = priority_of(method, path)
         stream = path.startswith(_STREAMS)
         stale: Stale | None = None
+        rebuild: Ticket | None = None
         shed = not stream and not rt.shedder.admit(priority, principal.spec.rank)
         if shed and not self._prediction_kept(path, method):
-            stale = self._instead_of_refusal(path, scope["query_string"], method)
-            if stale is None:
+            instead = self._instead_of_refusal(path, scope["query_string"], method)
+            if instead is None:
                 await self._overloaded(scope, send, priority, principal.tier)
                 return
+            if isinstance(instead, Ticket):  # this one rebuilds the kept answer
+                shed, rebuild = False, instead
+            else:
+                stale = instead
         limiter = rt.limiter
         decision = None
         if limiter is not None:
@@ -366,7 +371,9 @@ class Edge:
             self._hold_shed(scope, send)
             return
         reads = rt.reads
-        if reads is not None and method == "GET":
+        if rebuild is not None and reads is not None:
+            send = _keeping(send, reads, rebuild)
+        elif reads is not None and method == "GET":
             kept = reads.lookup(path, scope["query_string"])
             if isinstance(kept, tuple):
                 await self._answer_kept(send, kept, limit_headers, priority)
@@ -407,10 +414,10 @@ class Edge:
         if pause > 0:
             _hold(scope, send, pause)
 
-    def _instead_of_refusal(self, path: str, query: bytes, method: str) -> Stale | None:
-        """A kept answer to give a read the shedder refused: the current one, else one
-        built within ``read_stale_s`` (module :mod:`pressbox.api.reads`); ``None`` when
-        the request must be refused."""
+    def _instead_of_refusal(self, path: str, query: bytes, method: str) -> Stale | Ticket | None:
+        """What to give a read the shedder refused: the current kept answer; else, when
+        due, a ticket to rebuild it; else one built within ``read_stale_s`` (module
+        :mod:`pressbox.api.reads`); ``None`` when the request must be refused."""
         reads = self.rt.reads
         if reads is None or method != "GET":
             return None

@@ -15,8 +15,12 @@ in the archive, is at most that old). Only ``200`` answers are kept, at most
 Under overload the edge would rather answer a read late than not at all: when the shedder
 refuses a read, :meth:`ReadCache.fallback` gives the last answer kept for it if it was
 built within ``stale_s``, however many updates have landed since, with its age and how far
-behind it is (the edge marks it so in ``Age`` and ``Cache-Status``). Only a read with no
-such answer is refused.
+behind it is (the edge marks it so in ``Age`` and ``Cache-Status``). So that a lasting
+overload does not leave every kept answer further and further behind, once per ``ttl_s``
+a read that has an answer kept gets a ticket instead: that one request is built afresh
+(and kept) although the shedder refused it, the others get the older answer meanwhile
+(stale-while-revalidate, one rebuild per read and ``ttl_s``). Only a read with no answer
+kept, or one older than ``stale_s`` while its rebuild is not due, is refused.
 
 A cache in front of the framework rather than a library's HTTP cache: the versions come
 from the hub's updates, which no generic cache knows about.
@@ -69,6 +73,8 @@ class _Entry:
     version: int
     built: float
     expires: float
+    rebuild_at: float
+    """When a read refused under overload may next be built afresh (:meth:`fallback`)."""
 
 
 @per_registry
@@ -156,22 +162,30 @@ class ReadCache:
         """Keep an answer built from the ticket's version (a ``200``)."""
         self._misses.inc()
         now = self._clock()
-        self._entries[ticket.key] = _Entry(body, media_type, ticket.version, now, now + self.ttl_s)
+        expires = now + self.ttl_s
+        self._entries[ticket.key] = _Entry(body, media_type, ticket.version, now, expires, expires)
         self._entries.move_to_end(ticket.key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def fallback(self, path: str, query: bytes) -> Stale | None:
-        """The last answer kept for a read if it was built within ``stale_s``, current or
-        not (for a read the edge would otherwise refuse); ``None`` when there is none."""
+    def fallback(self, path: str, query: bytes) -> Stale | Ticket | None:
+        """For a read the edge would otherwise refuse (module doc): a ticket to build it
+        afresh when it has an answer kept that is not current and its rebuild is due;
+        else that answer if it was built within ``stale_s``; else ``None``."""
         version = self.version(path)
-        if version is None:
+        if version is None or self.stale_s == 0:
             return None
-        entry = self._entries.get((path, query))
+        key = (path, query)
+        entry = self._entries.get(key)
         if entry is None:
             return None
-        age = self._clock() - entry.built
-        if self.stale_s == 0 or age > self.stale_s:
+        now = self._clock()
+        current = entry.version == version and entry.expires > now
+        if not current and entry.rebuild_at <= now:
+            entry.rebuild_at = now + self.ttl_s
+            return Ticket(key, version)
+        age = now - entry.built
+        if age > self.stale_s:
             return None
         self._stale.inc()
         return Stale(entry.body, entry.media_type, age, version - entry.version)
