@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -9,11 +10,13 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from pressbox.bench import gamenight
 from pressbox.bench.gamenight import (
     MAX_PER_PROCESS,
     GamenightConfig,
@@ -29,7 +32,7 @@ from pressbox.bench.run_clients import Conn, Counters
 from pressbox.bench.run_upstream import HeldClock, choose_slate
 from pressbox.cli.bench import register
 from pressbox.feeds.upstream.data import MlbGame
-from tests.conftest import shared_data
+from tests.conftest import service_url, shared_data
 
 
 def _game(pk: int, date: str, hour: int, minute: int = 0) -> MlbGame:
@@ -202,3 +205,52 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     for figures in report["processes"].values():
         assert set(figures) >= {"cpu_s", "peak_rss_mb"}
     assert (tmp_path / "latency.png").stat().st_size > 0
+
+
+def test_reset_creates_a_missing_postgres_database() -> None:
+    """``--reset`` on a fresh server creates the dedicated database, then empties it."""
+    import asyncpg
+
+    base = service_url("POSTGRES")
+    name = f"pressbox_gamenight_{os.getpid()}"
+    url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    cfg = gamenight.GamenightConfig(data=(), archive_url=url, log_url="memory://")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        finally:
+            await conn.close()
+
+    async def tables() -> list[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+            return [r["tablename"] for r in rows]
+        finally:
+            await conn.close()
+
+    async def put_a_table() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE leftover (x int)")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+    try:
+        asyncio.run(gamenight._reset(cfg))
+        assert asyncio.run(tables()) == []
+        asyncio.run(put_a_table())
+        asyncio.run(gamenight._reset(cfg))  # exists now: emptied, not created again
+        assert asyncio.run(tables()) == []
+    finally:
+        asyncio.run(drop())
+
+
+def test_a_database_name_that_cannot_be_created_is_refused() -> None:
+    with pytest.raises(ValueError, match="letters, digits and underscores"):
+        asyncio.run(gamenight.create_database("postgresql://u@127.0.0.1:5432/bad-name"))

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pressbox.api.keys import create_key, keystore_from_url
 from pressbox.api.settings import ApiSettings
@@ -90,7 +91,8 @@ class GamenightConfig:
         split_gateway: With a ``redis://`` log, run the gateway and the API in two processes
             (two ports) instead of one.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
-            dedicated to the benchmark).
+            dedicated to the benchmark); a PostgreSQL database that does not exist yet is
+            created.
         workdir: Where processes write their files and logs (a temporary folder if
             ``None``).
     """
@@ -405,8 +407,30 @@ async def _reset(cfg: GamenightConfig) -> None:
             await client.flushdb()
             await client.aclose()
     if cfg.archive_url and cfg.archive_url.startswith("postgresql://"):
-        conn = await asyncpg.connect(cfg.archive_url)
+        try:
+            conn = await asyncpg.connect(cfg.archive_url)
+        except asyncpg.InvalidCatalogNameError:
+            await create_database(cfg.archive_url)
+            conn = await asyncpg.connect(cfg.archive_url)
         await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        await conn.close()
+
+
+async def create_database(url: str) -> None:
+    """Create the PostgreSQL database that ``url`` names, through the server's ``postgres``
+    maintenance database (a fresh machine has no dedicated game-night database)."""
+    import asyncpg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"{url!r}: the database name must be letters, digits and underscores")
+    conn = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass  # created meanwhile by another run
+    finally:
         await conn.close()
 
 
