@@ -667,6 +667,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                 str(workers),
                 "--max-conns",
                 str(API_MAX_CONNECTIONS),
+                "--loop",
+                cfg.loop,
             ],
             workdir,
             pipes=True,
