@@ -166,7 +166,8 @@ class Load:
                 R.sent += 1
                 R.send_lag_ms[int((time.monotonic() - due) * 1000)] += 1
             writer.write(request)
-            status, stale = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
+            async with asyncio.timeout(ANSWER_TIMEOUT):  # no task per request, unlike wait_for
+                status, stale = await read_response(reader)
         except (
             OSError,
             asyncio.IncompleteReadError,

@@ -412,11 +412,13 @@ class Loop:
         line = b""
         while True:
             now = time.time()
-            # Open at most a wave at a time so the server's accept queue keeps up.
-            opening = sum(1 for c in self.by_fd.values() if not c.ready)
-            while todo and opening < self.args.wave:
-                self.open(todo.pop(0))
-                opening += 1
+            # Open at most a wave at a time so the server's accept queue keeps up (counted
+            # only while some are left to open: not a walk over every connection per turn).
+            if todo:
+                opening = sum(1 for c in self.by_fd.values() if not c.ready)
+                while todo and opening < self.args.wave:
+                    self.open(todo.pop(0))
+                    opening += 1
             if self.pending and self.pending[0][0] <= now:
                 due = [c for t, c in self.pending if t <= now]
                 self.pending = [(t, c) for t, c in self.pending if t > now]
