@@ -75,7 +75,7 @@ class GamenightConfig:
         api_max_lag: The API's shedding threshold (``PRESSBOX_API_MAX_LAG_S``), seconds of
             event-loop lag past which it refuses work with 503 (default ``0.25``, as
             ``pressbox serve``).
-        loop: Event loop of the upstream and pipeline processes: ``"auto"`` (uvloop when
+        loop: Event loop of the upstream, pipeline and API-load processes: ``"auto"`` (uvloop when
             installed), ``"uvloop"`` or ``"asyncio"``.
         client_procs: SSE client processes (default: one per core, more when a process
             would hold over :data:`MAX_PER_PROCESS` connections).

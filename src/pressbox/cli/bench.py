@@ -55,7 +55,9 @@ def gamenight(
     ] = None,
     loop: Annotated[
         str,
-        typer.Option(help="Event loop of the upstream and the pipeline: auto, uvloop, asyncio."),
+        typer.Option(
+            help="Event loop of the upstream, the pipeline and the API load: auto, uvloop, asyncio."
+        ),
     ] = "auto",
     api_max_lag: Annotated[
         float,
