@@ -32,7 +32,10 @@ pinned to the first core. Runs, each against a fresh upstream:
   replays them from it when it exists, so that other code can take the same answers.
 
 CPU is user + system time of this process (``time.process_time``), so the upstream's own
-work on the other core does not count; wall time is printed alongside.
+work on the other core does not count; wall time is printed alongside. The pollers run on
+``--loop`` (default ``auto``: uvloop when installed, as ``pressbox serve`` and the pipeline
+roles run); the upstream keeps asyncio's loop, so its pace (and the updates each poll
+brings) stays that of earlier figures.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ import orjson
 import structlog
 from prometheus_client import CollectorRegistry
 
+from pressbox.bench import loops
+from pressbox.bench.loops import LOOPS
 from pressbox.engine.events import PlayEvent
 from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.poller import (
@@ -369,6 +374,13 @@ def main() -> None:
         help="Most live-feed requests in flight at once (default: PollerPool's).",
     )
     parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="The pollers' event loop: auto (uvloop when installed, as pressbox serve and the "
+        "pipeline roles run), uvloop or asyncio. The upstream keeps asyncio's.",
+    )
+    parser.add_argument(
         "--gc",
         choices=("policy", "interpreter"),
         default="policy",
@@ -436,7 +448,7 @@ def _adapter(args: argparse.Namespace, out: dict[str, object], theirs: int) -> N
         bodies = recorder.bodies
         if saved is not None:
             _save_answers(saved, bodies)
-    replays = [asyncio.run(_replay(bodies, _collector(args))) for _ in range(2)]
+    replays = [loops.run(_replay(bodies, _collector(args)), args.loop) for _ in range(2)]
     out["adapter"] = {"speed": args.burst_speed, "replays": replays}
     for r in replays:
         print(
@@ -474,7 +486,7 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
     """The live run: the default policy at the feed's own cadence."""
     with upstream(args.data, args.games, args.live_speed, theirs) as (url, pid):
         pks = _games(url)
-        live = asyncio.run(
+        live = loops.run(
             _run(
                 url,
                 pks,
@@ -485,7 +497,8 @@ def _live(args: argparse.Namespace, out: dict[str, object], theirs: int) -> None
                 warmup=1800.0 / args.live_speed + 15.0,
                 collector=_collector(args),
                 max_in_flight=args.max_in_flight,
-            )
+            ),
+            args.loop,
         )
     s = live.stats
     added = [a + b for a, b in zip(s.lateness, s.durations, strict=True)]
@@ -536,7 +549,7 @@ def _to_the_end(
 ) -> Run:
     """Every game polled with ``policy`` from a fresh upstream at ``speed`` until final."""
     with upstream(args.data, args.games, speed, theirs) as (url, pid):
-        return asyncio.run(
+        return loops.run(
             _run(
                 url,
                 _games(url),
@@ -546,7 +559,8 @@ def _to_the_end(
                 collector=_collector(args),
                 max_in_flight=args.max_in_flight,
                 transport=transport,
-            )
+            ),
+            args.loop,
         )
 
 
