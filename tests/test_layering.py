@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "feeds": {"types", "errors", "engine", "resilience", "bus.base", "metrics"},
     "metrics": set(),
     "gcpolicy": {"metrics"},
+    "listen": set(),
     "processor": {"types", "errors", "engine", "bus.base", "store.base", "metrics"},
     "delivery": {"types", "errors", "engine", "bus.base", "resilience", "metrics"},
     "service": {
@@ -66,6 +67,7 @@ ALLOWED: dict[str, set[str]] = {
         "web",
         "metrics",
         "gcpolicy",
+        "listen",
     },
     "cli": {"*"},
     "__main__": {"cli"},

@@ -877,6 +877,12 @@ def _report(
             "send_lag_ms": summary(lag),
             "status_counts": dict(status_total),
             "stale_answers": stale_total,
+            # The slowest answer of each second of the window (seconds from its start).
+            "slowest_ms_by_second": {
+                str(int(second) - int(t0)): ms
+                for second, ms in sorted(r.get("slowest_ms_by_second", {}).items())
+                if t0 <= float(second) < t1
+            },
             "refused": prometheus_samples(metrics_text, "pressbox_api_refused_total"),
             "client_errors": r["errors"],
         }

@@ -53,6 +53,8 @@ class Recorder:
         self.measuring = False
         self.status: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.stale: dict[str, int] = defaultdict(int)
+        self.slowest: dict[int, int] = {}
+        """The slowest answer's latency (ms) by the wall-clock second it came in."""
         self.ms: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.send_lag_ms: dict[int, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
@@ -77,6 +79,10 @@ class Recorder:
         self.status[label][status] += 1
         if stale:
             self.stale[label] += 1
+        ms = int(seconds * 1000)
+        second = int(now)
+        if ms > self.slowest.get(second, -1):
+            self.slowest[second] = ms
         self.ms[label][int(seconds * 1000)] += 1
 
 
@@ -231,6 +237,7 @@ def report() -> dict[str, object]:
         "errors": dict(R.errors),
         "status": R.status,
         "stale": R.stale,
+        "slowest_ms_by_second": R.slowest,
         "ms": R.ms,
         "send_lag_ms": R.send_lag_ms,
     }

@@ -47,6 +47,7 @@ from pressbox.engine.models import get_model
 from pressbox.feeds.http import RetryPolicy
 from pressbox.feeds.poller import PollPolicy, ingest_from_upstream, statsapi_client
 from pressbox.gcpolicy import CollectorPolicy
+from pressbox.listen import listening_sockets
 from pressbox.service import ProcessorPool, Service
 
 
@@ -200,7 +201,8 @@ async def run(args: argparse.Namespace) -> None:
             )
             server = uvicorn.Server(config)
             server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
-            server_task = asyncio.create_task(server.serve())
+            sockets = listening_sockets("127.0.0.1", args.port, backlog=config.backlog)
+            server_task = asyncio.create_task(server.serve(sockets=sockets))
             while not server.started:
                 await asyncio.sleep(0.01)
                 if server_task.done():

@@ -28,6 +28,7 @@ from pressbox.api.settings import ApiSettings
 from pressbox.cli._common import configure_logging
 from pressbox.config import Settings
 from pressbox.delivery import expose_transport
+from pressbox.listen import listening_sockets
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default: settings).")]
 PortOpt = Annotated[
@@ -106,16 +107,23 @@ def _api_settings(**overrides: Any) -> ApiSettings:
 
 
 def _run(app: Any, settings: Settings, banner: str, server: ServerOptions) -> None:
+    config = uvicorn.Config(
+        expose_transport(app),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        **server,
+    )
+    try:
+        # Several sockets on the one port: a busy loop accepts one per socket per turn.
+        sockets = listening_sockets(settings.host, settings.port, backlog=config.backlog)
+    except OSError as exc:
+        typer.echo(f"pressbox: cannot listen on {settings.host}:{settings.port}: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"{banner}: http://{settings.host}:{settings.port}/", err=True)
     try:
-        uvicorn.run(
-            expose_transport(app),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            lifespan="on",
-            **server,
-        )
+        uvicorn.Server(config).run(sockets=sockets)
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         sys.exit(130)
 
