@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
+from typing import cast
 
 import anyio
 import pytest
@@ -89,3 +91,27 @@ async def test_answers_given_stale_under_overload_are_told_apart(
     reader.feed_data(head + b"ok" + b"HTTP/1.1 204 No Content\r\n\r\n")
     assert await run_api.read_response(reader) == expected
     assert await run_api.read_response(reader) == ("204", False)  # the body was consumed
+
+
+def test_connections_idle_past_the_servers_keep_alive_are_not_reused() -> None:
+    """A connection idle for longer than the server keeps it is closed, not sent on."""
+
+    class Writer:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    args = argparse.Namespace(port=1, rps=1.0, games="g1", workers=0, max_conns=4)
+    load = run_api.Load(args, {"enterprise": ["k"]})
+    now = time.monotonic()
+    old, fresh = Writer(), Writer()
+    old_conn = (cast(asyncio.StreamReader, None), cast(asyncio.StreamWriter, old))
+    fresh_conn = (cast(asyncio.StreamReader, None), cast(asyncio.StreamWriter, fresh))
+    load.idle.extend([(old_conn, now - run_api.KEEP_ALIVE_S - 1), (fresh_conn, now)])
+    load.connections = 2
+    assert load.take_idle() is fresh_conn
+    assert not fresh.closed
+    assert load.take_idle() is None  # the old one is closed instead
+    assert old.closed
+    assert load.connections == 1

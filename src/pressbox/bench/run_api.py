@@ -42,6 +42,9 @@ ENDPOINTS: tuple[tuple[str, str, int], ...] = (
 TIER_SHARE: dict[str, float] = {"enterprise": 0.6, "pro": 0.3, "starter": 0.08, "community": 0.02}
 """Share of the requests sent with each tier's keys."""
 
+KEEP_ALIVE_S = 4.0
+"""Longest a connection is kept idle for reuse: under uvicorn's 5 s keep-alive timeout."""
+
 ANSWER_TIMEOUT = 10.0
 """Seconds a request may wait for its answer before it counts as a client error."""
 
@@ -130,7 +133,8 @@ class Load:
         self.names = [e for e in ENDPOINTS for _ in range(e[2])]
         self.tiers = [t for t in TIER_SHARE if keys.get(t)]
         self.weights = [TIER_SHARE[t] for t in self.tiers]
-        self.idle: deque[_Conn] = deque()
+        self.idle: deque[tuple[_Conn, float]] = deque()
+        """Idle connections and when each became idle, the most recent last."""
         self.connections = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.writers: set[asyncio.StreamWriter] = set()
@@ -150,7 +154,7 @@ class Load:
     async def warm(self) -> None:
         """Open ``--workers`` connections up front."""
         for conn in await asyncio.gather(*(self.connect() for _ in range(self.args.workers))):
-            self.idle.append(conn)
+            self.idle.append((conn, time.monotonic()))
 
     def next_request(self) -> tuple[str, bytes]:
         """The label and bytes of the next request of the mix."""
@@ -161,9 +165,23 @@ class Load:
         request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n\r\n"
         return f"{name}|{tier}", request.encode()
 
+    def take_idle(self) -> _Conn | None:
+        """The most recently used idle connection, if one was used within
+        :data:`KEEP_ALIVE_S`; older ones are closed (the server may have closed them
+        already: a real client would not send on them either)."""
+        now = time.monotonic()
+        while self.idle:
+            conn, since = self.idle.pop()
+            if now - since < KEEP_ALIVE_S:
+                return conn
+            conn[1].close()
+            self.writers.discard(conn[1])
+            self.connections -= 1
+        return None
+
     async def one(self, label: str, request: bytes, due: float, measured: bool) -> None:
         """Send one request (on an idle or a new connection) and read its answer."""
-        conn: _Conn | None = self.idle.pop() if self.idle else None
+        conn = self.take_idle()
         try:
             if conn is None:
                 conn = await self.connect()
@@ -188,7 +206,7 @@ class Load:
                 self.connections -= 1
             return
         now = time.monotonic()
-        self.idle.append(conn)
+        self.idle.append((conn, now))
         if measured:
             R.record(label, status, now - due, time.time(), stale=stale)
 
