@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from pressbox.api.runtime import Runtime
@@ -16,13 +18,15 @@ runner = CliRunner()
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Calls to uvicorn.run, recorded instead of serving."""
+    """Calls to uvicorn (``run_server``, or ``uvicorn.run`` for several workers), recorded
+    instead of serving."""
     calls: list[dict[str, Any]] = []
 
     def fake_run(target: Any, **kwargs: Any) -> None:
         calls.append({"target": target, **kwargs})
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setattr(cli_api, "run_server", fake_run)
     _register()
     return calls
 
@@ -154,3 +158,22 @@ def test_server_auto_falls_back_and_explicit_needs_the_package(
     assert result.exit_code == 2
     assert "httptools is not installed" in result.stderr
     assert served == []
+
+
+def test_a_port_that_cannot_be_listened_on_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The server's address taken: exit 1 with the address and the reason."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(typer.Exit) as exited:
+            cli_api.run_server(object(), host="127.0.0.1", port=port)
+        assert exited.value.exit_code == 1
+        err = capsys.readouterr().err
+        assert f"cannot listen on 127.0.0.1:{port}" in err
+        assert "in use" in err
+    finally:
+        taken.close()

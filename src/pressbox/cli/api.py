@@ -106,24 +106,33 @@ def _api_settings(**overrides: Any) -> ApiSettings:
         raise typer.Exit(2) from exc
 
 
-def _run(app: Any, settings: Settings, banner: str, server: ServerOptions) -> None:
-    config = uvicorn.Config(
-        expose_transport(app),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        lifespan="on",
-        **server,
-    )
+def run_server(target: Any, *, host: str, port: int, **options: Any) -> None:
+    """``uvicorn.run(target, host=..., port=..., **options)``, listening on a group of
+    sockets (:mod:`pressbox.listen`: a busy loop accepts one connection per socket per turn).
+
+    Raises:
+        typer.Exit: (code 1) the address cannot be listened on, with the reason.
+    """
+    config = uvicorn.Config(target, host=host, port=port, **options)
     try:
-        # Several sockets on the one port: a busy loop accepts one per socket per turn.
-        sockets = listening_sockets(settings.host, settings.port, backlog=config.backlog)
+        sockets = listening_sockets(host, port, backlog=config.backlog)
     except OSError as exc:
-        typer.echo(f"pressbox: cannot listen on {settings.host}:{settings.port}: {exc}", err=True)
+        typer.echo(f"pressbox: cannot listen on {host}:{port}: {exc}", err=True)
         raise typer.Exit(1) from exc
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _run(app: Any, settings: Settings, banner: str, server: ServerOptions) -> None:
     typer.echo(f"{banner}: http://{settings.host}:{settings.port}/", err=True)
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        run_server(
+            expose_transport(app),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            **server,
+        )
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         sys.exit(130)
 
