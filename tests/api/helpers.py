@@ -66,6 +66,17 @@ def make_update(game_id: str, seq: int, *, status: str = "live", wp: bool = True
     )
 
 
+async def land_update(service: Service, app: FastAPI, game_id: str, seq: int) -> Update:
+    """A new update of a game: logged, then seen by the read cache (as the hub's listener
+    sees it)."""
+    update = make_update(game_id, seq)
+    await service.bus.append(update_stream(game_id), encode(update), key=update.event_id)
+    reads = runtime(app).reads
+    assert reads is not None
+    reads.on_update(update)
+    return update
+
+
 async def add_game(
     service: Service,
     game_id: str,

@@ -6,10 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pressbox.api.reads import ReadCache, Stale, Ticket
-from pressbox.bus.base import update_stream
-from pressbox.engine.events import encode
 from pressbox.service import Service
-from tests.api.helpers import add_game, make_update, running, runtime
+from tests.api.helpers import add_game, land_update, make_update, running, runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -199,9 +197,7 @@ async def test_the_app_answers_a_read_again_from_the_cache_until_the_next_update
         assert "ratelimit-limit" in second.headers
         assert hits() == 1
         # A new update: logged, then seen by the hub, whose listener ends the entry.
-        update = make_update("G1", 4)
-        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
-        reads.on_update(update)
+        await land_update(service, app, "G1", 4)
         third = await client.get("/v1/games/G1")
         assert third.json()["update"]["seq"] == 4
         assert hits() == 1

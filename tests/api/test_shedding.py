@@ -14,10 +14,16 @@ from prometheus_client import CollectorRegistry
 from pressbox.api.app import create_app
 from pressbox.api.settings import ApiSettings
 from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
-from pressbox.bus.base import update_stream
-from pressbox.engine.events import encode
 from pressbox.service import Service
-from tests.api.helpers import add_game, make_update, new_key, running, runtime, served
+from tests.api.helpers import (
+    add_game,
+    land_update,
+    make_update,
+    new_key,
+    running,
+    runtime,
+    served,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -171,14 +177,11 @@ async def test_a_shed_read_gets_the_last_answer_kept_marked_stale(service: Servi
         service, public=False, max_inflight=100, low_share=1.0, read_cache_s=60.0
     ) as (app, client):
         rt = runtime(app)
-        assert rt.reads is not None
         ent = {"X-API-Key": await new_key(app, "enterprise")}
         plays = await client.get("/v1/games/G1/plays?since=0", headers=ent)
         latest = await client.get("/v1/predictions/latest", headers=ent)
         assert (plays.status_code, latest.status_code) == (200, 200)
-        update = make_update("G1", 4)
-        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
-        rt.reads.on_update(update)
+        await land_update(service, app, "G1", 4)
 
         rt.shedder.inflight = 60  # low priority refused, normal admitted
         again = await client.get("/v1/games/G1/plays?since=0", headers=ent)
@@ -230,12 +233,9 @@ async def test_under_a_lasting_overload_a_kept_read_is_still_rebuilt(service: Se
         service, public=False, max_inflight=100, low_share=1.0, read_cache_s=0.05
     ) as (app, client):
         rt = runtime(app)
-        assert rt.reads is not None
         ent = {"X-API-Key": await new_key(app, "enterprise")}
         before = await client.get("/v1/games/G1/plays", headers=ent)
-        update = make_update("G1", 4)
-        await service.bus.append(update_stream("G1"), encode(update), key=update.event_id)
-        rt.reads.on_update(update)
+        await land_update(service, app, "G1", 4)
         rt.shedder.inflight = 60
         await asyncio.sleep(0.1)
         rebuilt = await client.get("/v1/games/G1/plays", headers=ent)

@@ -200,6 +200,13 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     api = report["api"]
     assert api["sent_rps"] > 0
     assert api["unsent"] >= 0
+    # Stale answers are counted, and the slowest answer of each second lies in the window.
+    assert api["stale_answers"] == sum(
+        t["stale"] for tiers in api["endpoints"].values() for t in tiers.values()
+    )
+    assert api["slowest_ms_by_second"]
+    duration = report["config"]["duration"]
+    assert all(0 <= int(second) <= duration for second in api["slowest_ms_by_second"])
     assert report["harness"]["client_processes"] >= 2
     assert set(report["processes"]) >= {"upstream", "pipeline", "sse-clients-0", "api-load"}
     for figures in report["processes"].values():

@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pressbox.api.keys import Authenticator, Unauthorized, keystore_from_url
 from pressbox.api.limits import MemoryLimiter, RedisLeaseLimiter
 from pressbox.api.metrics import api_metrics
-from pressbox.api.predict import PredictionCache, RedisSharedCache
+from pressbox.api.predict import Prediction, PredictionCache, RedisSharedCache
 from pressbox.api.reads import ReadCache, Stale, Ticket
 from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
@@ -317,7 +317,7 @@ class Edge:
         stale: Stale | None = None
         rebuild: Ticket | None = None
         shed = not stream and not rt.shedder.admit(priority, principal.spec.rank)
-        if shed and not self._prediction_kept(path, method):
+        if shed and self._kept_prediction(path, method) is None:
             instead = self._instead_of_refusal(path, scope["query_string"], method)
             if instead is None:
                 await self._overloaded(scope, send, priority, principal.tier)
@@ -348,18 +348,16 @@ class Edge:
                 limit_headers,
             )
             return
-        if priority is Priority.HIGH and method == "GET":
-            parts = path.split("/")
-            predictions = rt.predictions
-            if len(parts) == 5 and predictions is not None:
-                found_prediction = predictions.peek(parts[3], parts[4])
-                if found_prediction is not None:
-                    self._count("predict", found_prediction.status)
-                    body = found_prediction.body(time.time())
-                    await _send_bytes(send, found_prediction.status, body, limit_headers)
-                    if shed:
-                        self._hold_shed(scope, send)
-                    return
+        found_prediction = (
+            self._kept_prediction(path, method) if priority is Priority.HIGH else None
+        )
+        if found_prediction is not None:
+            self._count("predict", found_prediction.status)
+            body = found_prediction.body(time.time())
+            await _send_bytes(send, found_prediction.status, body, limit_headers)
+            if shed:
+                self._hold_shed(scope, send)
+            return
         if shed and stale is None:  # the kept prediction expired while the bucket was asked
             await self._overloaded(scope, send, priority, principal.tier)
             return
@@ -397,15 +395,15 @@ class Edge:
             self.rt.shedder.record_low(time.perf_counter() - began)
         self._count(_ROUTE[priority], 200)
 
-    def _prediction_kept(self, path: str, method: str) -> bool:
-        """Whether the prediction cache holds a current answer to ``GET /v1/predict/…``
-        (kept up to date by every update of the game): given on the hot path at the cost
-        of a refusal, it needs no refusal."""
+    def _kept_prediction(self, path: str, method: str) -> Prediction | None:
+        """The prediction cache's current answer to ``GET /v1/predict/{sport}/{game}``
+        (kept up to date by every update of the game), or ``None``. The hot path gives it
+        without routing, at the cost of a refusal: a shed request it answers needs none."""
         predictions = self.rt.predictions
         if predictions is None or method != "GET" or not path.startswith("/v1/predict/"):
-            return False
+            return None
         parts = path.split("/")
-        return len(parts) == 5 and predictions.peek(parts[3], parts[4]) is not None
+        return predictions.peek(parts[3], parts[4]) if len(parts) == 5 else None
 
     def _hold_shed(self, scope: Scope, send: Send) -> None:
         # Answered from a cache, but shed all the same: the connection is held back like
@@ -415,15 +413,11 @@ class Edge:
             _hold(scope, send, pause)
 
     def _instead_of_refusal(self, path: str, query: bytes, method: str) -> Stale | Ticket | None:
-        """What to give a read the shedder refused: the current kept answer; else, when
-        due, a ticket to rebuild it; else one built within ``read_stale_s`` (module
-        :mod:`pressbox.api.reads`); ``None`` when the request must be refused."""
+        """What to give a read the shedder refused (:meth:`ReadCache.fallback`); ``None``
+        when the request must be refused."""
         reads = self.rt.reads
         if reads is None or method != "GET":
             return None
-        kept = reads.lookup(path, query)
-        if isinstance(kept, tuple):
-            return Stale(kept[0], kept[1], 0.0, 0)
         return reads.fallback(path, query)
 
     async def _answer_stale(

@@ -56,7 +56,8 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class Stale:
-    """An answer kept from before the data behind it last changed (or past its time)."""
+    """An answer kept, given for a refused read: current (``behind`` 0, within ``ttl_s``)
+    or from before the data behind it last changed (or past its time)."""
 
     body: bytes
     media_type: bytes
@@ -169,22 +170,28 @@ class ReadCache:
             self._entries.popitem(last=False)
 
     def fallback(self, path: str, query: bytes) -> Stale | Ticket | None:
-        """For a read the edge would otherwise refuse (module doc): a ticket to build it
-        afresh when it has an answer kept that is not current and its rebuild is due;
-        else that answer if it was built within ``stale_s``; else ``None``."""
+        """For a read the edge would otherwise refuse (module doc): the answer kept for it
+        when it is current (a hit, ``behind`` 0); else, with ``stale_s`` above 0, a ticket
+        to build it afresh when its rebuild is due, or that answer if it was built within
+        ``stale_s``; else ``None``."""
         version = self.version(path)
-        if version is None or self.stale_s == 0:
+        if version is None:
             return None
         key = (path, query)
         entry = self._entries.get(key)
         if entry is None:
             return None
         now = self._clock()
-        current = entry.version == version and entry.expires > now
-        if not current and entry.rebuild_at <= now:
+        age = now - entry.built
+        if entry.version == version and entry.expires > now:
+            self._entries.move_to_end(key)
+            self._hits.inc()
+            return Stale(entry.body, entry.media_type, age, 0)
+        if self.stale_s == 0:
+            return None
+        if entry.rebuild_at <= now:
             entry.rebuild_at = now + self.ttl_s
             return Ticket(key, version)
-        age = now - entry.built
         if age > self.stale_s:
             return None
         self._stale.inc()

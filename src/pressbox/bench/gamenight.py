@@ -849,8 +849,10 @@ def _report(
     if loader is not None:
         r = loader.report
         span = elapsed
+        stale_by_label = r.get("stale", {})
         for label, statuses in sorted(r["status"].items()):
             endpoint, tier = label.split("|")
+            stale = stale_by_label.get(label, 0)
             ms: dict[int, int] = defaultdict(int)
             merge(ms, r["ms"][label])
             n = sum(statuses.values())
@@ -860,11 +862,11 @@ def _report(
                 "p50_ms": percentile(ms, 0.5),
                 "p99_ms": percentile(ms, 0.99),
                 "status_counts": dict(statuses),
-                "stale": r.get("stale", {}).get(label, 0),
+                "stale": stale,
             }
             for status, count in statuses.items():
                 status_total[status] += count
-            stale_total += r.get("stale", {}).get(label, 0)
+            stale_total += stale
         lag: dict[int, int] = defaultdict(int)
         merge(lag, r["send_lag_ms"])
         api_summary: dict[str, Any] = {

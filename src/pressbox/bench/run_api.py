@@ -86,7 +86,7 @@ class Recorder:
         second = int(now)
         if ms > self.slowest.get(second, -1):
             self.slowest[second] = ms
-        self.ms[label][int(seconds * 1000)] += 1
+        self.ms[label][ms] += 1
 
 
 R = Recorder()
@@ -174,10 +174,14 @@ class Load:
             conn, since = self.idle.pop()
             if now - since < KEEP_ALIVE_S:
                 return conn
-            conn[1].close()
-            self.writers.discard(conn[1])
-            self.connections -= 1
+            self.drop(conn)
         return None
+
+    def drop(self, conn: _Conn) -> None:
+        """Close a connection and stop counting it."""
+        conn[1].close()
+        self.writers.discard(conn[1])
+        self.connections -= 1
 
     async def one(self, label: str, request: bytes, due: float, measured: bool) -> None:
         """Send one request (on an idle or a new connection) and read its answer."""
@@ -201,9 +205,7 @@ class Load:
             if measured:
                 R.errors[type(exc).__name__] += 1
             if conn is not None:
-                conn[1].close()
-                self.writers.discard(conn[1])
-                self.connections -= 1
+                self.drop(conn)
             return
         now = time.monotonic()
         self.idle.append((conn, now))
