@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/ingest.py [--data SEASON_DIR] [--games 200] [--live-seconds 90]
-        [--runs live,catch_up,catch_up_full,final,adapter] [--answers FILE] [--json]
+        [--runs live,catch_up,catch_up_full,capacity,final,adapter] [--answers FILE] [--json]
 
 SEASON_DIR defaults to ``../shared/data/retrosheet/2015`` next to the repository. The
 ``--games`` regular-season games whose first pitches are closest together are served by
@@ -23,6 +23,13 @@ pinned to the first core. Runs, each against a fresh upstream:
   until every game is final: events published per CPU second with normalization, from
   diffPatch answers (``catch_up``) and from full documents (``catch_up_full``,
   ``PollPolicy(diff_patch=False)``).
+* capacity: as the catch-up, with the upstream at ``--capacity-speed`` (default 2000): the
+  200 games then offer more than 2,000 events a second at their peak, about ten per poll.
+  Besides the figures of the catch-up, the busiest three seconds: events published per wall
+  second and the share of the pollers' core they took (the run samples its wall clock, CPU
+  and events every half second). Whether one core ingests 2,000 events a second is read
+  there; a catch-up's events per CPU second, at four to nine events per poll, are mostly the
+  cost of a poll.
 * final: the upstream at speed 0 (every game over): one full document per game,
   normalized into all of its events (events per CPU second).
 * adapter (not in the default runs): a catch-up whose live-feed answers are recorded (its
@@ -62,6 +69,7 @@ from prometheus_client import CollectorRegistry
 
 from pressbox.bench import loops
 from pressbox.bench.loops import LOOPS
+from pressbox.bench.rates import busiest
 from pressbox.engine.events import PlayEvent
 from pressbox.feeds.gumbo import GumboGame
 from pressbox.feeds.poller import (
@@ -171,6 +179,15 @@ class Run:
     stats: PollStats
     final: int
     gc: _GcTimer
+    samples: list[tuple[float, float, int]] = dataclasses.field(default_factory=list)
+    """(wall, CPU, events) every ``SAMPLE_S`` from the start of the measurement."""
+
+
+SAMPLE_S = 0.5
+"""How often a run samples its wall clock, CPU and events published."""
+
+BUSIEST_S = 3.0
+"""The window over which the capacity run reports its busiest ingest."""
 
 
 class _GcTimer:
@@ -246,11 +263,22 @@ async def _run(
             gc_timer = _GcTimer()
             gc.callbacks.append(gc_timer)
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            samples: list[tuple[float, float, int]] = [(0.0, 0.0, 0)]
+
+            async def sample() -> None:
+                while True:
+                    await asyncio.sleep(SAMPLE_S)
+                    samples.append(
+                        (time.perf_counter() - wall0, time.process_time() - cpu0, events - events0)
+                    )
+
+            sampling = group.create_task(sample())
             if seconds is None:
                 await polling
             else:
                 await asyncio.sleep(seconds)
                 polling.cancel()
+            sampling.cancel()
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
             up = _cpu_of(upstream_pid) - up0
@@ -271,7 +299,8 @@ async def _run(
         if count > before.errors.get(kind, 0)
     }
     final = sum(p.final for p in pool.pollers.values())
-    return Run(len(pks), wall, cpu, up, events - events0, after, final, gc_timer)
+    samples.append((wall, cpu, events - events0))
+    return Run(len(pks), wall, cpu, up, events - events0, after, final, gc_timer, samples)
 
 
 class _Recorder(httpx.AsyncBaseTransport):
@@ -364,6 +393,13 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=float, default=60.0)
     parser.add_argument("--live-speed", type=float, default=20.0)
     parser.add_argument("--burst-speed", type=float, default=300.0)
+    parser.add_argument(
+        "--capacity-speed",
+        type=float,
+        default=2000.0,
+        help="The capacity run's replay speed (default 2000: more than 2,000 events a second "
+        "offered at the peak by 200 games).",
+    )
     parser.add_argument("--speed", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
@@ -395,13 +431,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--runs",
-        default="live,catch_up,catch_up_full,final",
-        help="Comma-separated runs to make (default: the first four; 'adapter' records a "
+        default="live,catch_up,catch_up_full,capacity,final",
+        help="Comma-separated runs to make (default: all but 'adapter', which records a "
         "catch-up's answers and replays them through the adapter alone).",
     )
     args = parser.parse_args()
     runs = set(args.runs.split(","))
-    unknown = runs - {"live", "catch_up", "catch_up_full", "final", "adapter"}
+    unknown = runs - {"live", "catch_up", "catch_up_full", "capacity", "final", "adapter"}
     if unknown:
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
     if args.serve:
@@ -569,6 +605,7 @@ def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs
     for name, speed, policy in (
         ("catch_up", args.burst_speed, CATCH_UP),
         ("catch_up_full", args.burst_speed, dataclasses.replace(CATCH_UP, diff_patch=False)),
+        ("capacity", args.capacity_speed, CATCH_UP),
         ("final", 0.0, PollPolicy()),
     ):
         if name not in runs:
@@ -593,6 +630,14 @@ def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs
             "upstream_cpu_s": round(run.upstream_cpu, 2),
             "gc": run.gc.to_json(),
         }
+        peak = busiest(run.samples, BUSIEST_S)
+        if peak is not None:
+            out[name]["busiest"] = {
+                "from_s": round(peak.from_s, 1),
+                "seconds": round(peak.seconds, 1),
+                "events_per_s": round(peak.per_s),
+                "cpu_core_share": round(peak.cpu_core_share, 3),
+            }
         print(
             f"{name}: {run.events} events of {run.final}/{run.games} games in "
             f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU: {run.events / run.cpu:,.0f} events "
@@ -602,6 +647,13 @@ def _batches(args: argparse.Namespace, out: dict[str, object], theirs: int, runs
             f"poll; upstream CPU {run.upstream_cpu:.1f} s; {run.gc}",
             file=sys.stderr,
         )
+        if peak is not None:
+            print(
+                f"{name}: busiest {peak.seconds:.1f} s (from {peak.from_s:.1f} s): "
+                f"{peak.per_s:,.0f} events/s, the pollers using {peak.cpu_core_share:.0%} "
+                "of their core",
+                file=sys.stderr,
+            )
 
 
 if __name__ == "__main__":
