@@ -47,6 +47,28 @@ def test_next_change_says_when_the_next_event_comes() -> None:
     assert replay.next_change("g") == math.inf
 
 
+def test_the_wait_is_for_the_event_after_those_the_caller_has_seen() -> None:
+    """``after``: the wait for the event after those the caller has seen, 0 when it is out.
+    A channel that looked before an event came out and asks after it used to get the wait
+    for the event after that one, and held the one just out back by a whole gap."""
+    clock = ManualClock()
+    replay = Replay(clock, 10.0, [("g", Timeline(0.0, (0.0, 20.0, 50.0, 60.0)))])
+    assert replay.published("g") == 1
+    assert replay.next_change("g", after=1) == pytest.approx(2.0)
+    clock.advance(2.5)  # the second event came out at 2.0
+    assert replay.published("g") == 2
+    # The caller saw one: the second is due now. Without ``after``: the third, in 2.5 s.
+    assert replay.next_change("g", after=1) == 0.0
+    assert replay.next_change("g") == pytest.approx(2.5)
+    assert replay.next_change("g", after=2) == pytest.approx(2.5)
+    # A stall holds the next event to its end, whatever the caller saw.
+    replay.stall("g", 4.0)
+    assert replay.next_change("g", after=2) == pytest.approx(4.0)
+    clock.advance(10.0)
+    assert replay.next_change("g", after=4) == math.inf
+    assert replay.next_change("g", after=3) == 0.0
+
+
 async def test_each_new_timecode_is_notified_in_order(sample: UpstreamData) -> None:
     """Every notification names a timecode the feed has published, newer than the last,
     up to the final document's."""

@@ -168,7 +168,10 @@ async def _follow(
     total = len(upstream.points(mg))
     sent = upstream.published(mg)
     while sent < total:
-        wait = upstream.replay.next_change(key)
+        # When the update after the last one notified is due (not the replay's next
+        # change: one may have come out since the last look, and the wait would then be for
+        # the one after it, holding that update back by a whole gap between updates).
+        wait = upstream.replay.next_change(key, after=sent)
         await anyio.sleep(min(tick, max(wait, 0.0)) if math.isfinite(wait) else tick)
         if not upstream.push_open:
             await websocket.close(CLOSE_GOING_AWAY, reason="push service closed")

@@ -107,8 +107,16 @@ class Replay:
             del self._stalls[key]
         return n
 
-    def next_change(self, key: str) -> float:
+    def next_change(self, key: str, after: int | None = None) -> float:
         """Real seconds until the game's next event is published.
+
+        Args:
+            key: The game.
+            after: How many events the caller has seen: the answer is for the one after
+                them (``0`` when it is out already). By default the one after those out
+                now. A caller that has seen fewer than are out must say so: between its
+                own look and this one the replay may have published another, and the
+                answer would then be for the event after that one.
 
         Returns:
             ``0`` when it is due now, ``inf`` when none is coming (the game is over, or
@@ -120,7 +128,10 @@ class Replay:
             KeyError: No game has this key.
         """
         timeline = self.timelines[key]
-        n = self.published(key)
+        out = self.published(key)
+        n = out if after is None else after
+        if n < out:
+            return 0.0
         if self.speed == 0 or n >= len(timeline.times) or timeline.offset == math.inf:
             return math.inf
         due = (timeline.publish_time(n + 1) - self.elapsed()) / self.speed
