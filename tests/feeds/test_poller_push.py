@@ -319,3 +319,44 @@ async def test_pitch_notifications_can_wait_for_the_next_play(sample: UpstreamDa
     assert left > 0
     assert stats.pushed < stats.notifications - left + 2
     assert stats.polls - stats.pushed == 1  # no timer poll was needed
+
+
+async def test_a_notification_ends_the_wait_on_the_loops_next_turn() -> None:
+    """A notification resolves the poll loop's wait itself: the wait is over on the event
+    loop's next turn (it took four or five turns through an event and two tasks, each a
+    few milliseconds on a busy game night). The timer still ends a wait nobody cuts short,
+    with the plain sleep and with an injected one."""
+    registry = CollectorRegistry()
+
+    async def publish(event: PlayEvent) -> None:
+        del event
+
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    async with statsapi_client("http://127.0.0.1:9", registry=registry) as client:
+        poller = GamePoller(client, ANA_PK, publish, push_url="ws://127.0.0.1:9", registry=registry)
+        waiting = asyncio.ensure_future(poller._wait(60.0, wakeable=True))
+        await asyncio.sleep(0)  # armed
+        assert not waiting.done()
+        poller._on_message(b'{"gamePk": 1, "timeStamp": "20150410_190000", "gameEvents": []}')
+        await asyncio.sleep(0)
+        assert waiting.done()
+        assert waiting.result() == "push"
+        # A wake-up before the wait: no wait at all.
+        assert await poller._wait(60.0, wakeable=True) == "push"
+        poller._woken = False
+        # Nobody rings: the timer ends it.
+        with anyio.fail_after(5):
+            assert await poller._wait(0.01, wakeable=True) == "timer"
+        # An injected sleep is what the wait waits on.
+        injected = GamePoller(
+            client, ANA_PK, publish, push_url="ws://127.0.0.1:9", registry=CollectorRegistry(),
+            sleep=fake_sleep,
+        )  # fmt: skip
+        with anyio.fail_after(5):
+            assert await injected._wait(30.0, wakeable=True) == "timer"
+        assert slept == [30.0]

@@ -523,8 +523,11 @@ class GamePoller:
             None if push_url is None else push_url.rstrip("/") + PUSH_PATH.format(game_pk=game_pk)
         )
         self._push_state: PushState | None = None
-        self._wake = asyncio.Event()
+        # A notification (or the push channel's state changing) since the poll began, and
+        # what it asks for; ``_waiter`` is the wait it cuts short.
+        self._woken = False
         self._wake_reason: Trigger = "push"
+        self._waiter: asyncio.Future[None] | None = None
         self._metrics = _metrics_for(registry)
         self._published_at = published_at if published_at is not None else event_source_time
         self.stats = PollStats()
@@ -731,7 +734,7 @@ class GamePoller:
         trigger: Trigger = "timer"
         while True:
             started = self._clock.monotonic()
-            self._wake.clear()
+            self._woken = False
             result = await self.poll_once(trigger)
             if trigger == "timer" and result.events and self._push_state == "up":
                 # The channel was up but said nothing of these: a lost or late notification.
@@ -755,21 +758,51 @@ class GamePoller:
             trigger = await self._wait(wait, wakeable=not (self._failures and self._told_when))
 
     async def _wait(self, seconds: float, *, wakeable: bool) -> Trigger:
-        """Sleep ``seconds`` (the injected sleep), or less when a notification comes."""
+        """Sleep ``seconds`` (the injected sleep), or less when a notification comes.
+
+        A notification resolves the wait's future itself, so the poll loop runs on the
+        event loop's next turn. (Racing the sleep against an ``asyncio.Event`` took four or
+        five turns to get there: the event's waiter task, ``asyncio.wait``'s callback, the
+        loop, then cancelling both tasks and awaiting them; on a busy loop each turn is
+        milliseconds, measured as the poll stage of a game night.)
+        """
         if not wakeable:
             await self._sleep(seconds)
-            return self._wake_reason if self._wake.is_set() else "timer"
-        if self._wake.is_set():
+            return self._wake_reason if self._woken else "timer"
+        if self._woken:
             return self._wake_reason
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def ring(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        timer: asyncio.TimerHandle | None = None
+        sleeper: asyncio.Future[None] | None = None
+        if self._sleep is asyncio.sleep:
+            timer = loop.call_later(seconds, ring)  # no task for the plain sleep
+        else:
+            sleeper = asyncio.ensure_future(self._sleep(seconds))
+            sleeper.add_done_callback(ring)
+        self._waiter = waiter
         try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+            await waiter
         finally:
-            for task in (sleeper, waker):
-                task.cancel()
-            await asyncio.wait((sleeper, waker))
-        return self._wake_reason if self._wake.is_set() else "timer"
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+            if sleeper is not None:
+                sleeper.cancel()
+        return self._wake_reason if self._woken else "timer"
+
+    def _wake_up(self, reason: Trigger) -> None:
+        """Ask for a poll now (``reason`` is what it counts as), cutting a wait short."""
+        self._wake_reason = reason
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _set_push_state(self, state: PushState | None) -> None:
         if state == self._push_state:
@@ -802,8 +835,7 @@ class GamePoller:
             return
         else:
             self._metrics.push_messages.labels("notification").inc()
-        self._wake_reason = "push"
-        self._wake.set()
+        self._wake_up("push")
 
     async def _listen(self) -> None:
         """Keep the game's push channel open, reopening it with backoff; never raises but
@@ -828,8 +860,7 @@ class GamePoller:
                     _log.info("poll.push_up", game_id=self.game_pk)
                     delay = self._policy.push_retry
                     # Whatever changed while the channel was down is read now.
-                    self._wake_reason = "push"
-                    self._wake.set()
+                    self._wake_up("push")
                     async for message in channel:
                         self._on_message(message)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
@@ -844,8 +875,7 @@ class GamePoller:
             if self._push_state == "up":
                 # The loop may be sleeping a safety-net interval: poll now, and from then
                 # on at the cadence of polling alone.
-                self._wake_reason = "timer"
-                self._wake.set()
+                self._wake_up("timer")
             self._set_push_state("down")
             _log.info("poll.push_down", game_id=self.game_pk, reason=reason, retry_in=delay)
             await asyncio.sleep(delay * (1.0 + self._random.uniform(0.0, 0.2)))
