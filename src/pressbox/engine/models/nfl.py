@@ -1040,7 +1040,7 @@ def fit(
         "n_games": len(rows.game_ids),
         "n_plays": len(rows),
     }
-    meta.update(_fit_special_teams(rows))
+    meta.update(_stable(_fit_special_teams(rows)))
     m = training_matrix(rows, ep_table, kickoff_yard_line=meta["kickoff_yard_line"])
 
     # Out-of-fold log-odds (``folds`` folds of games) for the calibration.
@@ -1053,7 +1053,7 @@ def fit(
     offset = np.array(
         [strength_term(float(t), float(e)) for t, e in zip(m.x[:, 1], m.elo, strict=True)]
     )
-    c, a = _fit_platt(oof[m.single], offset[m.single], m.y_single)
+    c, a = _stable(_fit_platt(oof[m.single], offset[m.single], m.y_single))
     meta["recalibration"] = [c, a]
 
     learner = _learner(max_iter, seed)
@@ -1070,8 +1070,24 @@ def fit(
         "home_carry": book.config.home_carry,
         "elo_seasons": sorted({g.season for g in (elo_games if elo_games else games)}),
     }
-    meta["leverage_norm"] = _leverage_norm(NflModel(Params(grid, ep_table, dict(meta))), rows)
+    meta["leverage_norm"] = _stable(
+        _leverage_norm(NflModel(Params(grid, ep_table, dict(meta))), rows)
+    )
     return Params(grid=grid, ep_table=ep_table, meta=meta)
+
+
+def _stable(value: Any) -> Any:
+    """``value`` with every float rounded to 12 significant digits (in lists, tuples and
+    dicts too), so that the model file is the same bytes on every machine: the last bits of
+    a fitted coefficient depend on the CPU's and the libraries' order of operations (seen:
+    a Platt intercept of ...722658 on one machine, ...722671 on another)."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    return value
 
 
 def _fit_platt(
