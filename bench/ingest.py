@@ -24,7 +24,7 @@ pinned to the first core. Runs, each against a fresh upstream:
   diffPatch answers (``catch_up``) and from full documents (``catch_up_full``,
   ``PollPolicy(diff_patch=False)``).
 * capacity: as the catch-up, with the upstream at ``--capacity-speed`` (default 2000): the
-  200 games then offer more than 2,000 events a second at their peak, about ten per poll.
+  200 games then offer more than 2,000 events a second at their peak, ten or more per poll.
   Besides the figures of the catch-up, the busiest three seconds: events published per wall
   second and the share of the pollers' core they took (the run samples its wall clock, CPU
   and events every half second). Whether one core ingests 2,000 events a second is read
