@@ -231,7 +231,7 @@ class SqliteArchive:
         conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
         try:
             if self._path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(conn)
                 conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_CHECKPOINT_PAGES}")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate(conn)
@@ -239,6 +239,27 @@ class SqliteArchive:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to write-ahead logging, retried while it is locked.
+
+        Connections opening the same new file together (processes starting at once) race
+        to switch it, and SQLite may answer "database is locked" at once, without waiting
+        on its busy handler (seen: 5 of 100 rounds of four archives opened together). The
+        switch is retried with backoff until the connection's timeout.
+        """
+        deadline = time.monotonic() + self._timeout
+        delay = 0.002
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            else:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute(SCHEMA_VERSION_SQLITE)
