@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import asyncpg
 import pytest
 
@@ -100,3 +102,18 @@ def reopen(archive_url: str) -> Callable[[], Archive]:
     if archive_url == "sqlite://":
         pytest.skip("an in-memory SQLite database cannot be reopened")
     return lambda: from_url(archive_url)
+
+
+@asynccontextmanager
+async def opened_together(url: str, count: int) -> AsyncIterator[list[Archive]]:
+    """``count`` archives on ``url``, all opened at the same moment (as processes starting
+    together would), closed at the end."""
+    archives = [from_url(url) for _ in range(count)]
+    try:
+        async with anyio.create_task_group() as tg:
+            for archive in archives:
+                tg.start_soon(archive.__aenter__)
+        yield archives
+    finally:
+        for archive in archives:
+            await archive.aclose()

@@ -6,14 +6,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import pytest
 
 from pressbox.engine.events import GameInfo, PlayEvent, encode
 from pressbox.errors import BackendError, BackendUnavailable, UnknownGame
-from pressbox.store import Archive, GameRecord, from_url
+from pressbox.store import Archive, GameRecord
 from pressbox.store._schema import LATEST, MIGRATIONS
-from tests.store.conftest import MODEL, event, update
+from tests.store.conftest import MODEL, event, opened_together, update
 
 pytestmark = pytest.mark.anyio
 
@@ -219,18 +218,11 @@ async def test_processes_opening_a_new_database_together_migrate_it_once(
     """Archives opened at the same time on a fresh database apply each migration once."""
     if archive_url == "sqlite://":
         pytest.skip("each in-memory SQLite archive is its own database")
-    archives = [from_url(archive_url) for _ in range(3)]
-    try:
-        async with anyio.create_task_group() as tg:
-            for archive in archives:
-                tg.start_soon(archive.__aenter__)
+    async with opened_together(archive_url, 3) as archives:
         for archive in archives:
             assert await archive.schema_version() == LATEST
         await archives[0].put_events(_game())
         assert len(await archives[2].timeline(G)) == 5
-    finally:
-        for archive in archives:
-            await archive.aclose()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pressbox.store import SUPPORTED, from_url
 from pressbox.store._schema import LATEST
 from pressbox.store.postgres import PostgresArchive
 from pressbox.store.sqlite import SqliteArchive, path_from_url
-from tests.store.conftest import event
+from tests.store.conftest import event, opened_together
 
 pytestmark = pytest.mark.anyio
 
@@ -105,16 +105,9 @@ async def test_archives_opening_a_new_file_together_all_open(tmp_path: Path) -> 
     SQLite's busy handler: 5 of 100 such rounds failed); the switch is now retried."""
     for round_ in range(25):
         url = f"sqlite:///{tmp_path / f'race{round_}.db'}"
-        archives = [from_url(url) for _ in range(4)]
-        try:
-            async with anyio.create_task_group() as tg:
-                for archive in archives:
-                    tg.start_soon(archive.__aenter__)
+        async with opened_together(url, 4) as archives:
             for archive in archives:
                 assert await archive.schema_version() == LATEST
-        finally:
-            for archive in archives:
-                await archive.aclose()
 
 
 async def test_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
