@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from pressbox.api.app import create_app
 from pressbox.api.settings import ApiSettings
-from pressbox.api.shedding import LoopTime, Priority, Shedder, priority_of, threshold
+from pressbox.api.shedding import Priority, Shedder, priority_of, threshold
 from pressbox.service import Service
 from tests.api.helpers import (
     add_game,
@@ -308,100 +308,3 @@ async def test_a_shed_connection_is_not_read_for_a_while(
             waited = time.monotonic() - began
         assert waited >= pause * 0.95  # the timer's resolution
         assert answered_meanwhile - began < waited
-
-
-async def test_low_priority_loop_time_counts_its_steps_not_its_waits(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A low-priority read's loop time is what its steps ran: one waiting 0.3 s for its
-    backend counts next to nothing and the next one is admitted; one holding the loop
-    0.2 s counts all of it, and past ``low_share`` the next low-priority read is shed
-    while a normal-priority one is still served."""
-    await add_game(service, "G1")
-    async with running(service, public=False, read_cache_s=0.0) as (app, client):
-        rt = runtime(app)
-        now = [0.0]  # the shedder's clock, moved by hand: no decay unless the test says so
-        rt.shedder = Shedder(max_lag_s=60.0, low_share=0.25, clock=lambda: now[0])
-        ent = {"X-API-Key": await new_key(app, "enterprise")}
-        read = service.bus.read
-
-        async def waiting(*args: object, **kwargs: object) -> object:
-            await asyncio.sleep(0.3)
-            return await read(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(service.bus, "read", waiting)
-        for since in (0, 1):
-            now[0] += 1.0  # ten time constants: what came before has decayed
-            began = time.perf_counter()
-            answer = await client.get(f"/v1/games/G1/plays?since={since}", headers=ent)
-            assert answer.status_code == 200
-            assert time.perf_counter() - began >= 0.3
-            assert rt.shedder.low_seconds < 0.1 * (since + 1)
-
-        async def holding(*args: object, **kwargs: object) -> object:
-            time.sleep(0.2)  # noqa: ASYNC251 - holding the loop is the point
-            return await read(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(service.bus, "read", holding)
-        now[0] += 1.0
-        before = rt.shedder.low_seconds
-        assert (await client.get("/v1/games/G1/plays", headers=ent)).status_code == 200
-        assert rt.shedder.low_seconds - before >= 0.2
-        assert rt.shedder.low_load > 0.25
-        shed = await client.get("/v1/games/G1/plays?since=1", headers=ent)
-        assert shed.status_code == 503
-        assert shed.json()["error"] == "overloaded"
-        assert (await client.get("/v1/games/G1", headers=ent)).status_code == 200
-
-
-async def test_loop_time_of_an_awaitable() -> None:
-    """:class:`LoopTime` returns what it awaits, counts the time the steps ran (a blocking
-    sleep) and not the time suspended (an asyncio sleep), also when it raises."""
-
-    async def work() -> str:
-        time.sleep(0.05)  # noqa: ASYNC251 - a step that holds the loop
-        await asyncio.sleep(0.3)
-        time.sleep(0.05)  # noqa: ASYNC251
-        return "done"
-
-    timed = LoopTime(work())
-    assert await timed == "done"
-    assert 0.1 <= timed.seconds < 0.3
-
-    async def failing() -> None:
-        await asyncio.sleep(0.2)
-        time.sleep(0.05)  # noqa: ASYNC251
-        raise KeyError("lost")
-
-    timed_failure = LoopTime(failing())
-    with pytest.raises(KeyError, match="lost"):
-        await timed_failure
-    assert 0.05 <= timed_failure.seconds < 0.2
-
-
-async def test_loop_time_passes_cancellation_and_timeouts_in() -> None:
-    """Cancelling the task that awaits a :class:`LoopTime`, or a deadline passing around
-    it, cancels the coroutine inside at its suspension: its cleanup runs."""
-    cleaned: list[str] = []
-
-    async def waits() -> None:
-        try:
-            await asyncio.sleep(10)
-        finally:
-            cleaned.append("waits")
-
-    task = asyncio.create_task(_await(LoopTime(waits())))
-    await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert cleaned == ["waits"]
-
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.05):
-            await LoopTime(waits())
-    assert cleaned == ["waits", "waits"]
-
-
-async def _await(timed: LoopTime[None]) -> None:
-    await timed

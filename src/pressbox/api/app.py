@@ -50,7 +50,7 @@ from pressbox.api.reads import ReadCache, Stale, Ticket
 from pressbox.api.routes import load_prediction, public, router
 from pressbox.api.runtime import Runtime
 from pressbox.api.settings import ApiSettings, CoreSettings
-from pressbox.api.shedding import LoopTime, Priority, Shedder, priority_of
+from pressbox.api.shedding import Priority, Shedder, priority_of
 from pressbox.delivery import Hub, SSEStream, delivery_routes, with_streams
 from pressbox.delivery.sse import server_owner
 from pressbox.engine.events import Update
@@ -541,12 +541,9 @@ class Edge:
         shedder.inflight += 1
         metrics.inflight.inc()
         began = time.perf_counter()
-        steps: LoopTime[None] = LoopTime(
-            self.app(scope, receive, _with_headers(send, limit_headers, started))
-        )
         try:
             async with asyncio.timeout(deadline) as scope_deadline:
-                await steps
+                await self.app(scope, receive, _with_headers(send, limit_headers, started))
         except TimeoutError:
             if not scope_deadline.expired() or started:
                 raise
@@ -572,8 +569,7 @@ class Edge:
             done_priority = priority_of(method, scope["path"])
             took = time.perf_counter() - began
             if done_priority is Priority.LOW:
-                # The loop time its steps took, not the wall time: waits hold no loop.
-                shedder.record_low(steps.seconds)
+                shedder.record_low(took)
             route = _ROUTE[done_priority]
             metrics.latency.labels(route).observe(took)
             self._count(route, started[0] if started else 503)

@@ -108,9 +108,8 @@ class ApiSettings(BaseSettings):
     max_lag_s: float = Field(default=0.05, gt=0)
     """Event-loop lag (queueing delay) at which the process counts as fully loaded."""
     low_share: float = Field(default=0.25, gt=0, le=1)
-    """Share of the event loop's time that low-priority requests may take (the time their
-    own steps ran, not their waits; decaying over about 0.1 s); past it they are shed (1: no
-    such limit)."""
+    """Share of the event loop's time that low-priority requests may take (admission to
+    answer, decaying over about 0.1 s); past it they are shed (1: no such limit)."""
     gc_freeze_s: float = Field(default=10.0, ge=0)
     """Seconds between two freezes of the process's long-lived objects, out of the cyclic
     collector's reach (:mod:`pressbox.gcpolicy`); 0: only after full collections."""

@@ -30,18 +30,11 @@ wait that long. With it, a turn stops admitting low-priority work once it has ru
 half of ``max_lag_s``.
 
 A third rule bounds what low-priority work may cost even when each turn is short: the
-loop time taken by low-priority requests decays with a 0.1 s time constant, and while it
-is above ``low_share`` of the loop (default 0.25) low-priority requests are refused. Under
-a flood of cheap-to-ask, costly-to-answer reads (a ``/v1/predictions/latest`` costs about
-0.7 ms), the lag rules admit a turn's worth before the lag shows; this one caps their
-share before the high-priority requests feel it.
-
-A request's loop time is the time its own steps ran (:class:`LoopTime`), not the time
-from admission to answer: a read waiting for a backend, or for the loop behind other
-work, holds no loop while it waits. Counted with its waits, a ``/v1/predictions/latest``
-queued 30 ms behind the archive's writes on its thread counted as 30 ms of loop; at a couple of hundred such reads a
-second the rule shed a third of the low-priority reads of a loop that was 70 % busy, and
-each shed read held its connection for ``shed_pause_s``.
+loop time taken by low-priority requests (admission to answer) decays with a 0.1 s time
+constant, and while it is above ``low_share`` of the loop (default 0.25) low-priority
+requests are refused. Under a flood of cheap-to-ask, costly-to-answer reads (a
+``/v1/predictions/latest`` costs about 0.7 ms), the lag rules admit a turn's worth before
+the lag shows; this one caps their share before the high-priority requests feel it.
 
 Deadlines: a request served from a cache has ``cached_deadline_s`` (default 1 s), every
 other ``deadline_s`` (default 3 s); past it the client gets 503 with ``Retry-After``.
@@ -53,10 +46,7 @@ import asyncio
 import enum
 import math
 import time
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
-
-_T = TypeVar("_T")
+from collections.abc import Callable
 
 PRIORITY_THRESHOLDS: dict[int, float] = {2: 1.0, 1: 0.75, 0: 0.5}
 TIER_STEP = 0.05
@@ -85,54 +75,6 @@ def priority_of(method: str, path: str) -> Priority:
 def threshold(priority: Priority, rank: int) -> float:
     """The pressure up to which a request of this class and tier rank is admitted."""
     return PRIORITY_THRESHOLDS[int(priority)] - (TOP_RANK - max(0, min(rank, TOP_RANK))) * TIER_STEP
-
-
-class LoopTime(Generic[_T]):
-    """Awaits a coroutine (or any awaitable) and adds up the time its own steps ran on
-    the loop.
-
-    Each resumption of the coroutine, up to its next suspension, is one step; the time
-    it spends suspended (waiting for a backend, a thread, a timer, or for the loop while
-    other tasks run) is not counted. asyncio keeps no per-task time of its own, so the
-    coroutine is driven here step by step, as ``await`` would (cancellations and other
-    exceptions thrown in are passed to it), at the cost of two clock readings per step.
-
-    ``await LoopTime(coro)`` returns what ``coro`` returns; ``seconds`` holds the time its
-    steps took, also when it raised.
-    """
-
-    __slots__ = ("_awaitable", "seconds")
-
-    def __init__(self, awaitable: Awaitable[_T]) -> None:
-        self._awaitable = awaitable
-        self.seconds = 0.0
-        """Seconds the coroutine's steps ran so far."""
-
-    def __await__(self) -> Generator[Any, Any, _T]:
-        coro = self._awaitable.__await__()
-        clock = time.perf_counter
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            began = clock()
-            try:
-                yielded = coro.send(value) if error is None else coro.throw(error)
-            except StopIteration as done:
-                self.seconds += clock() - began
-                result: _T = done.value
-                return result
-            except BaseException:
-                self.seconds += clock() - began
-                raise
-            self.seconds += clock() - began
-            value = error = None
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # thrown in by the task (cancellation): pass it on
-                error = exc
 
 
 class Shedder:
@@ -171,8 +113,6 @@ class Shedder:
         """The loop lag, seconds: a moving average (0.3 of each new sample), so one slow
         step of the loop does not shed, a lasting queue does."""
         self.shed = 0
-        self.low_seconds = 0.0
-        """Loop seconds recorded for low-priority requests so far (:meth:`record_low`)."""
         self._clock = clock
         self._due = math.inf
         """When the monitor's timer should fire (``inf`` while it is not waiting)."""
@@ -209,7 +149,6 @@ class Shedder:
     def record_low(self, busy: float) -> None:
         """Count ``busy`` seconds of the loop spent answering a low-priority request."""
         now = self._clock()
-        self.low_seconds += busy
         self._low_busy = self._low_busy * math.exp(-(now - self._low_at) / self.LOW_TAU_S) + busy
         self._low_at = now
 
