@@ -126,6 +126,36 @@ async def test_a_busy_turn_of_the_loop_counts_before_the_timer_fires() -> None:
     assert shedder.pressure == 0.0  # no timer waiting: only the (untouched) average counts
 
 
+async def test_the_monitor_passes_each_lag_it_measures_on() -> None:
+    """Every lag the monitor measures goes to ``observe``: a turn that holds the loop
+    50 ms past the timer is seen as a lag of at least that."""
+    seen: list[float] = []
+    shedder = Shedder()
+    monitor = asyncio.create_task(shedder.monitor(0.005, observe=seen.append))
+    await asyncio.sleep(0.02)
+    time.sleep(0.05)  # noqa: ASYNC251 - a turn that holds the loop
+    await asyncio.sleep(0.02)
+    monitor.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await monitor
+    assert len(seen) >= 2
+    assert all(lag >= 0.0 for lag in seen)
+    assert max(seen) >= 0.045
+
+
+async def test_the_app_exports_its_loop_lag(service: Service) -> None:
+    """The app's monitor feeds ``pressbox_event_loop_lag_seconds``."""
+    async with running(service) as (_, client):
+        await asyncio.sleep(0.03)
+        text = (await client.get("/metrics")).text
+    count = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("pressbox_event_loop_lag_seconds_count")
+    )
+    assert count >= 1
+
+
 async def test_synthetic_overload_over_http(service: Service) -> None:
     """Under a synthetic overload the latest-predictions and plays endpoints are refused
     with 503 and Retry-After while predictions are still served, and Community is refused

@@ -20,8 +20,11 @@ from pressbox.bench import gamenight
 from pressbox.bench.gamenight import (
     MAX_PER_PROCESS,
     GamenightConfig,
+    bucket_quantile,
     client_processes,
+    histogram_window,
     key_counts,
+    loop_figures,
     missing_at_end,
     percentile,
     poller_figures,
@@ -261,3 +264,50 @@ def test_reset_creates_a_missing_postgres_database() -> None:
 def test_a_database_name_that_cannot_be_created_is_refused() -> None:
     with pytest.raises(ValueError, match="letters, digits and underscores"):
         asyncio.run(gamenight.create_database("postgresql://u@127.0.0.1:5432/bad-name"))
+
+
+def test_loop_figures_count_what_happened_between_two_scrapes() -> None:
+    """The loop-lag histogram and the GC pauses are taken between the two texts: the
+    bucket bounds holding p50 / p99 / p99.9, the samples over 25 and 100 ms, and per
+    generation the pauses, their total and those over 10 ms."""
+
+    def text(lag: list[tuple[str, float]], gen2: list[tuple[str, float]], total: float) -> str:
+        lines = [f'pressbox_event_loop_lag_seconds_bucket{{le="{le}"}} {n}' for le, n in lag]
+        lines += [
+            f'pressbox_gc_pause_seconds_bucket{{generation="2",le="{le}"}} {n}' for le, n in gen2
+        ]
+        lines.append(f'pressbox_gc_pause_seconds_sum{{generation="2"}} {total}')
+        lines.append('pressbox_gc_pause_seconds_bucket{generation="0",le="+Inf"} 500.0')
+        return "\n".join(lines) + "\n"
+
+    before = text(
+        [("0.001", 10.0), ("0.025", 10.0), ("0.1", 10.0), ("+Inf", 10.0)],
+        [("0.01", 5.0), ("+Inf", 9.0)],
+        1.0,
+    )
+    after = text(
+        [("0.001", 910.0), ("0.025", 1000.0), ("0.1", 1009.0), ("+Inf", 1010.0)],
+        [("0.01", 6.0), ("+Inf", 12.0)],
+        1.25,
+    )
+    figures = loop_figures(before, after)
+    assert figures["lag_ms"] == {
+        "samples": 1000.0,
+        "p50_at_most": 1.0,
+        "p99_at_most": 25.0,
+        "p999_at_most": 100.0,
+        "over_25ms": 10.0,
+        "over_100ms": 1.0,
+    }
+    assert figures["gc_pauses"]["2"] == {"count": 3.0, "total_ms": 250.0, "over_10ms": 2.0}
+    assert figures["gc_pauses"]["0"] == {"count": 0.0, "total_ms": 0.0, "over_10ms": 0.0}
+    assert figures["gc_pauses"]["1"]["count"] == 0.0
+
+
+def test_loop_figures_without_metrics_are_empty_not_an_error() -> None:
+    """A process that served no /metrics gives no lag samples and no quantiles."""
+    figures = loop_figures("", "")
+    assert figures["lag_ms"]["samples"] == 0.0
+    assert figures["lag_ms"]["p99_at_most"] is None
+    assert bucket_quantile({}, 0.5) is None
+    assert histogram_window("", "", "pressbox_event_loop_lag_seconds") == {}

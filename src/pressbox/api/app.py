@@ -865,7 +865,7 @@ async def _lifespan(app: FastAPI, parts: _Parts, redis_client: Any) -> AsyncIter
             )
             rt.hub.add_listener(rt.reads.on_update)
         await stack.enter_async_context(rt.hub)
-        _spawn(parts, "shedder", rt.shedder.monitor())
+        _spawn(parts, "shedder", rt.shedder.monitor(observe=rt.metrics.loop_lag.observe))
         if api.gc_policy:
             policy = CollectorPolicy(
                 freeze_every_s=api.gc_freeze_s, full_every_s=api.gc_full_s, registry=rt.registry

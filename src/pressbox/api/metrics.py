@@ -18,6 +18,7 @@ class ApiMetrics:
     refused: Counter
     inflight: Gauge
     computations: Counter
+    loop_lag: Histogram
 
 
 def _create(reg: CollectorRegistry) -> ApiMetrics:
@@ -45,6 +46,13 @@ def _create(reg: CollectorRegistry) -> ApiMetrics:
         computations=Counter(
             "pressbox_api_prediction_computations",
             "Predictions computed on a cache miss (not from the stream).",
+            registry=reg,
+        ),
+        loop_lag=Histogram(
+            "pressbox_event_loop_lag_seconds",
+            "How late the load shedder's 5 ms timer fired: how long a ready task waited for"
+            " the event loop (every task of the process shares it).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=reg,
         ),
     )

@@ -36,6 +36,12 @@ requests are refused. Under a flood of cheap-to-ask, costly-to-answer reads (a
 ``/v1/predictions/latest`` costs about 0.7 ms), the lag rules admit a turn's worth before
 the lag shows; this one caps their share before the high-priority requests feel it.
 
+The time counted is wall time, waits included, on purpose: a read that waits for the loop
+behind the live fan-out counts its wait, so the busier the loop, the sooner low-priority
+reads yield to the pipeline. Counting only the time a request's own steps ran was tried
+(docs/benchmarks.md, game night, "Fifth evening"): it answered twice as many reads fresh
+instead of from the read cache, and play-to-display got worse in every alternated run.
+
 Deadlines: a request served from a cache has ``cached_deadline_s`` (default 1 s), every
 other ``deadline_s`` (default 3 s); past it the client gets 503 with ``Retry-After``.
 """
@@ -156,13 +162,19 @@ class Shedder:
         """Take one measurement of the loop lag, seconds."""
         self.lag = self.lag * 0.7 + lag * 0.3
 
-    async def monitor(self, interval: float = 0.005) -> None:
-        """Measure the loop lag every ``interval`` seconds, until cancelled."""
+    async def monitor(
+        self, interval: float = 0.005, observe: Callable[[float], None] | None = None
+    ) -> None:
+        """Measure the loop lag every ``interval`` seconds, until cancelled; each
+        measurement is also passed to ``observe`` (a histogram's), when given."""
         try:
             while True:
                 due = self._due = self._clock() + interval
                 await asyncio.sleep(interval)
                 self._due = math.inf
-                self.sample(max(0.0, self._clock() - due))
+                lag = max(0.0, self._clock() - due)
+                self.sample(lag)
+                if observe is not None:
+                    observe(lag)
         finally:
             self._due = math.inf

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import re
 import select
 import signal
 import socket
@@ -245,6 +246,75 @@ def poller_figures(text: str) -> dict[str, Any]:
             "count": count,
             "mean_ms": round(1000 * total.get('stage="poll"', 0.0) / count, 1) if count else None,
         },
+    }
+
+
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def histogram_window(before: str, after: str, name: str, **labels: str) -> dict[float, float]:
+    """One histogram's cumulative bucket counts (``{le: count}``, ``le`` in seconds, the
+    last ``inf``) gathered between two ``/metrics`` texts of the same process; only the
+    series whose labels include ``labels``."""
+
+    def buckets(text: str) -> dict[float, float]:
+        out: dict[float, float] = defaultdict(float)
+        for key, count in prometheus_samples(text, name + "_bucket").items():
+            found = dict(_LABEL.findall(key))
+            if "le" in found and all(found.get(k) == v for k, v in labels.items()):
+                out[float(found["le"])] += count
+        return out
+
+    start, end = buckets(before), buckets(after)
+    return {le: end[le] - start.get(le, 0.0) for le in sorted(end)}
+
+
+def bucket_quantile(cumulative: Mapping[float, float], q: float) -> float | None:
+    """The upper bound (seconds) of the bucket that holds quantile ``q``; ``None`` with
+    no observation."""
+    total = cumulative.get(math.inf, 0.0)
+    if total <= 0:
+        return None
+    for le, count in sorted(cumulative.items()):
+        if count >= q * total:
+            return le
+    return math.inf
+
+
+def loop_figures(before: str, after: str) -> dict[str, Any]:
+    """What the serving process's event loop went through between two ``/metrics`` texts:
+    its lag (``pressbox_event_loop_lag_seconds``: the bucket bounds, in ms, that hold
+    the p50, p99 and p99.9, and the samples over 25 and 100 ms) and the garbage
+    collector's pauses by generation (count, total ms, pauses over 10 ms)."""
+
+    def at_most(cumulative: Mapping[float, float], q: float) -> float | None:
+        bound = bucket_quantile(cumulative, q)
+        return None if bound is None else (1000 * bound if bound != math.inf else math.inf)
+
+    lag = histogram_window(before, after, "pressbox_event_loop_lag_seconds")
+    samples = lag.get(math.inf, 0.0)
+    pauses: dict[str, dict[str, float]] = {}
+    sums = prometheus_samples(after, "pressbox_gc_pause_seconds_sum")
+    sums_before = prometheus_samples(before, "pressbox_gc_pause_seconds_sum")
+    for generation in ("0", "1", "2"):
+        hist = histogram_window(before, after, "pressbox_gc_pause_seconds", generation=generation)
+        key = f'generation="{generation}"'
+        n = hist.get(math.inf, 0.0)
+        pauses[generation] = {
+            "count": n,
+            "total_ms": round(1000 * (sums.get(key, 0.0) - sums_before.get(key, 0.0)), 1),
+            "over_10ms": n - hist.get(0.01, n),
+        }
+    return {
+        "lag_ms": {
+            "samples": samples,
+            "p50_at_most": at_most(lag, 0.5),
+            "p99_at_most": at_most(lag, 0.99),
+            "p999_at_most": at_most(lag, 0.999),
+            "over_25ms": samples - lag.get(0.025, samples),
+            "over_100ms": samples - lag.get(0.1, samples),
+        },
+        "gc_pauses": pauses,
     }
 
 
@@ -689,6 +759,9 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         _tell(proc, f"MEASURE {t0} {publish_file}")
     for proc in procs:
         proc.cpu0 = cpu_seconds(proc.popen.pid)
+    metrics_before = ""
+    with contextlib.suppress(OSError):
+        metrics_before = _get_text(f"{api}/metrics")
     seq0: dict[str, int] = {}  # the replay was held: no game had an update before t0
     say(f"measuring {cfg.duration:.0f} s")
     time.sleep(max(0.0, t0 + cfg.duration - time.time()))
@@ -727,6 +800,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         health,
     )
     report["drain_s"] = drained
+    report["event_loop"] = loop_figures(metrics_before, metrics_text)
     report["wp_compute_us"] = _wp_times(workdir)
     ingest_metrics = _ingest_metrics(workdir)
     if ingest_metrics:

@@ -141,6 +141,15 @@ def gamenight(
         f" (unsent {report['api']['unsent']})",
         err=True,
     )
+    serving = report.get("event_loop")
+    if serving and serving["lag_ms"]["samples"]:
+        lag, full = serving["lag_ms"], serving["gc_pauses"]["2"]
+        typer.echo(
+            f"serving loop: lag p99 <= {lag['p99_at_most']} ms, p99.9 <= {lag['p999_at_most']}"
+            f" ms, {lag['over_25ms']:.0f} of {lag['samples']:.0f} samples over 25 ms"
+            f" | full GC pauses {full['count']:.0f} ({full['total_ms']} ms)",
+            err=True,
+        )
     typer.echo(
         f"play-to-display p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} max {lat['max']} ms"
         f" | events/s {report['events_per_s']} | delivered/s {report['delivered_per_s']}"
