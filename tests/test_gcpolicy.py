@@ -89,3 +89,19 @@ async def test_cyclic_garbage_frozen_with_the_rest_is_freed_by_the_complete_coll
 def test_negative_intervals_are_refused(freeze: float, full: float) -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         CollectorPolicy(freeze_every_s=freeze, full_every_s=full, registry=CollectorRegistry())
+
+
+def test_the_complete_collection_counts_the_garbage_it_found() -> None:
+    """``collect_everything`` frees a cycle that became garbage while frozen and says how
+    many unreachable objects it found."""
+    policy = CollectorPolicy(freeze_every_s=0, full_every_s=0, registry=CollectorRegistry())
+    cycle = _Cycle()
+    ref = weakref.ref(cycle)
+    gc.freeze()
+    del cycle
+    try:
+        found = policy.collect_everything()
+    finally:
+        gc.unfreeze()
+    assert ref() is None
+    assert found >= 1

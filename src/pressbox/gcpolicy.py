@@ -114,12 +114,14 @@ class CollectorPolicy:
         gc.freeze()
         self.freezes += 1
 
-    def collect_everything(self) -> None:
-        """Unfreeze, collect every generation, and freeze what survived."""
+    def collect_everything(self) -> int:
+        """Unfreeze, collect every generation, and freeze what survived; returns the
+        unreachable objects found (cyclic garbage, most of it held while frozen)."""
         gc.unfreeze()
-        gc.collect()
+        found = gc.collect()
         self.full_collections += 1
         self.freeze()
+        return found
 
     async def run(self) -> None:
         """Apply the policy until cancelled; then remove its hook and unfreeze everything."""
@@ -135,9 +137,13 @@ class CollectorPolicy:
                 now = self._clock()
                 if self.full_every_s and now - last_full >= self.full_every_s:
                     began = time.perf_counter()
-                    self.collect_everything()
+                    found = self.collect_everything()
                     last_full = last_freeze = now
-                    _log.info("gc.collected_everything", seconds=time.perf_counter() - began)
+                    _log.info(
+                        "gc.collected_everything",
+                        seconds=time.perf_counter() - began,
+                        unreachable=found,
+                    )
                 elif self.freeze_every_s and now - last_freeze >= self.freeze_every_s:
                     self.freeze()
                     last_freeze = now

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
+import weakref
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from pressbox.bus import from_url, update_stream
-from pressbox.delivery import Limits
+from pressbox.delivery import Limits, expose_transport
+from pressbox.delivery.sse import _EXTENSION
 from pressbox.engine.events import decode_update
 from tests.delivery.games import payload, real_game_updates
 from tests.delivery.gateway import build_app, serving
@@ -197,3 +201,51 @@ async def test_server_shutdown_ends_open_streams(direct):
                     rest = [e async for e in stream]
             # serving() returned: uvicorn stopped with the stream open until then.
             assert rest == []
+
+
+class _Cycle:
+    """Stands in for uvicorn's request cycle: it holds the scope, ``send`` is its method."""
+
+    def __init__(self) -> None:
+        self.scope: dict[str, object] = {"type": "http", "method": "GET", "path": "/"}
+
+    async def send(self, message: object) -> None:
+        return None
+
+
+async def _receive() -> dict[str, object]:
+    return {"type": "http.disconnect"}
+
+
+async def test_expose_transport_leaves_no_reference_cycle_behind() -> None:
+    """The app finds the request cycle in the scope while it runs; once the request is
+    over the reference is gone, so the cycle and its scope are freed by reference
+    counting alone (with the collector off), not left to the cyclic collector."""
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["extensions"][_EXTENSION])
+
+    wrapped = expose_transport(app)
+    cycle = _Cycle()
+    ref = weakref.ref(cycle)
+    gc.disable()
+    try:
+        await wrapped(cycle.scope, _receive, cycle.send)
+        assert seen == [cycle]
+        assert _EXTENSION not in cycle.scope["extensions"]  # type: ignore[operator]
+        seen.clear()
+        del cycle
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+async def test_expose_transport_clears_the_reference_when_the_app_fails() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("the app failed")
+
+    cycle = _Cycle()
+    with pytest.raises(RuntimeError, match="the app failed"):
+        await expose_transport(app)(cycle.scope, _receive, cycle.send)
+    assert _EXTENSION not in cycle.scope["extensions"]  # type: ignore[operator]

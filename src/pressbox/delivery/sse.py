@@ -86,13 +86,22 @@ def expose_transport(app: Any) -> Any:
     """
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        extensions = None
         if scope["type"] in ("http", "websocket"):
             cycle = getattr(send, "__self__", None)
             if cycle is not None:
                 extensions = scope.setdefault("extensions", {})
                 if isinstance(extensions, dict):
                     extensions[_EXTENSION] = cycle
-        await app(scope, receive, send)
+        try:
+            await app(scope, receive, send)
+        finally:
+            # The cycle holds the scope: left in it, the reference would make every
+            # request's objects (scope, cycle, its event and queue, the app's state) a
+            # reference cycle that only the cyclic collector frees, instead of freeing
+            # them as the request ends. Seen: a quarter of the pipeline's collector work.
+            if isinstance(extensions, dict):
+                extensions.pop(_EXTENSION, None)
 
     return wrapped
 
