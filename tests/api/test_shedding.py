@@ -101,6 +101,21 @@ def test_a_low_share_of_one_turns_the_rule_off() -> None:
     assert shedder.admit(Priority.LOW, 0)
 
 
+def test_pressed_tells_an_overloaded_loop_from_a_spent_low_priority_budget() -> None:
+    """``pressed`` is the pressure rule alone: past the low-priority threshold it is true
+    for low priority and not for high; with the low-priority budget spent and no pressure,
+    low priority is refused but not pressed."""
+    now = [0.0]
+    shedder = Shedder(max_inflight=100, max_lag_s=60.0, low_share=0.25, clock=lambda: now[0])
+    shedder.inflight = 60
+    assert shedder.pressed(Priority.LOW, 3)
+    assert not shedder.pressed(Priority.HIGH, 3)
+    shedder.inflight = 0
+    shedder.record_low(1.0)  # ten times the budget's share of the last 0.1 s
+    assert not shedder.admit(Priority.LOW, 3)
+    assert not shedder.pressed(Priority.LOW, 3)
+
+
 @pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
 def test_low_share_outside_its_range_is_refused(share: float) -> None:
     """A share of the loop must be in (0, 1]."""
@@ -338,3 +353,47 @@ async def test_a_shed_connection_is_not_read_for_a_while(
             waited = time.monotonic() - began
         assert waited >= pause * 0.95  # the timer's resolution
         assert answered_meanwhile - began < waited
+
+
+@pytest.mark.parametrize("answer", ["refused", "stale"])
+async def test_a_read_shed_by_the_low_priority_budget_alone_is_not_held(
+    service: Service, answer: str
+) -> None:
+    """A low-priority read refused only because the low-priority budget is spent (no
+    pressure) is answered, stale or 503, and its connection is read on at once: the
+    client's next request there, a prediction, does not wait ``shed_pause_s``."""
+    await add_game(service, "G1")
+    pause = 1.5
+    api = ApiSettings(
+        keys_url="memory://",
+        public=False,
+        max_inflight=100,
+        max_lag_s=60.0,
+        shed_pause_s=pause,
+        read_cache_s=60.0 if answer == "stale" else 0.0,
+    )
+    app = create_app(
+        service.settings, service=service, api_settings=api, registry=CollectorRegistry()
+    )
+    async with served(app, "httptools") as base:
+        rt = runtime(app)
+        now = [0.0]  # the shedder's clock, frozen: the budget stays spent
+        rt.shedder = Shedder(max_inflight=100, max_lag_s=60.0, clock=lambda: now[0])
+        headers = {"X-API-Key": await new_key(app)}
+        one = httpx.Limits(max_connections=1)
+        async with httpx.AsyncClient(base_url=base, limits=one) as client:
+            assert (await client.get("/v1/predict/mlb/G1", headers=headers)).status_code == 200
+            if answer == "stale":
+                assert (await client.get("/v1/games/G1/plays", headers=headers)).status_code == 200
+                assert rt.reads is not None
+                rt.reads.on_update(make_update("G1", 4))
+            rt.shedder.record_low(1.0)
+            shed = await client.get("/v1/games/G1/plays", headers=headers)
+            assert shed.status_code == (200 if answer == "stale" else 503)
+            assert ("cache-status" in shed.headers) is (answer == "stale")
+            began = time.monotonic()
+            after = await client.get("/v1/predict/mlb/G1", headers=headers)
+            waited = time.monotonic() - began
+        assert after.status_code == 200
+        assert rt.shedder.shed >= 1
+        assert waited < pause / 2

@@ -317,10 +317,13 @@ class Edge:
         stale: Stale | None = None
         rebuild: Ticket | None = None
         shed = not stream and not rt.shedder.admit(priority, principal.spec.rank)
+        # The connection is held back only when the loop is overloaded for this request,
+        # not when the low-priority budget alone refused it (see _hold_shed).
+        hold = shed and rt.shedder.pressed(priority, principal.spec.rank)
         if shed and self._kept_prediction(path, method) is None:
             instead = self._instead_of_refusal(path, scope["query_string"], method)
             if instead is None:
-                await self._overloaded(scope, send, priority, principal.tier)
+                await self._overloaded(scope, send, priority, principal.tier, hold=hold)
                 return
             if isinstance(instead, Ticket):  # this one rebuilds the kept answer
                 shed, rebuild = False, instead
@@ -355,18 +358,19 @@ class Edge:
             self._count("predict", found_prediction.status)
             body = found_prediction.body(time.time())
             await _send_bytes(send, found_prediction.status, body, limit_headers)
-            if shed:
+            if hold:
                 self._hold_shed(scope, send)
             return
         if shed and stale is None:  # the kept prediction expired while the bucket was asked
-            await self._overloaded(scope, send, priority, principal.tier)
+            await self._overloaded(scope, send, priority, principal.tier, hold=hold)
             return
         if stream:
             await self.app(scope, receive, _with_headers(send, limit_headers, None))
             return
         if stale is not None:
             await self._answer_stale(send, stale, limit_headers, priority)
-            self._hold_shed(scope, send)
+            if hold:
+                self._hold_shed(scope, send)
             return
         reads = rt.reads
         if rebuild is not None and reads is not None:
@@ -406,8 +410,12 @@ class Edge:
         return predictions.peek(parts[3], parts[4]) if len(parts) == 5 else None
 
     def _hold_shed(self, scope: Scope, send: Send) -> None:
-        # Answered from a cache, but shed all the same: the connection is held back like
-        # a refused one's.
+        # A request shed while the loop is overloaded for it (refused, or answered from a
+        # cache): its connection is held back. One refused by the low-priority budget
+        # alone is not: the loop has room, the answer was cheap, and holding the
+        # connection would only make the client's next request wait, whatever its
+        # priority (game night, a third of the reads shed by the budget: every endpoint's
+        # p99 was the hold, 250-300 ms).
         pause = self.rt.api.shed_pause_s
         if pause > 0:
             _hold(scope, send, pause)
@@ -456,7 +464,9 @@ class Edge:
             return "the key store is unavailable"
         return None
 
-    async def _overloaded(self, scope: Scope, send: Send, priority: Priority, tier: str) -> None:
+    async def _overloaded(
+        self, scope: Scope, send: Send, priority: Priority, tier: str, *, hold: bool
+    ) -> None:
         # Under overload refusals come by the thousand per second: each (class, tier)
         # answer is encoded once.
         found = self._refusals.get((priority, tier))
@@ -485,7 +495,8 @@ class Edge:
         # Fresh dicts: a server or middleware may change the messages it is given.
         await send(dict(start))
         await send(dict(body_message))
-        self._hold_shed(scope, send)
+        if hold:
+            self._hold_shed(scope, send)
 
     def _count(self, route: str, status: int) -> None:
         child = self._counters.get((route, status))

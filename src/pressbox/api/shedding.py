@@ -146,6 +146,15 @@ class Shedder:
         self.shed += 1
         return False
 
+    def pressed(self, priority: Priority, rank: int) -> bool:
+        """Whether the pressure alone is past what a request of this class and tier rank
+        is admitted at: the loop is overloaded for it (as opposed to a low-priority request
+        refused because the low-priority budget is spent)."""
+        limit = self._thresholds.get((priority, rank))
+        if limit is None:
+            limit = threshold(priority, rank)
+        return self.pressure >= limit
+
     @property
     def low_load(self) -> float:
         """The recent share of the loop's time taken by low-priority requests."""
