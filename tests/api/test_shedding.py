@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from pressbox.api.app import create_app
@@ -304,6 +305,33 @@ async def test_a_shed_read_whose_kept_answer_is_current_is_a_plain_hit(service: 
         assert "age" not in second.headers
 
 
+def _held_app(service: Service, pause: float, *, read_cache_s: float) -> FastAPI:
+    """An app that holds a shed connection for ``pause`` seconds; shedding is decided by
+    the in-flight count (and the low-priority budget), not by the test machine's lag."""
+    api = ApiSettings(
+        keys_url="memory://",
+        public=False,
+        max_inflight=100,
+        max_lag_s=60.0,
+        shed_pause_s=pause,
+        read_cache_s=read_cache_s,
+    )
+    return create_app(
+        service.settings, service=service, api_settings=api, registry=CollectorRegistry()
+    )
+
+
+async def _keep_a_read_behind(
+    client: httpx.AsyncClient, app: FastAPI, headers: dict[str, str]
+) -> None:
+    """Have the read cache keep G1's plays, then land an update: the kept answer is one
+    update behind, what a shed read of it is given."""
+    assert (await client.get("/v1/games/G1/plays", headers=headers)).status_code == 200
+    reads = runtime(app).reads
+    assert reads is not None
+    reads.on_update(make_update("G1", 4))
+
+
 @pytest.mark.parametrize(
     ("http", "answer"), [("h11", "refused"), ("httptools", "refused"), ("httptools", "stale")]
 )
@@ -315,17 +343,8 @@ async def test_a_shed_connection_is_not_read_for_a_while(
     one on another connection does not."""
     await add_game(service, "G1")
     pause = 1.5
-    api = ApiSettings(
-        keys_url="memory://",
-        public=False,
-        max_inflight=100,
-        max_lag_s=60.0,
-        shed_pause_s=pause,
-        read_cache_s=60.0,  # no rebuild of the kept read falls due during the test
-    )
-    app = create_app(
-        service.settings, service=service, api_settings=api, registry=CollectorRegistry()
-    )
+    # A read cache time of 60 s: no rebuild of the kept read falls due during the test.
+    app = _held_app(service, pause, read_cache_s=60.0)
     async with served(app, http) as base:
         rt = runtime(app)
         headers = {"X-API-Key": await new_key(app)}
@@ -336,9 +355,7 @@ async def test_a_shed_connection_is_not_read_for_a_while(
         ):
             assert (await held.get("/v1/predict/mlb/G1", headers=headers)).status_code == 200
             if answer == "stale":
-                assert (await held.get("/v1/games/G1/plays", headers=headers)).status_code == 200
-                assert rt.reads is not None
-                rt.reads.on_update(make_update("G1", 4))
+                await _keep_a_read_behind(held, app, headers)
             rt.shedder.inflight = 60
             shed = await held.get("/v1/games/G1/plays", headers=headers)
             assert shed.status_code == (200 if answer == "stale" else 503)
@@ -364,17 +381,7 @@ async def test_a_read_shed_by_the_low_priority_budget_alone_is_not_held(
     client's next request there, a prediction, does not wait ``shed_pause_s``."""
     await add_game(service, "G1")
     pause = 1.5
-    api = ApiSettings(
-        keys_url="memory://",
-        public=False,
-        max_inflight=100,
-        max_lag_s=60.0,
-        shed_pause_s=pause,
-        read_cache_s=60.0 if answer == "stale" else 0.0,
-    )
-    app = create_app(
-        service.settings, service=service, api_settings=api, registry=CollectorRegistry()
-    )
+    app = _held_app(service, pause, read_cache_s=60.0 if answer == "stale" else 0.0)
     async with served(app, "httptools") as base:
         rt = runtime(app)
         now = [0.0]  # the shedder's clock, frozen: the budget stays spent
@@ -384,9 +391,7 @@ async def test_a_read_shed_by_the_low_priority_budget_alone_is_not_held(
         async with httpx.AsyncClient(base_url=base, limits=one) as client:
             assert (await client.get("/v1/predict/mlb/G1", headers=headers)).status_code == 200
             if answer == "stale":
-                assert (await client.get("/v1/games/G1/plays", headers=headers)).status_code == 200
-                assert rt.reads is not None
-                rt.reads.on_update(make_update("G1", 4))
+                await _keep_a_read_behind(client, app, headers)
             rt.shedder.record_low(1.0)
             shed = await client.get("/v1/games/G1/plays", headers=headers)
             assert shed.status_code == (200 if answer == "stale" else 503)

@@ -415,7 +415,7 @@ class Edge:
         # alone is not: the loop has room, the answer was cheap, and holding the
         # connection would only make the client's next request wait, whatever its
         # priority (game night, a third of the reads shed by the budget: every endpoint's
-        # p99 was the hold, 250-300 ms).
+        # p99 was the hold, 250-390 ms).
         pause = self.rt.api.shed_pause_s
         if pause > 0:
             _hold(scope, send, pause)

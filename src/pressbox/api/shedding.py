@@ -136,10 +136,7 @@ class Shedder:
 
     def admit(self, priority: Priority, rank: int) -> bool:
         """Whether a request of this class and tier rank is served now."""
-        limit = self._thresholds.get((priority, rank))
-        if limit is None:
-            limit = threshold(priority, rank)
-        if self.pressure < limit and (
+        if not self.pressed(priority, rank) and (
             priority != Priority.LOW or self.low_share >= 1.0 or self.low_load < self.low_share
         ):
             return True

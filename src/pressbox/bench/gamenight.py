@@ -289,7 +289,7 @@ def loop_figures(before: str, after: str) -> dict[str, Any]:
 
     def at_most(cumulative: Mapping[float, float], q: float) -> float | None:
         bound = bucket_quantile(cumulative, q)
-        return None if bound is None else (1000 * bound if bound != math.inf else math.inf)
+        return None if bound is None else 1000 * bound
 
     lag = histogram_window(before, after, "pressbox_event_loop_lag_seconds")
     samples = lag.get(math.inf, 0.0)
