@@ -3,8 +3,9 @@
 A capture of the upstream's port during a game night (``tcpdump -i lo -s 400 -w up.pcap
 "tcp port PORT"``, the port from ``upstream.json`` in ``--workdir``) holds, per game, the
 push channel's notifications (WebSocket text frames from the upstream), the pipeline's
-``GET`` requests and the upstream's answers. For every notification of a play (not of a
-pitch alone: those bring no fetch, ``PollPolicy.push_pitches``) this reports:
+``GET`` requests and the upstream's answers. For every notification the poller fetches on
+(all but those of pitches alone: :func:`~pressbox.feeds.poller.pitch_only`,
+``PollPolicy.push_pitches``) this reports:
 
 - ``reaction``: the notification on the wire to the pipeline's next ``GET`` of that game
   (time spent inside the pipeline before it asks);
@@ -23,6 +24,7 @@ import argparse
 import re
 import struct
 import sys
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from pathlib import Path
 import orjson
 
 from pressbox.errors import PressboxError
-from pressbox.feeds.poller import PITCH_CALLS
+from pressbox.feeds.poller import pitch_only
 
 _MAGIC_US = 0xA1B2C3D4
 _MAGIC_NS = 0xA1B23C4D
@@ -92,16 +94,18 @@ def _ws_text(payload: bytes) -> bytes | None:
     return payload[start:]
 
 
-def _plays_only(body: bytes) -> bool:
+def _brings_fetch(body: bytes) -> bool:
+    """A notification the poller fetches on (what :func:`pitch_only` does not exclude)."""
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
         return False  # cut by the capture's snap length, or not a notification
-    events = message.get("gameEvents") if isinstance(message, dict) else None
-    return isinstance(events, list) and not all(e in PITCH_CALLS for e in events)
+    return isinstance(message, dict) and not pitch_only(message)
 
 
 def _quantiles(values: list[float]) -> dict[str, float | int]:
+    # Not gamenight.summary: that one reads whole-millisecond histograms, and an answer
+    # on loopback takes about one millisecond.
     if not values:
         return {"count": 0}
     ordered = sorted(values)
@@ -138,21 +142,24 @@ def analyse(data: bytes, port: int) -> dict[str, dict[str, float | int]]:
         elif seg.src == port:
             if seg.dst in channel_game:
                 body = _ws_text(seg.payload)
-                if body is not None and _plays_only(body):
+                if body is not None and _brings_fetch(body):
                     notes[channel_game[seg.dst]].append(seg.t)
             elif seg.payload.startswith(b"HTTP/1.1 ") and seg.dst in asking:
                 answers[asking.pop(seg.dst)].append(seg.t)
     reaction: list[float] = []
     answer: list[float] = []
+    # Segments come in capture order, so every list is sorted by time.
     for game, times in notes.items():
+        asked_at, answered_at = gets[game], answers[game]
         for t in times:
-            asked = next((g for g in gets[game] if g >= t), None)
-            if asked is None:
+            i = bisect_left(asked_at, t)
+            if i == len(asked_at):
                 continue
+            asked = asked_at[i]
             reaction.append(asked - t)
-            answered = next((a for a in answers[game] if a >= asked), None)
-            if answered is not None:
-                answer.append(answered - asked)
+            j = bisect_left(answered_at, asked)
+            if j < len(answered_at):
+                answer.append(answered_at[j] - asked)
     return {"reaction": _quantiles(reaction), "answer": _quantiles(answer)}
 
 

@@ -201,7 +201,7 @@ def push_base_url(base_url: str) -> str:
     raise ValueError(f"a Stats API base URL is http:// or https://, not {base_url!r}")
 
 
-def _pitch_only(message: dict[str, JSON]) -> bool:
+def pitch_only(message: dict[str, JSON]) -> bool:
     """The notification names only pitch calls (:data:`PITCH_CALLS`)."""
     events = message.get("gameEvents")
     return (
@@ -830,7 +830,7 @@ class GamePoller:
         elif timecode is not None and timecode == self._game.timestamp:
             self._metrics.push_messages.labels("known").inc()
             return
-        elif not self._policy.push_pitches and _pitch_only(decoded):
+        elif not self._policy.push_pitches and pitch_only(decoded):
             self._metrics.push_messages.labels("pitch").inc()
             return
         else:
