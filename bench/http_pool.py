@@ -1,4 +1,4 @@
-"""CPU per request of httpx's connection pool against a sharded one, by requests in flight.
+"""CPU per request of httpx's connection pool against aiohttp's, by requests in flight.
 
 Usage::
 
@@ -11,7 +11,8 @@ the repository's fixtures (``feed_live_744914.json.gz``) one by one until it pas
 the size of a diffPatch answer of a game being caught up. This process, pinned to the
 first core, sends ``--requests`` GETs with a bound of N in flight through an
 ``httpx.AsyncClient`` with httpx's default transport (one pool of up to 100 connections)
-and with :class:`pressbox.feeds.transport.ShardedTransport` (pools of 4), reads each body
+and with :class:`pressbox.feeds.transport.AiohttpTransport` (the resilient client's
+default: aiohttp's connections under httpx's API), reads each body
 (gunzipped by httpx) and drops it. CPU is this process's user + system time
 (``time.process_time``) over the requests, after 200 of warm-up.
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from pressbox.feeds.transport import ShardedTransport
+from pressbox.feeds.transport import AiohttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = ROOT / "tests" / "fixtures" / "feeds" / "mlb-gumbo" / "feed_live_744914.json.gz"
@@ -127,15 +128,17 @@ def main() -> None:
         rows = []
         for bound in bounds:
             plain = asyncio.run(_measure(url, None, args.requests, bound))
-            sharded = asyncio.run(
-                _measure(url, ShardedTransport(pools=16, per_pool=4), args.requests, bound)
-            )
+            aio = asyncio.run(_measure(url, AiohttpTransport(), args.requests, bound))
             rows.append(
-                {"in_flight": bound, "httpx_ms": round(plain, 3), "sharded_ms": round(sharded, 3)}
+                {
+                    "in_flight": bound,
+                    "httpx_ms": round(plain, 3),
+                    "aiohttp_ms": round(aio, 3),
+                }
             )
             print(
                 f"{bound:>3} in flight: httpx pool {plain:.3f} ms CPU per request, "
-                f"sharded (16 pools of 4) {sharded:.3f} ms",
+                f"aiohttp {aio:.3f} ms",
                 file=sys.stderr,
             )
         if args.json:

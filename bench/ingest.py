@@ -308,9 +308,9 @@ class _Recorder(httpx.AsyncBaseTransport):
     document or diffPatch, gunzipped) with its game, in the order they came."""
 
     def __init__(self) -> None:
-        from pressbox.feeds.transport import ShardedTransport  # here: --answers runs old code
+        from pressbox.feeds.transport import AiohttpTransport  # here: --answers runs old code
 
-        self._inner = ShardedTransport()
+        self._inner = AiohttpTransport()
         self.bodies: list[tuple[str, bytes]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -55,7 +55,7 @@ from pressbox.errors import (
     PressboxError,
     RateLimited,
 )
-from pressbox.feeds.transport import ShardedTransport
+from pressbox.feeds.transport import AiohttpTransport
 from pressbox.metrics import per_registry
 from pressbox.resilience import Cached, CircuitBreaker, MonotonicClock, RateBudget, TTLCache
 from pressbox.types import JSON, Clock
@@ -336,8 +336,7 @@ class ResilientClient:
         clock: Source of time for cache, breakers and budgets; real when ``None``.
         registry: Prometheus registry; the default registry when ``None``.
         transport: An httpx transport to use instead of the network (tests, proxies);
-            by default a :class:`~pressbox.feeds.transport.ShardedTransport` (8 pools of
-            4 connections).
+            by default a :class:`~pressbox.feeds.transport.AiohttpTransport`.
         headers: Extra headers sent with every request.
 
     Raises:
@@ -377,9 +376,9 @@ class ResilientClient:
         self._metrics = _metrics_for(registry)
         self._http = httpx.AsyncClient(
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            # Small pools: httpx's pool costs more per request the more connections it
-            # holds (see pressbox.feeds.transport).
-            transport=transport if transport is not None else ShardedTransport(),
+            # aiohttp's connections under httpx's API: two turns of the event loop per
+            # request where httpx's own pool takes five (see pressbox.feeds.transport).
+            transport=transport if transport is not None else AiohttpTransport(),
             headers={"Accept": "application/json", **(headers or {})},
         )
 

@@ -1,126 +1,151 @@
-"""An httpx transport that spreads requests over several small connection pools.
+"""The feeds' HTTP transport: httpx's API over aiohttp's connections.
 
-httpx's connection pool (httpcore's ``AsyncConnectionPool``) re-examines every connection
-it holds each time a request joins or leaves it: the keep-alive expiry and a readability
-probe of the socket of each idle one, and, for each idle one, a count of all the idle
-ones. Its CPU per request therefore grows with the square of its open connections: on
-loopback, a 120 KB diffPatch answer costs 1.4 ms of CPU per request with 4 requests in
-flight and 2.2 ms with 16 through one pool, 1.3 ms with 16 through pools of 4
-(``bench/http_pool.py``). Pollers keep a dozen or more requests in
-flight to stay ahead of a slow upstream, so :class:`ShardedTransport` gives each request
-to the least busy of several pools of at most ``per_pool`` connections: the bookkeeping
-stays that of a small pool, and the client keeps its concurrency.
+The resilient client (:mod:`pressbox.feeds.http`) speaks httpx: its requests, responses,
+timeouts and errors. Under it, :class:`AiohttpTransport` sends each request through an
+aiohttp session, for two reasons measured on the poller's path:
 
-No maintained transport does this (httpx offers one pool per transport; ``Limits`` only
-caps it), so it is written here: it only chooses a pool and counts what each one has in
-flight until the response is closed; the pools are httpx's own transports.
+- **Turns of the event loop.** httpx's own pool (httpcore over anyio) gives the loop a turn
+  at each of its locks and checkpoints: six steps of the requesting task from sending a GET
+  on a kept connection to holding its answer, against two through aiohttp
+  (``tests/feeds/test_aiohttp_transport.py``). The poller shares its loop with the fan-out
+  and the API, where one turn can last milliseconds, and a live play waits for each one.
+- **CPU.** A 120 KB gzipped diffPatch answer costs the client 1.1-1.6 ms of CPU through
+  aiohttp against 2.1-4.2 ms through httpx's pool, whose bookkeeping grows with its
+  connections (``bench/http_pool.py``, figures in ``docs/benchmarks.md``).
+
+The httpx-aiohttp package does the same job, but maps a reset connection or a server that
+closed early to ``ConnectTimeout``, which would misreport upstream faults as timeouts; the
+adapter is small enough to keep here with the right classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from types import TracebackType
+import ssl
 
+import aiohttp
 import httpx
+import yarl
 
-__all__ = ["ShardedTransport"]
-
-
-class _Counted(httpx.AsyncByteStream):
-    """A response body that tells its pool's counter when it is closed."""
-
-    __slots__ = ("_counts", "_index", "_released", "_stream")
-
-    def __init__(self, stream: httpx.AsyncByteStream, counts: list[int], index: int) -> None:
-        self._stream = stream
-        self._counts = counts
-        self._index = index
-        self._released = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if not self._released:
-                self._released = True
-                self._counts[self._index] -= 1
+__all__ = ["AiohttpTransport"]
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Requests spread over ``pools`` httpx transports of ``per_pool`` connections each.
+# aiohttp's exceptions as httpx's, most specific first: the resilient client decides what
+# to retry by httpx's classes (a timeout, a broken connection or a server that closed
+# early is retried; an unsupported URL is not).
+_ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (TimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.NetworkError),
+    (aiohttp.ClientError, httpx.TransportError),
+)
 
-    A request goes to the pool with the fewest requests in flight (the first such one, so
-    a quiet client keeps using the same few warm connections); it counts as in flight until
-    its response is closed.
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends each request through an aiohttp session.
+
+    The answer's body is read whole before the response is returned (the resilient client
+    reads every body whole anyway), so the connection goes back to the pool at once; the
+    body is decoded by httpx from its ``Content-Encoding``, as with httpx's own transport.
+    Per-request timeouts come from httpx's ``timeout`` extension (connect and read).
 
     Args:
-        pools: Number of pools (at least 1).
-        per_pool: Most connections of each pool (at least 1); also how many idle ones it
-            keeps alive.
-        **kwargs: Passed to each :class:`httpx.AsyncHTTPTransport` (``retries``,
-            ``http2``, ``verify``...); ``limits`` is set here.
-
-    Raises:
-        ValueError: ``pools`` or ``per_pool`` is below 1.
+        limit: Most connections open at once, all hosts together (default 100).
+        limit_per_host: Most connections open to one host (default 0: no limit of its own).
+        keepalive: Seconds an idle connection is kept for reuse (default 5.0, as httpx).
+        verify: TLS verification: ``True`` (the system's CAs), ``False``, or a context.
     """
 
-    def __init__(self, pools: int = 8, per_pool: int = 4, **kwargs: object) -> None:
-        if pools < 1 or per_pool < 1:
-            raise ValueError("ShardedTransport needs at least one pool of one connection")
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        if kwargs.get("verify", True) is True and "cert" not in kwargs:
-            # One TLS context for all the pools: each would otherwise load the CA bundle.
-            kwargs["verify"] = httpx.create_ssl_context(
-                trust_env=bool(kwargs.get("trust_env", True))
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        keepalive: float = 5.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        if limit < 1 or limit_per_host < 0 or keepalive <= 0:
+            raise ValueError(
+                "AiohttpTransport needs limit >= 1, limit_per_host >= 0, keepalive > 0"
             )
-        self._pools = [
-            httpx.AsyncHTTPTransport(limits=limits, **kwargs)  # type: ignore[arg-type]
-            for _ in range(pools)
-        ]
-        self._in_flight = [0] * pools
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._keepalive = keepalive
+        self._ssl: ssl.SSLContext | bool = httpx.create_ssl_context() if verify is True else verify
+        self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def in_flight(self) -> tuple[int, ...]:
-        """Requests in flight per pool (sent, and their response not yet closed)."""
-        return tuple(self._in_flight)
+    def _open(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the event loop it was made on.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit,
+                limit_per_host=self._limit_per_host,
+                keepalive_timeout=self._keepalive,
+                ssl=self._ssl,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                # httpx's headers are sent as they are; aiohttp adds none of its own.
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        counts = self._in_flight
-        index = counts.index(min(counts))
-        counts[index] += 1
+        session = self._open()
+        timeouts = request.extensions.get("timeout", {})
+        body = await request.aread()
         try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            counts[index] -= 1
-            raise
-        stream = response.stream
-        if not isinstance(stream, httpx.AsyncByteStream):  # an httpx transport's never is
-            counts[index] -= 1
-            return response
+            async with session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=timeouts.get("connect"),
+                    sock_read=timeouts.get("read"),
+                ),
+            ) as answer:
+                content = await answer.read()
+                status = answer.status
+                headers = [
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers
+                ]
+                reason = answer.reason
+        except aiohttp.ClientError as exc:
+            raise _translate(exc, request) from exc
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(
+                f"no answer within the read timeout: {exc}", request=request
+            ) from exc
+        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+        if reason:
+            extensions["reason_phrase"] = reason.encode("latin-1", "replace")
         return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_Counted(stream, counts, index),
-            extensions=response.extensions,
+            status_code=status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions=extensions,
         )
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def __aenter__(self) -> ShardedTransport:
-        for pool in self._pools:
-            await pool.__aenter__()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self.aclose()
+def _translate(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+    for source, target in _ERRORS:
+        if isinstance(exc, source):
+            return target(f"{type(exc).__name__}: {exc}", request=request)
+    return httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request)
