@@ -14,6 +14,9 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
 
 from pressbox.engine.events import PlayEvent
 from pressbox.engine.state import GameMachine
@@ -22,6 +25,7 @@ from pressbox.feeds.http import RetryPolicy
 from pressbox.feeds.poller import (
     GamePoller,
     PollPolicy,
+    PushConnection,
     push_base_url,
     statsapi_client,
 )
@@ -360,3 +364,41 @@ async def test_a_notification_ends_the_wait_on_the_loops_next_turn() -> None:
         with anyio.fail_after(5):
             assert await injected._wait(30.0, wakeable=True) == "timer"
         assert slept == [30.0]
+
+
+async def test_a_whole_message_reaches_the_poller_as_its_frame_is_read() -> None:
+    """The push connection hands a whole message to its hook inside ``data_received``,
+    before any other task runs (through websockets' queue a reader task would take it a
+    turn later); a fragmented message still goes through the queue, and a hook that
+    raises is logged without breaking the connection."""
+
+    async def hold(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with ws_serve(hold, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}", create_connection=PushConnection
+        ) as channel:
+            assert isinstance(channel, PushConnection)
+            got: list[bytes] = []
+            channel.on_message = got.append
+            # Frames as the server sends them (unmasked): text, binary, then a text
+            # message in two fragments.
+            channel.data_received(b"\x81\x02ab\x82\x02cd")
+            assert got == [b"ab", b"cd"]  # no await in between: no turn of the loop
+            channel.data_received(b"\x01\x02ef\x80\x02gh")
+            assert got == [b"ab", b"cd"]
+            assert await asyncio.wait_for(channel.recv(), 5) == "efgh"
+
+            def broken(message: bytes) -> None:
+                raise RuntimeError(f"bug on {message!r}")
+
+            channel.on_message = broken
+            with capture_logs() as logs:
+                channel.data_received(b"\x81\x01x")
+            assert [log["event"] for log in logs] == ["poll.push_hook_crashed"]
+            channel.on_message = got.append
+            channel.data_received(b"\x81\x01y")
+            assert got == [b"ab", b"cd", b"y"]
+            await channel.ping()  # still open both ways

@@ -53,7 +53,9 @@ import orjson
 import structlog
 import websockets
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.frames import Frame, Opcode
 
 from pressbox.engine.events import PlayEvent
 from pressbox.errors import CircuitOpen, FeedParseError, PressboxError, RateLimited
@@ -111,12 +113,44 @@ request grows with the square of the open connections. 200 games polled every 5-
 a few requests in flight against a real upstream; 16 keep a local one saturated in a
 catch-up at 300 times real speed. When that upstream is slow (its core shared), 64 meant
 64 open connections and 16 ms of CPU per poll, against 10 ms with 16 (measured through one
-httpx pool; the client now spreads its connections over small pools,
-:class:`pressbox.feeds.transport.ShardedTransport`, which takes most of that cost away)."""
+httpx pool; the client now sends through aiohttp's connections,
+:class:`pressbox.feeds.transport.AiohttpTransport`, whose cost does not grow so)."""
 
 _PUSH_OPEN_TIMEOUT = 5.0
 _PUSH_CLOSE_TIMEOUT = 1.0
 _PUSH_MAX_MESSAGE = 1 << 16
+
+
+class PushConnection(ClientConnection):
+    """A push channel's WebSocket connection that hands each whole message to
+    ``on_message`` as soon as its frame is parsed, in the connection's ``data_received``.
+
+    websockets queues a message for a reader task, which resumes on a later turn of the
+    event loop; the poller only needs to know that something changed, and on a loop busy
+    with the fan-out each turn is milliseconds of a live play's time. A message in several
+    frames (a fragmented one, which the push service does not send) goes through the queue
+    as usual, so ``async for`` over the connection still sees those.
+    """
+
+    on_message: Callable[[bytes], None] | None = None
+
+    def process_event(self, event: object) -> None:
+        hook = self.on_message
+        if (
+            hook is not None
+            and self.response is not None
+            and isinstance(event, Frame)
+            and event.fin
+            and event.opcode in (Opcode.TEXT, Opcode.BINARY)
+        ):
+            try:
+                hook(bytes(event.data))
+            except Exception:
+                # A bug here must not break the connection's reading: logged and dropped.
+                _log.exception("poll.push_hook_crashed")
+            return
+        super().process_event(event)  # type: ignore[arg-type]
+
 
 PITCH_CALLS = frozenset(
     {
@@ -849,6 +883,7 @@ class GamePoller:
             try:
                 async with ws_connect(
                     url,
+                    create_connection=PushConnection,
                     open_timeout=_PUSH_OPEN_TIMEOUT,
                     close_timeout=_PUSH_CLOSE_TIMEOUT,
                     max_size=_PUSH_MAX_MESSAGE,
@@ -861,6 +896,10 @@ class GamePoller:
                     delay = self._policy.push_retry
                     # Whatever changed while the channel was down is read now.
                     self._wake_up("push")
+                    if isinstance(channel, PushConnection):
+                        channel.on_message = self._on_message
+                    # Whole messages reach _on_message from the connection itself; this
+                    # loop sees fragmented ones, and ends when the channel closes.
                     async for message in channel:
                         self._on_message(message)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
