@@ -14,13 +14,15 @@ first core, sends ``--requests`` GETs with a bound of N in flight through an
 and with :class:`pressbox.feeds.transport.AiohttpTransport` (the resilient client's
 default: aiohttp's connections under httpx's API), reads each body
 (gunzipped by httpx) and drops it. CPU is this process's user + system time
-(``time.process_time``) over the requests, after 200 of warm-up.
+(``time.process_time``) over the requests, after 200 of warm-up; the young-generation
+collections are counted over the same requests (``gc.get_stats``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import gzip
 import os
 import sys
@@ -85,8 +87,9 @@ def _serve(port: int, core: int) -> None:
 
 async def _measure(
     url: str, transport: httpx.AsyncBaseTransport | None, n: int, bound: int
-) -> float:
-    """CPU milliseconds per request with ``bound`` in flight."""
+) -> tuple[float, float]:
+    """CPU milliseconds per request with ``bound`` in flight, and the young-generation
+    collections the requests set off per thousand (each a pause of the event loop)."""
     gate = asyncio.Semaphore(bound)
     async with httpx.AsyncClient(base_url=url, transport=transport) as client:
 
@@ -96,9 +99,11 @@ async def _measure(
                 response.raise_for_status()
 
         await asyncio.gather(*(one(i) for i in range(200)))
+        young = gc.get_stats()[0]["collections"]
         cpu = time.process_time()
         await asyncio.gather(*(one(i) for i in range(n)))
-        return (time.process_time() - cpu) / n * 1000
+        spent = (time.process_time() - cpu) / n * 1000
+        return spent, (gc.get_stats()[0]["collections"] - young) / n * 1000
 
 
 def main() -> None:
@@ -127,18 +132,21 @@ def main() -> None:
                 time.sleep(0.1)
         rows = []
         for bound in bounds:
-            plain = asyncio.run(_measure(url, None, args.requests, bound))
-            aio = asyncio.run(_measure(url, AiohttpTransport(), args.requests, bound))
+            plain, plain_gc = asyncio.run(_measure(url, None, args.requests, bound))
+            aio, aio_gc = asyncio.run(_measure(url, AiohttpTransport(), args.requests, bound))
             rows.append(
                 {
                     "in_flight": bound,
                     "httpx_ms": round(plain, 3),
+                    "httpx_young_gc_per_1000": round(plain_gc, 1),
                     "aiohttp_ms": round(aio, 3),
+                    "aiohttp_young_gc_per_1000": round(aio_gc, 1),
                 }
             )
             print(
-                f"{bound:>3} in flight: httpx pool {plain:.3f} ms CPU per request, "
-                f"aiohttp {aio:.3f} ms",
+                f"{bound:>3} in flight: httpx pool {plain:.3f} ms CPU per request "
+                f"({plain_gc:.0f} young collections per 1000), "
+                f"aiohttp {aio:.3f} ms ({aio_gc:.0f})",
                 file=sys.stderr,
             )
         if args.json:
