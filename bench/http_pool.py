@@ -9,7 +9,7 @@ so that its own work is not counted) answers every GET with the same gzipped JSO
 diffPatch answer (``[{"diff": [...]}...]``) adding the real plays of a live-feed document of
 the repository's fixtures (``feed_live_744914.json.gz``) one by one until it passes 120 KB,
 the size of a diffPatch answer of a game being caught up. This process, pinned to the
-first core, sends ``--requests`` GETs with a bound of N in flight through an
+first core, sends ``--requests`` GETs from N workers (N in flight) through an
 ``httpx.AsyncClient`` with httpx's default transport (one pool of up to 100 connections)
 and with :class:`pressbox.feeds.transport.AiohttpTransport` (the resilient client's
 default: aiohttp's connections under httpx's API), reads each body
@@ -89,21 +89,26 @@ async def _measure(
     url: str, transport: httpx.AsyncBaseTransport | None, n: int, bound: int
 ) -> tuple[float, float]:
     """CPU milliseconds per request with ``bound`` in flight, and the young-generation
-    collections the requests set off per thousand (each a pause of the event loop)."""
-    gate = asyncio.Semaphore(bound)
+    collections the requests set off per thousand (each a pause of the event loop).
+
+    ``bound`` workers send one request after another, as the pollers of ``bound`` games
+    do (not a task per request waiting on a semaphore: thousands of waiting tasks change
+    what the collector sees)."""
     async with httpx.AsyncClient(base_url=url, transport=transport) as client:
 
-        async def one(i: int) -> None:
-            async with gate:
+        async def worker(count: int) -> None:
+            for i in range(count):
                 response = await client.get(f"/feed?i={i}")
                 response.raise_for_status()
 
-        await asyncio.gather(*(one(i) for i in range(200)))
+        await asyncio.gather(*(worker(max(1, 200 // bound)) for _ in range(bound)))
+        per_worker = max(1, n // bound)
         young = gc.get_stats()[0]["collections"]
         cpu = time.process_time()
-        await asyncio.gather(*(one(i) for i in range(n)))
-        spent = (time.process_time() - cpu) / n * 1000
-        return spent, (gc.get_stats()[0]["collections"] - young) / n * 1000
+        await asyncio.gather(*(worker(per_worker) for _ in range(bound)))
+        sent = per_worker * bound
+        spent = (time.process_time() - cpu) / sent * 1000
+        return spent, (gc.get_stats()[0]["collections"] - young) / sent * 1000
 
 
 def main() -> None:
