@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -131,6 +133,24 @@ async def test_failures_are_httpx_errors(server: Server) -> None:
             await client.get("/hang")
         # The client still works after each failure.
         assert (await client.get("/n/7")).json() == {"n": "7"}
+
+
+async def test_waiting_for_a_free_connection_times_out(server: Server) -> None:
+    url, ports, _ = server
+    timeout = httpx.Timeout(5.0, pool=0.2, connect=0.2)
+    transport = AiohttpTransport(limit=1)
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=timeout) as client:
+        hanging = asyncio.ensure_future(client.get("/hang"))
+        # The server's handler lists the connection once it is open: the only one is taken.
+        while not ports:  # noqa: ASYNC110 (the fixture's list has no event to wait on)
+            await asyncio.sleep(0.01)
+        with anyio.fail_after(5), pytest.raises(httpx.ConnectTimeout):
+            await client.get("/n/1")
+        hanging.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hanging
+        # Once the connection is free, requests go through again.
+        assert (await client.get("/n/2")).json() == {"n": "2"}
 
 
 async def test_refused_connection_is_a_connect_error() -> None:

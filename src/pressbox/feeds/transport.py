@@ -54,7 +54,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     The answer's body is read whole before the response is returned (the resilient client
     reads every body whole anyway), so the connection goes back to the pool at once; the
     body is decoded by httpx from its ``Content-Encoding``, as with httpx's own transport.
-    Per-request timeouts come from httpx's ``timeout`` extension (connect and read).
+    Per-request timeouts come from httpx's ``timeout`` extension: connect, read, and the
+    wait for a free connection at ``limit`` (pool plus connect, as one aiohttp timeout).
 
     Args:
         limit: Most connections open at once, all hosts together (default 100).
@@ -102,6 +103,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._open()
         timeouts = request.extensions.get("timeout", {})
+        # aiohttp's connect timeout covers both the wait for a free pooled connection
+        # (httpx's pool timeout) and opening one (httpx's connect timeout).
+        waits = [t for t in (timeouts.get("pool"), timeouts.get("connect")) if t is not None]
         body = await request.aread()
         try:
             async with session.request(
@@ -112,6 +116,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
                     total=None,
+                    connect=sum(waits) if waits else None,
                     sock_connect=timeouts.get("connect"),
                     sock_read=timeouts.get("read"),
                 ),
