@@ -377,7 +377,7 @@ class ResilientClient:
         self._http = httpx.AsyncClient(
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
             # aiohttp's connections under httpx's API: two turns of the event loop per
-            # request where httpx's own pool takes five (see pressbox.feeds.transport).
+            # request where httpx's own pool takes six (see pressbox.feeds.transport).
             transport=transport if transport is not None else AiohttpTransport(),
             headers={"Accept": "application/json", **(headers or {})},
         )
