@@ -732,7 +732,13 @@ def create_app(
         if update.ts_emit is not None:
             stages.observe(max(time.time() - update.ts_emit, 0.0))
 
-    hub = Hub(svc.bus, follow_all=True, listeners=[observe_publish], registry=registry)
+    hub = Hub(
+        svc.bus,
+        follow_all=True,
+        listeners=[observe_publish],
+        registry=registry,
+        writers=api.stream_writers,
+    )
     runtime = Runtime(
         service=svc,
         api=api,

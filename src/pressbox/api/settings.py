@@ -122,6 +122,10 @@ class ApiSettings(BaseSettings):
     max_header_bytes: int = Field(default=8_192, ge=256)
     retry_after_s: int = Field(default=1, ge=1)
     """``Retry-After`` of a shed or timed-out request, seconds."""
+    stream_writers: int = Field(default=0, ge=0, le=32)
+    """Writer processes that make the SSE streams' socket writes
+    (:mod:`pressbox.delivery.writers`), so that the fan-out runs on other cores than the
+    gateway's loop; 0: the gateway writes them itself."""
     shed_pause_s: float = Field(default=0.25, ge=0, le=5.0)
     """Seconds a connection is not read after a request on it was shed (0: read at once).
     A refusal still costs the server a parse and an answer; a client told to come back

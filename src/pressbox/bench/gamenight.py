@@ -91,6 +91,8 @@ class GamenightConfig:
         cache_url: API cache and limits (``memory://``, or the log's Redis).
         split_gateway: With a ``redis://`` log, run the gateway and the API in two processes
             (two ports) instead of one.
+        stream_writers: Writer processes of the gateway (``PRESSBOX_API_STREAM_WRITERS``,
+            :mod:`pressbox.delivery.writers`); 0: the gateway writes the streams itself.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
             dedicated to the benchmark); a PostgreSQL database that does not exist yet is
             created.
@@ -120,6 +122,7 @@ class GamenightConfig:
     archive_url: str | None = None
     cache_url: str = "memory://"
     split_gateway: bool = False
+    stream_writers: int = 0
     reset: bool = False
     workdir: str | None = None
 
@@ -144,6 +147,21 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a gateway's writer processes), by pid."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def memory_mb(pid: int, field_name: str = "VmHWM") -> float:
@@ -585,6 +603,13 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         asyncio.run(_reset(cfg))
     # 1. The upstream.
     slate_file = workdir / "upstream.json"
+    # A work folder kept from an earlier run still holds its files: the waits below must
+    # see this run's, and the games must start from nothing (an archive that holds them
+    # final already would restore them and publish nothing).
+    stale = [slate_file, Path(str(slate_file) + ".publish"), *workdir.glob("*.ready")]
+    stale += [*workdir.glob("keys.db*"), *workdir.glob("archive.db*")]
+    for old in stale:
+        old.unlink(missing_ok=True)
     upstream = _spawn(
         procs,
         "upstream",
@@ -627,6 +652,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         "PRESSBOX_API_PUBLIC": "0",
         # Like `pressbox serve`: roles that share a loop shed only on a lasting lag.
         "PRESSBOX_API_MAX_LAG_S": str(cfg.api_max_lag),
+        "PRESSBOX_API_STREAM_WRITERS": str(cfg.stream_writers),
     }
     common = [
         "--upstream",
@@ -759,6 +785,14 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         _tell(proc, f"MEASURE {t0} {publish_file}")
     for proc in procs:
         proc.cpu0 = cpu_seconds(proc.popen.pid)
+    # The pipeline's own children (the gateway's writer processes) are pipeline CPU too.
+    kids = {
+        f"{p.role}/writer-{i}": pid
+        for p in procs
+        if p.role not in _HARNESS_ROLES and p not in clients
+        for i, pid in enumerate(child_pids(p.popen.pid))
+    }
+    kids_cpu0 = {role: cpu_seconds(pid) for role, pid in kids.items()}
     metrics_before = ""
     with contextlib.suppress(OSError):
         metrics_before = _get_text(f"{api}/metrics")
@@ -768,6 +802,9 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     t1 = time.time()
     cpu = {p.role: cpu_seconds(p.popen.pid) - p.cpu0 for p in procs}
     peak = {p.role: memory_mb(p.popen.pid) for p in procs}  # before reports end the clients
+    for role, pid in kids.items():
+        cpu[role] = cpu_seconds(pid) - kids_cpu0[role]
+        peak[role] = memory_mb(pid)
     if loader is not None:
         loader.report = _ask_report(loader)
     final = _final_seqs(api, games, keys["enterprise"][0])
@@ -1011,12 +1048,12 @@ def _report(
         "status_429": status_total.get("429", 0) + refused.get("429", 0),
         "status_503": status_total.get("503", 0) + refused.get("503", 0),
         "processes": {
-            p.role: {
-                "cpu_s": round(cpu.get(p.role, 0.0), 2),
-                "cpu_pct": round(100 * cpu.get(p.role, 0.0) / elapsed, 1),
-                "peak_rss_mb": round(peak.get(p.role, 0.0), 1),
+            role: {
+                "cpu_s": round(cpu.get(role, 0.0), 2),
+                "cpu_pct": round(100 * cpu.get(role, 0.0) / elapsed, 1),
+                "peak_rss_mb": round(peak.get(role, 0.0), 1),
             }
-            for p in procs
+            for role in cpu
         },
         "harness": _harness(procs, clients, loader, cpu, elapsed),
         "memory_per_connection_kb": (
@@ -1053,9 +1090,9 @@ def _harness(
         cpu.get(p.role, 0.0) for p in procs if p.role in client_roles or p.role in _HARNESS_ROLES
     )
     pipeline_cpu = sum(
-        cpu.get(p.role, 0.0)
-        for p in procs
-        if p.role not in client_roles and p.role not in _HARNESS_ROLES
+        seconds
+        for role, seconds in cpu.items()
+        if role not in client_roles and role not in _HARNESS_ROLES
     )
     busiest = max((cpu.get(p.role, 0.0) for p in clients), default=0.0)
     lag = loader.report.get("send_lag_ms") if loader is not None else None

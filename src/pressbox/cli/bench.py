@@ -85,6 +85,14 @@ def gamenight(
     split_gateway: Annotated[
         bool, typer.Option(help="With a redis:// log: gateway and API in separate processes.")
     ] = False,
+    stream_writers: Annotated[
+        int,
+        typer.Option(
+            help="Writer processes making the gateway's SSE writes (0: the gateway itself).",
+            min=0,
+            max=32,
+        ),
+    ] = 0,
     reset: Annotated[
         bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
     ] = False,
@@ -125,6 +133,7 @@ def gamenight(
         archive_url=archive_url,
         cache_url=cache_url,
         split_gateway=split_gateway,
+        stream_writers=stream_writers,
         reset=reset,
         workdir=str(workdir) if workdir else None,
     )

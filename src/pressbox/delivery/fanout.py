@@ -72,6 +72,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pressbox.bus.base import EventBus, Trimmed, update_stream
+from pressbox.delivery.writers import GONE, LAGGING, STALLED, Handoff, WriterPool
 from pressbox.engine.events import Update, decode_update
 from pressbox.errors import BackendError, FeedParseError, PressboxError, UnknownGame
 from pressbox.metrics import per_registry, pipeline_metrics
@@ -208,6 +209,10 @@ class HubStats:
     refused: int = 0
     lagging: int = 0
     reaped: int = 0
+    handed_off: int = 0
+    """Streams given to a writer process (a stream given back and handed again counts twice)."""
+    given_back: int = 0
+    """Streams a writer gave back (lagging, stalled, failed, or the writer stopped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +353,7 @@ class Subscriber:
         "cycle",
         "dead",
         "games",
+        "handoff",
         "keepalive",
         "key",
         "lag_since",
@@ -391,6 +397,9 @@ class Subscriber:
         """A direct SSE stream's body is HTTP/1.1 chunks (``False``: an HTTP/1.0 body,
         delimited by the connection's close). The endpoint sets it once the response
         has started."""
+        self.handoff: Handoff | None = None
+        """The writer process holding this stream's writes, when one does
+        (:mod:`pressbox.delivery.writers`): every byte then goes through it."""
         self.keepalive: Callable[[], bool] | None = None
         """Called on every heartbeat pass of a connection that pings its peer itself (a
         WebSocket owned by the hub): sends a ping, and returns False when the previous
@@ -414,6 +423,10 @@ class Subscriber:
         if self.transport is not None:
             if self.transport.is_closing():
                 self.closed = True
+                return
+            if self.handoff is not None:
+                # Behind whatever the writer still has for this stream, never around it.
+                self.handoff.write(data.encode() if isinstance(data, str) else data)
                 return
             if isinstance(data, str):
                 # A message of this connection alone (an error, a pong): frame it here.
@@ -463,6 +476,17 @@ class Subscriber:
             return
         self.closed = True
         self.reason = reason
+        if self.transport is not None and self.handoff is not None:
+            handoff, self.handoff = self.handoff, None
+            # The writer writes the last chunk after what it still has, then lets go; the
+            # connection ends when both sides have closed their descriptors.
+            if abort:
+                handoff.drop()
+                self.transport.abort()
+            else:
+                handoff.end(b"0\r\n\r\n" if self.chunked else b"")
+                self.transport.close()
+            return
         if self.transport is not None:
             if abort:
                 self.transport.abort()
@@ -493,6 +517,8 @@ class _Game:
     """SSE subscribers in step over HTTP/1.0 (unchunked body), written with one shared event."""
     direct_ws: dict[Subscriber, asyncio.Transport] = field(default_factory=dict)
     """WebSocket subscribers in step written with one shared frame."""
+    handed: set[Subscriber] = field(default_factory=set)
+    """SSE subscribers in step whose writes a writer process makes."""
     others: set[Subscriber] = field(default_factory=set)
     """Subscribers in step that need their own framing or a queue."""
     recent: deque[Frames] = field(default_factory=deque)
@@ -563,7 +589,10 @@ class Hub:
         follow_all: bool = False,
         discover_s: float = 2.0,
         registry: CollectorRegistry | None = None,
+        writers: int = 0,
     ) -> None:
+        if writers < 0:
+            raise ValueError("writers must be 0 (none) or more")
         self.bus = bus
         self.policy = policy or Policy()
         self.limits = limits or Limits()
@@ -586,10 +615,20 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = asyncio.Event()
+        self._writers: WriterPool | None = None
+        self._writer_count = writers
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._writer_count:
+            self._writers = WriterPool(
+                self._writer_count,
+                heartbeat_s=self.policy.heartbeat_s,
+                stall_s=self.policy.stall_s,
+                returned=self._given_back,
+            )
+            self._writers.start()
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._spawn(self._maintain())
@@ -619,7 +658,12 @@ class Hub:
         # are cancelled, which the task group then waits for.
         for task in list(self._tasks):
             task.cancel()
-        await tg.__aexit__(exc_type, exc, tb)
+        try:
+            await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._writers is not None:
+                writers, self._writers = self._writers, None
+                await writers.close()
 
     def add_listener(self, listener: Callable[[Update], None]) -> None:
         """Call ``listener`` with every new update of every followed game (never awaited)."""
@@ -904,7 +948,11 @@ class Hub:
                     lagged.append(sub)
                     continue
                 transport.write(data)
-        clients = len(game.direct) + len(game.direct_plain) + len(game.direct_ws) - len(lagged)
+        if game.handed and self._writers is not None:
+            self._writers.write(game.game_id, sse)
+        clients = (
+            len(game.direct) + len(game.direct_plain) + len(game.direct_ws) + len(game.handed)
+        ) - len(lagged)
         for sub in lagged:
             self._lag(sub)
         sent = clients * len(pending)
@@ -920,28 +968,99 @@ class Hub:
         if game.snapshot is None:
             return
         for sub in game.subs:
-            if sub.lag_since is None and not sub.closed:
+            if sub.lag_since is None and not sub.closed and sub not in game.handed:
                 sub.games[game.game_id] = game.last_seq
                 sub.write(sub.frame(game.snapshot))
+        if game.handed and self._writers is not None:
+            for sub in game.handed:
+                sub.games[game.game_id] = game.last_seq
+            self._writers.write(game.game_id, game.snapshot.sse_chunk)
 
-    @staticmethod
-    def _attach(game: _Game, sub: Subscriber) -> None:
+    def _attach(self, game: _Game, sub: Subscriber) -> None:
         if sub.transport is not None and not sub.multi:
             if sub.protocol == "ws":
                 game.direct_ws[sub] = sub.transport
             elif sub.chunked:
-                game.direct[sub] = sub.transport
+                if not self._hand_off(game, sub, sub.transport):
+                    game.direct[sub] = sub.transport
             else:
                 game.direct_plain[sub] = sub.transport
         else:
             game.others.add(sub)
 
-    @staticmethod
-    def _detach(game: _Game, sub: Subscriber) -> None:
+    def _hand_off(self, game: _Game, sub: Subscriber, transport: asyncio.Transport) -> bool:
+        """Give a chunked single-game SSE stream's writes to a writer process, when the
+        hub has writers and nothing of the stream is still buffered here (the writer's
+        bytes must follow the last ones written here)."""
+        if (
+            self._writers is None
+            or sub.handoff is not None
+            or sub.closed
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > 0
+        ):
+            return False
+        sock = transport.get_extra_info("socket")
+        fileno = getattr(sock, "fileno", None)
+        if fileno is None:
+            return False
+        handoff = self._writers.hand(sub, game.game_id, fileno())
+        if handoff is None:
+            return False
+        sub.handoff = handoff
+        game.handed.add(sub)
+        self.stats.handed_off += 1
+        return True
+
+    def _detach(self, game: _Game, sub: Subscriber) -> None:
         game.direct.pop(sub, None)
         game.direct_plain.pop(sub, None)
         game.direct_ws.pop(sub, None)
         game.others.discard(sub)
+        if sub in game.handed:
+            game.handed.discard(sub)
+            if sub.handoff is not None:
+                handoff, sub.handoff = sub.handoff, None
+                handoff.drop()
+
+    def _given_back(self, sub: Subscriber, reason: str) -> None:
+        """A writer gave a stream back (see :mod:`pressbox.delivery.writers`)."""
+        sub.handoff = None
+        self.stats.given_back += 1
+        for game_id in sub.games:
+            game = self._games.get(game_id)
+            if game is not None:
+                game.handed.discard(sub)
+        if sub.closed:
+            return
+        if reason == LAGGING:
+            # At a message boundary, nothing buffered here: the usual lagging client.
+            self._lag(sub)
+        elif reason == STALLED:
+            self.stats.slow_disconnects += 1
+            self.metrics.slow_disconnects.inc()
+            why = f"slow client: behind for over {self.policy.stall_s:g} s"
+            _log.info("delivery.slow_client_disconnected", reason=why, key=sub.key)
+            sub.end(why, abort=True)
+        else:
+            # The connection failed under the writer, or the writer stopped mid-message:
+            # the client resumes from its last event id.
+            sub.end("connection lost" if reason == GONE else reason, abort=True)
+
+    def _hand_off_waiting(self) -> None:
+        """Hand over direct SSE streams whose buffer has drained since they joined."""
+        for game in self._games.values():
+            ready = [
+                (sub, t)
+                for sub, t in game.direct.items()
+                if t.get_write_buffer_size() == 0 and not t.is_closing()
+            ]
+            if not ready:
+                continue
+            self._flush(game)
+            for sub, transport in ready:
+                if self._hand_off(game, sub, transport):
+                    game.direct.pop(sub, None)
 
     def _lag(self, sub: Subscriber) -> None:
         if sub.lag_since is not None:
@@ -1056,6 +1175,8 @@ class Hub:
             now = time.monotonic()
             self._check_shutdown()
             self._check_lagging(now)
+            if self._writers is not None and not self._closing:
+                self._hand_off_waiting()
             if now >= next_beat:
                 next_beat = now + policy.heartbeat_s
                 self._beat = list(self._subs)
@@ -1130,7 +1251,12 @@ class Hub:
                 sub.end("keepalive ping timeout", abort=True)
                 self._reap(sub)
                 continue
-            if sub.protocol != "sse" or sub.closed or sub.lag_since is not None:
+            if (
+                sub.protocol != "sse"
+                or sub.closed
+                or sub.lag_since is not None
+                or sub.handoff is not None  # its writer writes its heartbeats
+            ):
                 continue
             if sub.buffered() > high:
                 self._lag(sub)
