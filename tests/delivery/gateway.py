@@ -81,6 +81,7 @@ def build_app(
     gc_freeze_s: float = 0.0,
     registry: CollectorRegistry | None = None,
     gc_pauses: GCPauses | None = None,
+    writers: int = 0,
 ) -> Any:
     """A Starlette app serving the delivery routes; the hub runs in its lifespan.
 
@@ -98,10 +99,11 @@ def build_app(
         registry: The hub's Prometheus registry, served at ``/metrics`` (a fresh one
             when ``None``).
         gc_pauses: Reported under ``"gc"`` by ``/stats`` (``?reset=1`` starts anew).
+        writers: The hub's writer processes (:mod:`pressbox.delivery.writers`).
     """
     state = {} if state is None else state
     registry = CollectorRegistry() if registry is None else registry
-    hub = Hub(bus, policy=policy, limits=limits, registry=registry)
+    hub = Hub(bus, policy=policy, limits=limits, registry=registry, writers=writers)
     board = GraphicsBoard(hub)
     state["hub"] = hub
 

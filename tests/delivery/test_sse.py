@@ -67,8 +67,13 @@ async def test_unknown_game_is_404_with_reason():
         assert response.json()["reason"] == "unknown game 'NOPE'"
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
-async def test_random_disconnects_resume_to_the_full_sequence(direct):
+PATHS = pytest.mark.parametrize(
+    ("direct", "writers"), [(True, 0), (False, 0), (True, 1)], ids=["direct", "queued", "writer"]
+)
+
+
+@PATHS
+async def test_random_disconnects_resume_to_the_full_sequence(direct, writers):
     """Clients that drop at random points and resume with Last-Event-ID see every update once."""
     updates = real_game_updates()
     rng = random.Random(7)
@@ -101,8 +106,12 @@ async def test_random_disconnects_resume_to_the_full_sequence(direct):
                                 break
             return seen
 
-        async with serving(build_app(bus, direct=direct)) as (_, port):
+        state: dict = {}
+        app = build_app(bus, direct=direct, writers=writers, state=state)
+        async with serving(app) as (_, port):
             results = await asyncio.gather(produce(), *(consume(port, s) for s in range(8)))
+        if writers:
+            assert state["hub"].stats.handed_off >= 8
         for seen in results[1:]:
             assert seen == list(range(1, len(updates) + 1))
 
@@ -185,19 +194,24 @@ async def test_connection_limits_answer_429_and_503_with_a_reason():
                     assert full.headers["retry-after"] == "5"
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
-async def test_server_shutdown_ends_open_streams(direct):
+@PATHS
+async def test_server_shutdown_ends_open_streams(direct, writers):
     """Stopping uvicorn ends open streams instead of waiting for them forever."""
     updates = real_game_updates()
     async with from_url("memory://") as bus:
         await _append(bus, updates[:2])
         async with httpx.AsyncClient() as client:
-            async with serving(build_app(bus, direct=direct)) as (server, port):
+            state: dict = {}
+            app = build_app(bus, direct=direct, writers=writers, state=state)
+            async with serving(app) as (server, port):
                 url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
                 async with client.stream("GET", url) as response:
                     stream = events(response)
                     await anext(stream)
+                    assert state["hub"].stats.handed_off == writers
                     server.should_exit = True
+                    # A clean end of the body: a stream ended through its writer gets the
+                    # last chunk too (httpx raises on a chunked body cut short).
                     rest = [e async for e in stream]
             # serving() returned: uvicorn stopped with the stream open until then.
             assert rest == []

@@ -142,6 +142,8 @@ class _Writer:
                 self._tick(now)
         for stream in list(self.streams.values()):
             self._close(stream)
+        self.selector.close()
+        self.channel.close()
 
     # channel
 
