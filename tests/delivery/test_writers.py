@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from pressbox.bus import from_url, update_stream
 from pressbox.delivery.writers import serve
@@ -241,10 +242,12 @@ async def test_streams_of_a_writer_that_dies_resume_without_a_gap_or_a_repeat():
     get every update exactly once."""
     updates = real_game_updates()[:40]
     state: dict = {}
+    registry = CollectorRegistry()
     async with from_url("memory://") as bus:
         for update in updates[:1]:
             await bus.append(update_stream(GAME), payload(update), key=update.event_id)
-        async with serving(build_app(bus, writers=1, state=state)) as (_, port):
+        app = build_app(bus, writers=1, state=state, registry=registry)
+        async with serving(app) as (_, port):
             hub = state["hub"]
             url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
 
@@ -290,6 +293,9 @@ async def test_streams_of_a_writer_that_dies_resume_without_a_gap_or_a_repeat():
         assert seen == list(range(1, len(updates) + 1))
         assert connects >= 2  # each was cut off when its writer died, and resumed
     assert hub.stats.given_back >= 4
+    metric = "pressbox_delivery_given_back_total"
+    assert registry.get_sample_value(metric, {"reason": "writer stopped"}) >= 4
+    assert registry.get_sample_value("pressbox_delivery_handed_off_total") >= 4
 
 
 def test_a_wrong_number_of_writers_is_refused_with_a_reason(monkeypatch):

@@ -91,6 +91,8 @@ class GamenightConfig:
         cache_url: API cache and limits (``memory://``, or the log's Redis).
         split_gateway: With a ``redis://`` log, run the gateway and the API in two processes
             (two ports) instead of one.
+        client_read_every: Seconds between two looks of a client process at its sockets
+            (0: as soon as data comes); the wait is part of the latency measured.
         stream_writers: Writer processes of the gateway (``PRESSBOX_API_STREAM_WRITERS``,
             :mod:`pressbox.delivery.writers`); 0: the gateway writes the streams itself.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
@@ -123,6 +125,7 @@ class GamenightConfig:
     cache_url: str = "memory://"
     split_gateway: bool = False
     stream_writers: int = 0
+    client_read_every: float = 0.0
     reset: bool = False
     workdir: str | None = None
 
@@ -730,6 +733,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                         str(offset),
                         "--keys",
                         stream_keys,
+                        "--read-every",
+                        str(cfg.client_read_every),
                     ],
                     workdir,
                     pipes=True,

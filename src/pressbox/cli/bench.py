@@ -93,6 +93,15 @@ def gamenight(
             max=32,
         ),
     ] = 0,
+    client_read_every: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between two reads of a client process's sockets (0: at once); "
+            "the wait counts in the latency.",
+            min=0,
+            max=0.1,
+        ),
+    ] = 0.0,
     reset: Annotated[
         bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
     ] = False,
@@ -134,6 +143,7 @@ def gamenight(
         cache_url=cache_url,
         split_gateway=split_gateway,
         stream_writers=stream_writers,
+        client_read_every=client_read_every,
         reset=reset,
         workdir=str(workdir) if workdir else None,
     )

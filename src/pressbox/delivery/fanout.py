@@ -233,6 +233,11 @@ class DeliveryMetrics:
             under it (the peer vanished: reset, ``TCP_USER_TIMEOUT``) and freed itself.
         refused: ``pressbox_delivery_refused_total{status}``: connections refused by a
             limit (429 a key's, 503 the process's).
+        handed_off: ``pressbox_delivery_handed_off_total``: streams given to a writer
+            process (:mod:`pressbox.delivery.writers`).
+        given_back: ``pressbox_delivery_given_back_total{reason}``: streams a writer gave
+            back: ``lagging``, ``stalled``, ``gone`` (the connection failed) or
+            ``writer stopped``.
     """
 
     connections: Gauge
@@ -241,6 +246,8 @@ class DeliveryMetrics:
     slow_disconnects: Counter
     reaped: Counter
     refused: Counter
+    handed_off: Counter
+    given_back: Counter
 
 
 def _create_metrics(reg: CollectorRegistry) -> DeliveryMetrics:
@@ -275,6 +282,18 @@ def _create_metrics(reg: CollectorRegistry) -> DeliveryMetrics:
             "pressbox_delivery_refused",
             "Connections refused by a limit, by HTTP status (429 key, 503 process).",
             ["status"],
+            registry=reg,
+        ),
+        handed_off=Counter(
+            "pressbox_delivery_handed_off",
+            "Streams given to a writer process.",
+            registry=reg,
+        ),
+        given_back=Counter(
+            "pressbox_delivery_given_back",
+            "Streams a writer process gave back, by reason (lagging, stalled, gone, "
+            "writer stopped).",
+            ["reason"],
             registry=reg,
         ),
     )
@@ -1010,6 +1029,7 @@ class Hub:
         sub.handoff = handoff
         game.handed.add(sub)
         self.stats.handed_off += 1
+        self.metrics.handed_off.inc()
         return True
 
     def _detach(self, game: _Game, sub: Subscriber) -> None:
@@ -1027,6 +1047,7 @@ class Hub:
         """A writer gave a stream back (see :mod:`pressbox.delivery.writers`)."""
         sub.handoff = None
         self.stats.given_back += 1
+        self.metrics.given_back.labels(reason).inc()
         for game_id in sub.games:
             game = self._games.get(game_id)
             if game is not None:
