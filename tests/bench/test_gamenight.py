@@ -173,6 +173,8 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
             # Judge delivery, not shedding: on a shared machine the loop may lag a quarter
             # of a second for reasons of its own, and the API would rightly refuse work.
             "--api-max-lag", "2",
+            # The SSE streams through a writer process, read every few milliseconds.
+            "--stream-writers", "1", "--client-read-every", "0.005",
         ],
     )  # fmt: skip
     assert out.exists(), result.output
@@ -211,7 +213,21 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     duration = report["config"]["duration"]
     assert all(0 <= int(second) <= duration for second in api["slowest_ms_by_second"])
     assert report["harness"]["client_processes"] >= 2
-    assert set(report["processes"]) >= {"upstream", "pipeline", "sse-clients-0", "api-load"}
+    assert set(report["processes"]) >= {
+        "upstream",
+        "pipeline",
+        "pipeline/writer-0",
+        "sse-clients-0",
+        "api-load",
+    }
+    # The writer made the streams' writes: its CPU counts as the pipeline's.
+    assert report["metrics"]["pressbox_delivery_handed_off_total"] >= 200
+    assert report["processes"]["pipeline/writer-0"]["cpu_s"] > 0
+    assert report["harness"]["cpu_s"]["pipeline"] >= (
+        report["processes"]["pipeline"]["cpu_s"]
+        + report["processes"]["pipeline/writer-0"]["cpu_s"]
+        - 0.01
+    )
     for figures in report["processes"].values():
         assert set(figures) >= {"cpu_s", "peak_rss_mb"}
     assert (tmp_path / "latency.png").stat().st_size > 0

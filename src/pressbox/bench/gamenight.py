@@ -95,6 +95,7 @@ class GamenightConfig:
             (0: as soon as data comes); the wait is part of the latency measured.
         stream_writers: Writer processes of the gateway (``PRESSBOX_API_STREAM_WRITERS``,
             :mod:`pressbox.delivery.writers`); 0: the gateway writes the streams itself.
+            One by default: the fan-out's sends on the second core.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
             dedicated to the benchmark); a PostgreSQL database that does not exist yet is
             created.
@@ -124,8 +125,8 @@ class GamenightConfig:
     archive_url: str | None = None
     cache_url: str = "memory://"
     split_gateway: bool = False
-    stream_writers: int = 0
-    client_read_every: float = 0.0
+    stream_writers: int = 1
+    client_read_every: float = 0.005
     reset: bool = False
     workdir: str | None = None
 

@@ -92,7 +92,7 @@ def gamenight(
             min=0,
             max=32,
         ),
-    ] = 0,
+    ] = 1,
     client_read_every: Annotated[
         float,
         typer.Option(
@@ -101,7 +101,7 @@ def gamenight(
             min=0,
             max=0.1,
         ),
-    ] = 0.0,
+    ] = 0.005,
     reset: Annotated[
         bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
     ] = False,
