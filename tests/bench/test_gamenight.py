@@ -327,3 +327,30 @@ def test_loop_figures_without_metrics_are_empty_not_an_error() -> None:
     assert figures["lag_ms"]["p99_at_most"] is None
     assert bucket_quantile({}, 0.5) is None
     assert histogram_window("", "", "pressbox_event_loop_lag_seconds") == {}
+
+
+def test_a_kept_workdir_is_cleared_of_the_earlier_runs_files(tmp_path: Path) -> None:
+    """The slate, readiness files, keys and archive of an earlier run go; logs stay."""
+    stale = ["upstream.json", "upstream.json.publish", "pipeline.ready", "gateway+api.ready"]
+    stale += ["keys.db", "archive.db", "archive.db-wal"]
+    kept = ["pipeline.log", "pipeline.ready.wp.json", "gamenight.json"]
+    for name in stale + kept:
+        (tmp_path / name).write_text("x")
+    removed = gamenight.clear_workdir(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+    assert gamenight.clear_workdir(tmp_path) == []
+
+
+def test_child_pids_finds_a_process_started_by_this_one() -> None:
+    """The report counts a pipeline's own children (its writers) by their parent."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in gamenight.child_pids(os.getpid())
+        assert gamenight.child_pids(child.pid) == []
+    finally:
+        child.kill()
+        child.wait()

@@ -602,18 +602,32 @@ def run_gamenight(cfg: GamenightConfig, *, progress: Any = None) -> dict[str, An
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def clear_workdir(workdir: Path) -> list[Path]:
+    """Remove what an earlier run left in a kept work folder; the files removed.
+
+    The waits of a run must see its own files (the slate, the publication table, the
+    readiness files), and its games must start from nothing: an archive that holds them
+    final already would restore them, and the run would publish nothing. Logs and reports
+    stay (they are overwritten).
+    """
+    stale = [
+        *workdir.glob("upstream.json"),
+        *workdir.glob("upstream.json.publish"),
+        *workdir.glob("*.ready"),
+        *workdir.glob("keys.db*"),
+        *workdir.glob("archive.db*"),
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> dict[str, Any]:
     if cfg.reset:
         asyncio.run(_reset(cfg))
     # 1. The upstream.
     slate_file = workdir / "upstream.json"
-    # A work folder kept from an earlier run still holds its files: the waits below must
-    # see this run's, and the games must start from nothing (an archive that holds them
-    # final already would restore them and publish nothing).
-    stale = [slate_file, Path(str(slate_file) + ".publish"), *workdir.glob("*.ready")]
-    stale += [*workdir.glob("keys.db*"), *workdir.glob("archive.db*")]
-    for old in stale:
-        old.unlink(missing_ok=True)
+    clear_workdir(workdir)
     upstream = _spawn(
         procs,
         "upstream",
