@@ -317,3 +317,67 @@ def test_a_wrong_number_of_writers_is_refused_with_a_reason(monkeypatch):
         Hub(None, writers=-1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one writer"):
         WriterPool(0, heartbeat_s=15, stall_s=20, returned=lambda sub, reason: None)
+
+
+@pytest.mark.anyio
+async def test_a_writer_that_stops_taking_messages_is_given_up_and_its_streams_resume(
+    monkeypatch,
+):
+    """A stuck writer (stopped here with SIGSTOP): once the gateway has queued more than
+    its bound for it, the writer is killed, its streams are cut, and a client resumes
+    from the gateway with every update exactly once."""
+    import os
+    import signal
+
+    from pressbox.delivery import writers
+
+    monkeypatch.setattr(writers, "_CHANNEL_BUFFER", 64 * 1024)
+    monkeypatch.setattr(writers, "_MAX_QUEUED", 256 * 1024)
+    base = real_game_updates()[:60]
+    # Padded text: each update is about 20 KB, so the bound is passed within the run.
+    updates = [u.__class__(**{**_fields(u), "text": u.text + "x" * 20_000}) for u in base]
+    state: dict = {}
+    async with from_url("memory://") as bus:
+        await bus.append(update_stream(GAME), payload(updates[0]), key=updates[0].event_id)
+        async with serving(build_app(bus, writers=1, state=state)) as (_, port):
+            hub = state["hub"]
+            url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
+            seen: list[int] = []
+            connects = 0
+            async with httpx.AsyncClient(timeout=10) as client:
+                last_id: str | None = None
+                while not seen or seen[-1] < len(updates):
+                    connects += 1
+                    headers = {"Last-Event-ID": last_id} if last_id else {}
+                    try:
+                        async with client.stream("GET", url, headers=headers) as response:
+                            async for event in events(response):
+                                seq = decode_update(event.data).seq
+                                if event.event == "update":
+                                    seen.append(seq)
+                                else:
+                                    seen = [seq]
+                                last_id = event.id
+                                if connects == 1 and seq == 1:
+                                    for _ in range(200):
+                                        if hub.stats.handed_off:
+                                            break
+                                        await asyncio.sleep(0.01)
+                                    proc = hub._writers._channels[0].proc
+                                    os.kill(proc.pid, signal.SIGSTOP)
+                                    for u in updates[1:]:
+                                        await bus.append(
+                                            update_stream(GAME), payload(u), key=u.event_id
+                                        )
+                                if seq == len(updates):
+                                    break
+                    except httpx.HTTPError:
+                        pass  # cut off: resume
+            assert proc.wait(timeout=5) == -signal.SIGKILL
+    assert seen == list(range(1, len(updates) + 1))
+    assert connects >= 2
+    assert hub.stats.given_back >= 1
+
+
+def _fields(update):
+    return {f: getattr(update, f) for f in update.__struct_fields__}

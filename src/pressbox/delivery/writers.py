@@ -23,8 +23,10 @@ when a send takes nothing, at once; when it takes part of a message, once the re
 gateway then treats the stream as lagging (:mod:`pressbox.delivery.fanout`): a snapshot
 in place of the backlog once its buffer drains. A stream ended by the gateway (shutdown,
 a stalled client) gets its last bytes through the writer, after anything still pending,
-so nothing reaches the socket out of order. A writer that dies takes its streams with it:
-the gateway aborts them and the clients resume with ``Last-Event-ID``.
+so nothing reaches the socket out of order. A writer that dies, or falls so far behind
+that the gateway has queued ``_MAX_QUEUED`` bytes for it (stopped, stuck), takes its
+streams with it: the gateway stops it, aborts them, and the clients resume with
+``Last-Event-ID``.
 
 Hand-written because no library passes live sockets to helper processes for this:
 ``multiprocessing.reduction.send_handle`` moves one descriptor, and process pools move
@@ -74,6 +76,9 @@ _MAX_PIECE = 192 * 1024
 _CHANNEL_BUFFER = 4 * 1024 * 1024
 """Socket buffer of each side of a channel: a burst of updates queues here, not in Python."""
 _RECV = _MAX_PIECE + 512
+_MAX_QUEUED = 64 * 1024 * 1024
+"""Bytes the gateway queues for one writer beyond the channel's buffer before it gives the
+writer up (stuck or far behind): its streams are cut and resume from the gateway."""
 
 LAGGING = "lagging"
 STALLED = "stalled"
@@ -372,6 +377,8 @@ class _Channel:
             child.close()
         self.sock.setblocking(False)
         self.outbox: deque[tuple[bytes, list[int]]] = deque()
+        self.queued = 0
+        """Bytes in ``outbox``."""
         self.games: dict[str, int] = {}
         """Streams held per game (a game's updates go only to writers that hold some)."""
         self.handles: dict[int, tuple[Any, str]] = {}
@@ -392,6 +399,9 @@ class _Channel:
                 return
             self.pool.loop.add_writer(self.sock, self._flush)
         self.outbox.append((data, fds))
+        self.queued += len(data)
+        if self.queued > _MAX_QUEUED:
+            self.pool.lost(self, f"writer fell behind: {self.queued} bytes queued for it")
 
     def send_pieces(self, head: bytes, data: bytes) -> None:
         for start in range(0, max(len(data), 1), _MAX_PIECE):
@@ -417,6 +427,7 @@ class _Channel:
             if sent is False:
                 return
             self.outbox.popleft()
+            self.queued -= len(data)
             _close_all(fds)
             if sent is not True:
                 self.pool.lost(self, sent)
@@ -456,18 +467,19 @@ class _Channel:
             self.forget(handle)
             self.pool.returned(held[0], reason)
 
-    def shut(self) -> None:
+    def shut(self, *, flush: bool) -> None:
+        """Close the channel; ``flush``: what is still queued goes out first (an orderly
+        close: ended streams' last bytes), waiting at most a second for room."""
         self.alive = False
         loop = self.pool.loop
         with contextlib.suppress(Exception):
             loop.remove_reader(self.sock)
         with contextlib.suppress(Exception):
             loop.remove_writer(self.sock)
-        # Whatever is still queued goes out before the close: ended streams' last bytes.
         self.sock.setblocking(True)
         self.sock.settimeout(1.0)
         with contextlib.suppress(OSError):
-            while self.outbox:
+            while flush and self.outbox:
                 data, fds = self.outbox.popleft()
                 try:
                     if fds:
@@ -479,6 +491,7 @@ class _Channel:
         for _, fds in self.outbox:
             _close_all(fds)
         self.outbox.clear()
+        self.queued = 0
         self.sock.close()
 
 
@@ -570,14 +583,19 @@ class WriterPool:
         self._returned(sub, reason)
 
     def lost(self, channel: _Channel, reason: str) -> None:
-        """A writer's channel failed: every stream it held is aborted by the gateway."""
+        """A writer failed or fell behind: it is stopped, and every stream it held is
+        aborted by the gateway (the clients resume from it)."""
         if not channel.alive:
             return
         _log.error("delivery.writer_lost", writer=channel.index, reason=reason)
         held = list(channel.handles.values())
         channel.handles.clear()
         channel.games.clear()
-        channel.shut()
+        channel.shut(flush=False)
+        # A writer still running holds the streams' sockets open: stopped, it lets go of
+        # them, so that the connections close and nothing stale reaches them later.
+        with contextlib.suppress(OSError):
+            channel.proc.kill()
         for sub, _ in held:
             self._returned(sub, STOPPED)
 
@@ -587,7 +605,7 @@ class WriterPool:
         timeout = 5.0
         for channel in self._channels:
             if channel.alive:
-                channel.shut()
+                channel.shut(flush=True)
         for channel in self._channels:
             try:
                 await asyncio.to_thread(channel.proc.wait, timeout)
