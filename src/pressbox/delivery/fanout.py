@@ -42,6 +42,12 @@ answered by the next one; a socket that closed under the hub before its handler 
 is freed by the same pass (``HubStats.reaped``). A queued client whose ``send`` stays
 blocked longer than ``stall_s`` is disconnected.
 
+Writer processes (``Hub(..., writers=N)``, :mod:`pressbox.delivery.writers`): the hot
+loop's sends of single-game chunked SSE streams move to other processes, so that they run
+on other cores than the hub's loop; the hub sends each update once per writer and keeps
+every other part of a connection. A stream a writer gives back (it lagged, stalled or
+failed) rejoins the policy above.
+
 Metrics: :class:`DeliveryMetrics` (connections by transport and write path, messages,
 re-snapshots, slow disconnects, reaped connections, refusals) and the ``deliver`` stage
 of ``pressbox_stage_seconds`` (an update's emit, or ingest, to its bytes handed to every
@@ -596,6 +602,9 @@ class Hub:
         registry: The Prometheus registry of the hub's metrics (:class:`DeliveryMetrics`
             and ``pressbox_stage_seconds{stage="deliver"}``); the default one when
             ``None``.
+        writers: Writer processes that make the single-game chunked SSE streams' socket
+            writes once their catch-up is written (:mod:`pressbox.delivery.writers`),
+            started and stopped with the hub; 0: the hub writes every stream itself.
     """
 
     def __init__(
