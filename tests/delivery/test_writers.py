@@ -381,3 +381,19 @@ async def test_a_writer_that_stops_taking_messages_is_given_up_and_its_streams_r
 
 def _fields(update):
     return {f: getattr(update, f) for f in update.__struct_fields__}
+
+
+@pytest.mark.anyio
+async def test_a_game_id_too_long_for_the_protocol_stays_with_the_gateway():
+    from pressbox.delivery.writers import WriterPool
+
+    pool = WriterPool(1, heartbeat_s=15, stall_s=20, returned=lambda sub, reason: None)
+    pool.start()
+    try:
+        server, _ = _stream()
+        assert pool.hand(object(), "g" * 256, server.fileno()) is None
+        assert pool.hand(object(), "g" * 255, server.fileno()) is not None
+        assert pool.streams == 1
+        server.close()
+    finally:
+        await pool.close()

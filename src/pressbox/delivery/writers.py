@@ -558,7 +558,7 @@ class WriterPool:
         reused the number.
         """
         live = [c for c in self._channels if c.alive]
-        if not live:
+        if not live or len(game_id.encode()) > 255:  # a ``W`` message names it in 255 bytes
             return None
         try:
             fd = os.dup(fd)
