@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import msgspec
+
 from pressbox.engine.events import Update, WinProbability, encode
 from pressbox.engine.state import apply, initial_state
 from pressbox.feeds.retrosheet import iter_games
@@ -74,3 +76,8 @@ def _renamed(state, game_id):  # type: ignore[no-untyped-def]
 def payload(update: Update) -> bytes:
     """The bytes a processor appends to ``updates:<game_id>``."""
     return encode(update)
+
+
+def padded(updates: list[Update], extra: int) -> list[Update]:
+    """The updates with ``extra`` bytes more of text each (to fill socket buffers fast)."""
+    return [msgspec.structs.replace(u, text=u.text + "x" * extra) for u in updates]

@@ -11,7 +11,7 @@ import pytest
 
 from pressbox.bus import from_url, update_stream
 from pressbox.delivery import Hub, Policy, Subscriber
-from tests.delivery.games import payload, real_game_updates
+from tests.delivery.games import padded, payload, real_game_updates
 from tests.delivery.gateway import build_app, serving
 from tests.delivery.sseclient import events
 
@@ -33,7 +33,7 @@ async def test_a_client_that_reads_nothing_is_bounded_and_does_not_hold_back_the
     """A socket that never reads stays within its buffer bound, others get every update."""
     updates = real_game_updates()
     # Big updates (padded text) fill the slow socket's kernel buffers quickly.
-    fat = [u.__class__(**{**_fields(u), "text": u.text + "x" * 20_000}) for u in updates]
+    fat = padded(updates, 20_000)
     policy = Policy(high_water=32 * 1024, low_water=8 * 1024, stall_s=1.0, tick_s=0.05)
     state: dict = {}
     async with from_url("memory://") as bus:
@@ -71,10 +71,6 @@ async def test_a_client_that_reads_nothing_is_bounded_and_does_not_hold_back_the
         assert hub.stats.given_back >= 1
     else:
         assert hub.stats.lagging >= 1
-
-
-def _fields(update):
-    return {f: getattr(update, f) for f in update.__struct_fields__}
 
 
 async def test_queued_client_gets_a_snapshot_in_place_of_its_backlog():

@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from pressbox.bus import from_url, update_stream
 from pressbox.delivery.writers import serve
 from pressbox.engine.events import decode_update
-from tests.delivery.games import payload, real_game_updates
+from tests.delivery.games import padded, payload, real_game_updates
 from tests.delivery.gateway import build_app, serving
 from tests.delivery.sseclient import events
 
@@ -236,6 +236,35 @@ def test_a_message_for_an_unknown_game_or_stream_is_ignored(gateway):
     assert _read_until_eof(client) == b"done"
 
 
+async def _follow(
+    url: str, last: int, on_first: Callable[[], Awaitable[None]] | None = None
+) -> tuple[list[int], int]:
+    """Follow a stream to update ``last``, resuming with ``Last-Event-ID`` whenever it is
+    cut off; the seqs seen (a snapshot starts them anew) and the connections made.
+    ``on_first`` runs once, after the first event."""
+    seen: list[int] = []
+    last_id: str | None = None
+    connects = 0
+    async with httpx.AsyncClient(timeout=10) as client:
+        while not seen or seen[-1] < last:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            connects += 1
+            try:
+                async with client.stream("GET", url, headers=headers) as response:
+                    async for event in events(response):
+                        seq = decode_update(event.data).seq
+                        seen = [*seen, seq] if event.event == "update" else [seq]
+                        last_id = event.id
+                        if on_first is not None:
+                            hook, on_first = on_first, None
+                            await hook()
+                        if seq == last:
+                            break
+            except httpx.HTTPError:
+                pass  # cut off: resume
+    return seen, connects
+
+
 @pytest.mark.anyio
 async def test_streams_of_a_writer_that_dies_resume_without_a_gap_or_a_repeat():
     """The gateway aborts a dead writer's streams; clients resume with Last-Event-ID and
@@ -250,31 +279,7 @@ async def test_streams_of_a_writer_that_dies_resume_without_a_gap_or_a_repeat():
         async with serving(app) as (_, port):
             hub = state["hub"]
             url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
-
-            async def consume() -> tuple[list[int], int]:
-                seen: list[int] = []
-                last_id: str | None = None
-                connects = 0
-                async with httpx.AsyncClient(timeout=10) as client:
-                    while not seen or seen[-1] < len(updates):
-                        headers = {"Last-Event-ID": last_id} if last_id else {}
-                        connects += 1
-                        try:
-                            async with client.stream("GET", url, headers=headers) as response:
-                                async for event in events(response):
-                                    seq = decode_update(event.data).seq
-                                    if event.event == "update":
-                                        seen.append(seq)
-                                    else:
-                                        seen = [seq]
-                                    last_id = event.id
-                                    if seq == len(updates):
-                                        break
-                        except httpx.HTTPError:
-                            pass  # cut off: resume
-                return seen, connects
-
-            tasks = [asyncio.create_task(consume()) for _ in range(4)]
+            tasks = [asyncio.create_task(_follow(url, len(updates))) for _ in range(4)]
             for _ in range(200):
                 if hub.stats.handed_off >= 4:
                     break
@@ -333,54 +338,30 @@ async def test_a_writer_that_stops_taking_messages_is_given_up_and_its_streams_r
 
     monkeypatch.setattr(writers, "_CHANNEL_BUFFER", 64 * 1024)
     monkeypatch.setattr(writers, "_MAX_QUEUED", 256 * 1024)
-    base = real_game_updates()[:60]
     # Padded text: each update is about 20 KB, so the bound is passed within the run.
-    updates = [u.__class__(**{**_fields(u), "text": u.text + "x" * 20_000}) for u in base]
+    updates = padded(real_game_updates()[:60], 20_000)
     state: dict = {}
     async with from_url("memory://") as bus:
         await bus.append(update_stream(GAME), payload(updates[0]), key=updates[0].event_id)
         async with serving(build_app(bus, writers=1, state=state)) as (_, port):
             hub = state["hub"]
             url = f"http://127.0.0.1:{port}/v1/stream/games/{GAME}"
-            seen: list[int] = []
-            connects = 0
-            async with httpx.AsyncClient(timeout=10) as client:
-                last_id: str | None = None
-                while not seen or seen[-1] < len(updates):
-                    connects += 1
-                    headers = {"Last-Event-ID": last_id} if last_id else {}
-                    try:
-                        async with client.stream("GET", url, headers=headers) as response:
-                            async for event in events(response):
-                                seq = decode_update(event.data).seq
-                                if event.event == "update":
-                                    seen.append(seq)
-                                else:
-                                    seen = [seq]
-                                last_id = event.id
-                                if connects == 1 and seq == 1:
-                                    for _ in range(200):
-                                        if hub.stats.handed_off:
-                                            break
-                                        await asyncio.sleep(0.01)
-                                    proc = hub._writers._channels[0].proc
-                                    os.kill(proc.pid, signal.SIGSTOP)
-                                    for u in updates[1:]:
-                                        await bus.append(
-                                            update_stream(GAME), payload(u), key=u.event_id
-                                        )
-                                if seq == len(updates):
-                                    break
-                    except httpx.HTTPError:
-                        pass  # cut off: resume
+            proc = hub._writers._channels[0].proc
+
+            async def stop_the_writer_and_publish() -> None:
+                for _ in range(200):
+                    if hub.stats.handed_off:
+                        break
+                    await asyncio.sleep(0.01)
+                os.kill(proc.pid, signal.SIGSTOP)
+                for u in updates[1:]:
+                    await bus.append(update_stream(GAME), payload(u), key=u.event_id)
+
+            seen, connects = await _follow(url, len(updates), stop_the_writer_and_publish)
             assert proc.wait(timeout=5) == -signal.SIGKILL
     assert seen == list(range(1, len(updates) + 1))
     assert connects >= 2
     assert hub.stats.given_back >= 1
-
-
-def _fields(update):
-    return {f: getattr(update, f) for f in update.__struct_fields__}
 
 
 @pytest.mark.anyio

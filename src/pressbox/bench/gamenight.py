@@ -144,11 +144,18 @@ class _Proc:
 # ------------------------------------------------------------------------------ /proc
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), if any."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -157,14 +164,10 @@ def child_pids(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (a gateway's writer processes), by pid."""
     found: list[int] = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
+        if entry.name.isdigit():
+            fields = _stat(entry.name)
+            if fields is not None and int(fields[1]) == pid:
+                found.append(int(entry.name))
     return sorted(found)
 
 
@@ -1069,11 +1072,11 @@ def _report(
         "status_503": status_total.get("503", 0) + refused.get("503", 0),
         "processes": {
             role: {
-                "cpu_s": round(cpu.get(role, 0.0), 2),
-                "cpu_pct": round(100 * cpu.get(role, 0.0) / elapsed, 1),
+                "cpu_s": round(seconds, 2),
+                "cpu_pct": round(100 * seconds / elapsed, 1),
                 "peak_rss_mb": round(peak.get(role, 0.0), 1),
             }
-            for role in cpu
+            for role, seconds in cpu.items()
         },
         "harness": _harness(procs, clients, loader, cpu, elapsed),
         "memory_per_connection_kb": (

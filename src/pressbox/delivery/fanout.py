@@ -1067,11 +1067,7 @@ class Hub:
             # At a message boundary, nothing buffered here: the usual lagging client.
             self._lag(sub)
         elif reason == STALLED:
-            self.stats.slow_disconnects += 1
-            self.metrics.slow_disconnects.inc()
-            why = f"slow client: behind for over {self.policy.stall_s:g} s"
-            _log.info("delivery.slow_client_disconnected", reason=why, key=sub.key)
-            sub.end(why, abort=True)
+            self._cut_slow(sub, f"slow client: behind for over {self.policy.stall_s:g} s")
         else:
             # The connection failed under the writer, or the writer stopped mid-message:
             # the client resumes from its last event id.
@@ -1250,11 +1246,7 @@ class Hub:
                         self._attach(game, sub)
             elif now - sub.lag_since > policy.stall_s:
                 self._lagging.discard(sub)
-                self.stats.slow_disconnects += 1
-                self.metrics.slow_disconnects.inc()
-                reason = f"slow client: behind for over {policy.stall_s:g} s"
-                _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
-                sub.end(reason, abort=True)
+                self._cut_slow(sub, f"slow client: behind for over {policy.stall_s:g} s")
         for sub in self._queued:
             # A queued client blocked in send (a stuck peer) is a stalled client too.
             if (
@@ -1262,11 +1254,14 @@ class Hub:
                 and now - sub.send_since > policy.stall_s
                 and not sub.closed
             ):
-                self.stats.slow_disconnects += 1
-                self.metrics.slow_disconnects.inc()
-                reason = f"slow client: send blocked for over {policy.stall_s:g} s"
-                _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
-                sub.end(reason, abort=True)
+                self._cut_slow(sub, f"slow client: send blocked for over {policy.stall_s:g} s")
+
+    def _cut_slow(self, sub: Subscriber, reason: str) -> None:
+        """Disconnect a client that stayed behind past ``stall_s`` (counted and logged)."""
+        self.stats.slow_disconnects += 1
+        self.metrics.slow_disconnects.inc()
+        _log.info("delivery.slow_client_disconnected", reason=reason, key=sub.key)
+        sub.end(reason, abort=True)
 
     def _heartbeat(self, subs: list[Subscriber]) -> None:
         high = self.policy.high_water

@@ -574,10 +574,11 @@ class WriterPool:
 
     def write(self, game_id: str, data: bytes) -> None:
         """Send bytes to every stream of a game, whichever writer holds it."""
+        key = game_id.encode()
+        head = b"W%c%b" % (len(key), key)
         for channel in self._channels:
             if channel.games.get(game_id):
-                key = game_id.encode()
-                channel.send_pieces(b"W%c%b" % (len(key), key), data)
+                channel.send_pieces(head, data)
 
     def returned(self, sub: Any, reason: str) -> None:
         self._returned(sub, reason)
