@@ -70,7 +70,6 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
     assert report["unsent"] == r.unsent
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.parametrize(
     ("head", "expected"),
     [
@@ -83,31 +82,53 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
         (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n", ("503", False)),
     ],
 )
-async def test_answers_given_stale_under_overload_are_told_apart(
-    anyio_backend: str, head: bytes, expected: tuple[str, bool]
+def test_answers_given_stale_under_overload_are_told_apart(
+    head: bytes, expected: tuple[str, bool]
 ) -> None:
-    del anyio_backend
-    reader = asyncio.StreamReader()
-    reader.feed_data(head + b"ok" + b"HTTP/1.1 204 No Content\r\n\r\n")
-    assert await run_api.read_response(reader) == expected
-    assert await run_api.read_response(reader) == ("204", False)  # the body was consumed
+    buf = bytearray(head + b"ok" + b"HTTP/1.1 204 No Content\r\n\r\n")
+    parsed = run_api.parse_response(buf)
+    assert parsed is not None
+    assert parsed[:2] == expected
+    del buf[: parsed[2]]  # the body was consumed with the head
+    assert run_api.parse_response(buf) == ("204", False, len(buf))
+
+
+def test_an_answer_is_parsed_only_once_complete() -> None:
+    """A response cut anywhere (head, body, chunk sizes) waits for the rest; chunked bodies
+    end at the zero-size chunk; a size that is not a number is an error."""
+    plain = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    chunked = (
+        b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n3;x=1\r\nabc\r\n0\r\n\r\n"
+    )
+    for whole, status in ((plain, "200"), (chunked, "429")):
+        for cut in range(len(whole)):
+            assert run_api.parse_response(bytearray(whole[:cut])) is None
+        assert run_api.parse_response(bytearray(whole + b"HTTP/1.1")) == (
+            status,
+            False,
+            len(whole),
+        )
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_api.parse_response(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"))
 
 
 def test_connections_idle_past_the_servers_keep_alive_are_not_reused() -> None:
     """A connection idle for longer than the server keeps it is closed, not sent on."""
 
-    class Writer:
+    class Transport:
         closed = False
 
-        def close(self) -> None:
+        def abort(self) -> None:
             self.closed = True
 
     args = argparse.Namespace(port=1, rps=1.0, games="g1", workers=0, max_conns=4)
     load = run_api.Load(args, {"enterprise": ["k"]})
     now = time.monotonic()
-    old, fresh = Writer(), Writer()
-    old_conn = (cast(asyncio.StreamReader, None), cast(asyncio.StreamWriter, old))
-    fresh_conn = (cast(asyncio.StreamReader, None), cast(asyncio.StreamWriter, fresh))
+    old_conn, fresh_conn = run_api.Http(load), run_api.Http(load)
+    old, fresh = Transport(), Transport()
+    old_conn.transport = cast(asyncio.Transport, old)
+    fresh_conn.transport = cast(asyncio.Transport, fresh)
     load.idle.extend([(old_conn, now - run_api.KEEP_ALIVE_S - 1), (fresh_conn, now)])
     load.connections = 2
     assert load.take_idle() is fresh_conn
@@ -115,3 +136,45 @@ def test_connections_idle_past_the_servers_keep_alive_are_not_reused() -> None:
     assert load.take_idle() is None  # the old one is closed instead
     assert old.closed
     assert load.connections == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_unanswered_and_broken_requests_are_counted_and_their_connections_dropped(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request the server never answers counts as a timeout, one whose connection closes
+    before the answer as an incomplete read; neither connection is used again."""
+    del anyio_backend
+    monkeypatch.setattr(run_api, "ANSWER_TIMEOUT", 0.3)
+    run_api.R = run_api.Recorder()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if b"/v1/games/g1 " in request or b"/v1/games/g1/" in request:
+            writer.close()  # half an answer's worth of nothing: the connection ends
+            return
+        await reader.read()  # never answers: waits for the client to give up
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    args = argparse.Namespace(port=port, rps=1.0, games="g1", workers=2, max_conns=4)
+    load = run_api.Load(args, {"enterprise": ["k"]})
+    async with server:
+        await load.warm()
+        run_api.R.measuring = True
+        closing, silent = (c for c, _ in list(load.idle))
+        load.idle.clear()
+        load.send(closing, "game|enterprise", b"GET /v1/games/g1 HTTP/1.1\r\n\r\n", 0.0, True)
+        load.send(silent, "latest|enterprise", b"GET /x HTTP/1.1\r\n\r\n", 0.0, True)
+        with anyio.fail_after(5):
+            while not closing.dropped:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.4)
+            load.expire(time.monotonic())
+        await load.aclose()
+        await asyncio.sleep(0.2)  # the server's handlers see the clients leave
+    assert dict(run_api.R.errors) == {"IncompleteReadError": 1, "TimeoutError": 1}
+    assert silent.dropped
+    assert load.connections == 0
+    assert load.take_idle() is None

@@ -27,3 +27,28 @@ def test_complete_frames_are_split_and_a_partial_one_waits() -> None:
     assert used == len(whole)
     assert split_ws_frames(bytearray(partial)) == ([], 0)
     assert split_ws_frames(bytearray(_server_frame(0x1, medium)[:3])) == ([], 0)
+
+
+def test_sse_events_are_parsed_once_and_counted_for_every_connection() -> None:
+    """Connections receiving the same bytes each count the update (the parse is shared);
+    an event cut between two reads waits for its end; comments and retry lines are skipped."""
+    from pressbox.bench import run_clients
+    from pressbox.bench.run_clients import Conn, Counters, parse_sse, read_sse
+
+    run_clients.C = Counters()
+    snap = b"retry: 1000\n\n: hello\n\nevent: snapshot\nid: g:4\ndata: {}\n\n"
+    update = b'event: update\nid: g:5\ndata: {"ts_source":null,"ts_ingest":null}\n\n'
+    assert parse_sse(snap) == [("snapshot", 4, b"{}")]
+    conns = [Conn(i, "g") for i in range(3)]
+    for conn in conns:
+        conn.buf += snap
+        read_sse(conn, 0.0)
+        conn.buf += update[:20]
+        read_sse(conn, 0.0)
+        assert conn.last == 4  # half an event: nothing yet
+        conn.buf += update[20:]
+        read_sse(conn, 0.0)
+    c = run_clients.C
+    assert (c.snapshots, c.updates, c.lost, c.duplicates) == (3, 3, 0, 0)
+    assert [conn.last for conn in conns] == [5, 5, 5]
+    assert all(conn.ready and not conn.buf for conn in conns)

@@ -27,6 +27,7 @@ import random
 import sys
 import time
 from collections import defaultdict, deque
+from typing import cast
 
 from pressbox.bench import loops
 from pressbox.bench.loops import LOOPS
@@ -91,13 +92,15 @@ class Recorder:
 
 R = Recorder()
 
-_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
-    """Read one HTTP/1.1 response; its status code, and whether it is an older answer
-    given under overload (``Cache-Status`` with a ``detail``, docs/api.md)."""
-    head = await reader.readuntil(b"\r\n\r\n")
+def parse_response(buf: bytearray) -> tuple[str, bool, int] | None:
+    """The first complete HTTP/1.1 response in ``buf``: its status code, whether it is an
+    older answer given under overload (``Cache-Status`` with a ``detail``, docs/api.md), and
+    how many bytes it takes; ``None`` while it is incomplete."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buf[:end])
     status = head[9:12].decode()
     length = 0
     chunked = False
@@ -111,15 +114,61 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
             chunked = True
         elif lower == b"cache-status" and b"detail=" in value:
             stale = True
-    if chunked:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif length:
-        await reader.readexactly(length)
-    return status, stale
+    pos = end + 4
+    if not chunked:
+        return (status, stale, pos + length) if len(buf) >= pos + length else None
+    while True:
+        line_end = buf.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        size = int(bytes(buf[pos:line_end]).split(b";")[0], 16)
+        pos = line_end + 2 + size + 2
+        if len(buf) < pos:
+            return None
+        if size == 0:
+            return status, stale, pos
+
+
+class Http(asyncio.Protocol):
+    """One keep-alive connection: one request at a time, its answer parsed as it comes.
+
+    A protocol, not asyncio streams and a task per request: the generator shares the
+    machine with the server it loads, and a task, a timeout scope and the streams' reads
+    per request cost it several times the CPU of these callbacks.
+    """
+
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.request: tuple[str, float, bool] | None = None
+        """Label, scheduled time and whether measured, of the request awaiting its answer."""
+        self.sent_at = 0.0
+        self.dropped = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.request is None:
+            return
+        try:
+            parsed = parse_response(self.buf)
+        except ValueError:
+            self.load.failed(self, "ValueError")
+            return
+        if parsed is not None:
+            status, stale, used = parsed
+            del self.buf[:used]
+            self.load.answered(self, status, stale)
+
+    def eof_received(self) -> bool | None:
+        self.load.failed(self, "IncompleteReadError")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.load.failed(self, type(exc).__name__ if exc else "IncompleteReadError")
 
 
 class Load:
@@ -133,23 +182,27 @@ class Load:
         self.names = [e for e in ENDPOINTS for _ in range(e[2])]
         self.tiers = [t for t in TIER_SHARE if keys.get(t)]
         self.weights = [TIER_SHARE[t] for t in self.tiers]
-        self.idle: deque[tuple[_Conn, float]] = deque()
+        self.idle: deque[tuple[Http, float]] = deque()
         """Idle connections and when each became idle, the most recent last."""
         self.connections = 0
+        self.busy: set[Http] = set()
+        """Connections with a request awaiting its answer."""
         self.tasks: set[asyncio.Task[None]] = set()
-        self.writers: set[asyncio.StreamWriter] = set()
+        """Connections being opened, each for the request that found none idle."""
+        self.conns: set[Http] = set()
 
-    async def connect(self) -> _Conn:
+    async def connect(self) -> Http:
         """A new connection, counted against ``--max-conns``."""
         self.connections += 1
         R.most_connections = max(R.most_connections, self.connections)
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.args.port)
+            _, conn = await loop.create_connection(lambda: Http(self), "127.0.0.1", self.args.port)
         except OSError:
             self.connections -= 1
             raise
-        self.writers.add(writer)
-        return reader, writer
+        self.conns.add(conn)
+        return conn
 
     async def warm(self) -> None:
         """Open ``--workers`` connections up front."""
@@ -165,82 +218,108 @@ class Load:
         request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n\r\n"
         return f"{name}|{tier}", request.encode()
 
-    def take_idle(self) -> _Conn | None:
+    def take_idle(self) -> Http | None:
         """The most recently used idle connection, if one was used within
         :data:`KEEP_ALIVE_S`; older ones are closed (the server may have closed them
         already: a real client would not send on them either)."""
         now = time.monotonic()
         while self.idle:
             conn, since = self.idle.pop()
+            if conn.dropped:
+                continue
             if now - since < KEEP_ALIVE_S:
                 return conn
             self.drop(conn)
         return None
 
-    def drop(self, conn: _Conn) -> None:
-        """Close a connection and stop counting it."""
-        conn[1].close()
-        self.writers.discard(conn[1])
+    def drop(self, conn: Http) -> None:
+        """Close a connection (at once) and stop counting it."""
+        if conn.dropped:
+            return
+        conn.dropped = True
+        self.busy.discard(conn)
+        self.conns.discard(conn)
         self.connections -= 1
+        if conn.transport is not None:
+            conn.transport.abort()
 
-    async def one(self, label: str, request: bytes, due: float, measured: bool) -> None:
-        """Send one request (on an idle or a new connection) and read its answer."""
-        conn = self.take_idle()
+    def send(self, conn: Http, label: str, request: bytes, due: float, measured: bool) -> None:
+        """Send one request on a connection with none in flight."""
+        now = time.monotonic()
+        if measured:
+            R.sent += 1
+            R.send_lag_ms[int((now - due) * 1000)] += 1
+        conn.request = (label, due, measured)
+        conn.sent_at = now
+        self.busy.add(conn)
+        if conn.transport is not None:
+            conn.transport.write(request)
+
+    async def send_on_new(self, label: str, request: bytes, due: float, measured: bool) -> None:
+        """Open a connection for a request that found none idle, and send it."""
         try:
-            if conn is None:
-                conn = await self.connect()
-            reader, writer = conn
-            if measured:
-                R.sent += 1
-                R.send_lag_ms[int((time.monotonic() - due) * 1000)] += 1
-            writer.write(request)
-            async with asyncio.timeout(ANSWER_TIMEOUT):  # no task per request, unlike wait_for
-                status, stale = await read_response(reader)
-        except (
-            OSError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            TimeoutError,
-        ) as exc:
+            conn = await self.connect()
+        except OSError as exc:
             if measured:
                 R.errors[type(exc).__name__] += 1
-            if conn is not None:
-                self.drop(conn)
             return
+        self.send(conn, label, request, due, measured)
+
+    def answered(self, conn: Http, status: str, stale: bool) -> None:
+        """The answer to a connection's request came: record it, keep the connection."""
+        request, conn.request = conn.request, None
+        self.busy.discard(conn)
         now = time.monotonic()
         self.idle.append((conn, now))
-        if measured:
-            R.record(label, status, now - due, time.time(), stale=stale)
+        if request is not None and request[2]:
+            R.record(request[0], status, now - request[1], time.time(), stale=stale)
+
+    def failed(self, conn: Http, error: str) -> None:
+        """The connection broke (or sent what is not HTTP): count its request, drop it."""
+        if conn.dropped:
+            return
+        if conn.request is not None and conn.request[2]:
+            R.errors[error] += 1
+        conn.request = None
+        self.drop(conn)
+
+    def expire(self, now: float) -> None:
+        """Give up the requests that waited :data:`ANSWER_TIMEOUT` for their answer."""
+        for conn in [c for c in self.busy if now - c.sent_at > ANSWER_TIMEOUT]:
+            self.failed(conn, "TimeoutError")
 
     async def aclose(self) -> None:
-        """Cancel the requests in flight and close every connection."""
+        """Cancel the connections being opened and close every connection."""
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         # Abort, not close: a close waits to flush what an overloaded server is not reading.
-        for writer in self.writers:
-            writer.transport.abort()
-        for writer in self.writers:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        self.writers.clear()
+        for conn in list(self.conns):
+            self.drop(conn)
 
     async def run(self) -> None:
         """Send on the schedule until cancelled."""
         interval = 1.0 / self.args.rps
         due = time.monotonic()
+        expired = due
         while True:
             # Behind schedule, still yield: the answers and the commands share this loop.
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             label, request = self.next_request()
             measured = R.measuring
             R.scheduled += measured
-            if not self.idle and self.connections >= self.args.max_conns:
+            conn = self.take_idle()
+            if conn is not None:
+                self.send(conn, label, request, due, measured)
+            elif self.connections >= self.args.max_conns:
                 R.unsent += measured
             else:
-                task = asyncio.create_task(self.one(label, request, due, measured))
+                task = asyncio.create_task(self.send_on_new(label, request, due, measured))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+            if due - expired > 0.25:
+                expired = due
+                self.expire(time.monotonic())
             due += interval
 
 

@@ -94,11 +94,15 @@ def _number(pattern: re.Pattern[bytes], data: bytes) -> float | None:
     return float(match.group(1))
 
 
-def decode(game: str, seq: int, data: bytes) -> tuple[float | None, float | None, float | None]:
-    """(upstream publication, ts_ingest, ts_emit) of an update, decoded once per process."""
+def decode(
+    game: str, seq: int, data: bytes, now: float
+) -> tuple[float | None, float | None, float | None]:
+    """(upstream publication, ts_ingest, ts_emit) of an update, decoded once per process
+    (the first time, received at ``now``)."""
     key = (game, seq)
     hit = _decoded.get(key)
     if hit is None:
+        FIRST_SEEN[f"{game}:{seq}"] = now
         source = _number(_TS_SOURCE, data)
         ingest = _number(_TS_INGEST, data)
         emit = _number(_TS_EMIT, data)
@@ -153,8 +157,7 @@ class Conn:
             if seq > last + 1:
                 C.lost += seq - last - 1
             self.last = seq
-        pub, ingest, emit = decode(self.game, seq, data)
-        FIRST_SEEN.setdefault(f"{self.game}:{seq}", now)
+        pub, ingest, emit = decode(self.game, seq, data, now)
         if C.first is None:
             C.first = now
         C.last = now
@@ -234,14 +237,20 @@ def split_ws_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
     return frames, pos
 
 
-def read_sse(conn: Conn, now: float) -> None:
-    """Handle every complete event in the buffer."""
-    buf = conn.buf
-    end = buf.rfind(b"\n\n")
-    if end < 0:
-        return
-    block = bytes(buf[: end + 2])
-    del buf[: end + 2]
+SseEvent = tuple[str | None, int | None, bytes | None]
+"""``(event, seq, data)`` of one SSE event; ``None`` where the field is absent."""
+
+_PARSED: dict[bytes, list[SseEvent]] = {}
+"""Parsed blocks of events, by their bytes: every connection of a game receives the same
+bytes for an update, so each block is parsed once per process, not once per connection."""
+
+PARSED_MAX = 4096
+"""Blocks kept in :data:`_PARSED` before it is emptied (a few seconds of a slate)."""
+
+
+def parse_sse(block: bytes) -> list[SseEvent]:
+    """The events of a block of complete SSE events (comments and ``retry`` skipped)."""
+    events: list[SseEvent] = []
     for event in block.split(b"\n\n"):
         if not event or event.startswith((b":", b"retry")):
             continue
@@ -253,6 +262,30 @@ def read_sse(conn: Conn, now: float) -> None:
                 kind = line[7:].decode()
             elif line.startswith(b"data: "):
                 data = line[6:]
+        events.append((kind, seq, data))
+    return events
+
+
+def read_sse(conn: Conn, now: float) -> None:
+    """Handle every complete event in the buffer."""
+    buf = conn.buf
+    end = buf.rfind(b"\n\n")
+    if end < 0:
+        return
+    block = bytes(buf[: end + 2])
+    del buf[: end + 2]
+    sse_block(conn, block, now)
+
+
+def sse_block(conn: Conn, block: bytes, now: float) -> None:
+    """Handle a block of complete events."""
+    events = _PARSED.get(block)
+    if events is None:
+        events = parse_sse(block)
+        if len(_PARSED) >= PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[block] = events
+    for kind, seq, data in events:
         if kind is not None and seq is not None and data is not None:
             conn.saw(kind, seq, data, now)
         elif kind == "snapshot":
@@ -288,6 +321,7 @@ class Loop:
         self.by_fd: dict[int, Conn] = {}
         self.ep = select.epoll()
         self.pending: list[tuple[float, Conn]] = []
+        self.sse = args.proto == "sse"
 
     def open(self, conn: Conn) -> None:
         """Connect (non-blocking) and send the request."""
@@ -346,6 +380,10 @@ class Loop:
         if not data:
             C.reconnects += 1
             self.close(conn, 0.2)
+            return
+        if conn.head and not conn.buf and self.sse and data.endswith(b"\n\n"):
+            # The usual read: whole events and nothing left over; no copy through the buffer.
+            sse_block(conn, data, now)
             return
         conn.buf += data
         if not conn.head:
