@@ -809,11 +809,13 @@ class Hub:
             self._spawn(self._follow(game))
             self._games[game_id] = game
         await game.ready.wait()
-        if game.error is not None:
-            self._games.pop(game_id, None)
-            raise BackendError(game.error)
-        if not game.known:
-            self._games.pop(game_id, None)
+        if game.error is not None or not game.known:
+            # Only this channel: another waiter refused before may have let a newer one
+            # take the game's place (announced meanwhile), which must stay the only one.
+            if self._games.get(game_id) is game:
+                del self._games[game_id]
+            if game.error is not None:
+                raise BackendError(game.error)
             raise UnknownGame(game_id)
         return game
 
