@@ -178,3 +178,56 @@ async def test_unanswered_and_broken_requests_are_counted_and_their_connections_
     assert silent.dropped
     assert load.connections == 0
     assert load.take_idle() is None
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answer(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paced, every turn of the loop sleeps in ``time.sleep`` (not in ``epoll_wait``), and
+    every request sent is still answered and recorded."""
+    del anyio_backend
+    run_api.R = run_api.Recorder()
+    naps: list[float] = []
+    real_sleep = time.sleep
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(run_api.time, "sleep", nap)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    args = argparse.Namespace(port=port, rps=200.0, games="g1", workers=2, max_conns=8)
+    load = run_api.Load(args, {"enterprise": ["k"]})
+    async with server:
+        await load.warm()
+        stop = run_api.pace(asyncio.get_running_loop(), 0.001)
+        run_api.R.measuring = True
+        sender = asyncio.create_task(load.run())
+        with anyio.fail_after(30):
+            while run_api.R.answered < 20:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        run_api.R.measuring = False
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await load.aclose()
+        stop()
+        await asyncio.sleep(0.1)
+        napped = len(naps)
+        await asyncio.sleep(0.05)
+    assert len(naps) == napped  # stopped
+    assert run_api.R.answered >= 20
+    assert run_api.R.sent - run_api.R.answered <= args.max_conns  # the rest were in flight
+    assert not run_api.R.errors
+    assert len(naps) >= 20
+    assert set(naps) == {0.001}

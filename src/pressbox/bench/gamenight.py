@@ -93,6 +93,9 @@ class GamenightConfig:
             (two ports) instead of one.
         client_read_every: Seconds between two looks of a client process at its sockets
             (0: as soon as data comes); the wait is part of the latency measured.
+        api_pace: Seconds the API load process sleeps between two looks at its sockets
+            (0: it waits in ``epoll_wait`` and is woken by each answer); the waits are part
+            of the API latency measured.
         stream_writers: Writer processes of the gateway (``PRESSBOX_API_STREAM_WRITERS``,
             :mod:`pressbox.delivery.writers`); 0: the gateway writes the streams itself.
             One by default: the fan-out's sends on the second core.
@@ -127,6 +130,7 @@ class GamenightConfig:
     split_gateway: bool = False
     stream_writers: int = 1
     client_read_every: float = 0.005
+    api_pace: float = 0.001
     reset: bool = False
     workdir: str | None = None
 
@@ -788,6 +792,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                 str(API_MAX_CONNECTIONS),
                 "--loop",
                 cfg.loop,
+                "--pace",
+                str(cfg.api_pace),
             ],
             workdir,
             pipes=True,

@@ -27,6 +27,7 @@ import random
 import sys
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import cast
 
 from pressbox.bench import loops
@@ -342,6 +343,26 @@ def report() -> dict[str, object]:
     }
 
 
+def pace(loop: asyncio.AbstractEventLoop, every: float) -> Callable[[], None]:
+    """Keep the loop from sleeping in ``epoll_wait``: each turn sleeps ``every`` seconds in
+    ``time.sleep`` and then looks at its sockets without waiting.
+
+    Asleep in ``epoll_wait``, the process would be woken by nearly every answer, and the
+    server's send of that answer pays for the wake-up, on the cores the generator shares
+    with the server (as the client processes' ``--read-every``). An answer then waits up to
+    ``every`` to be read, and a request up to ``every`` to be sent: both are counted in its
+    latency (it runs from the request's due time). Returns the function that stops it.
+    """
+    handle: list[asyncio.Handle] = []
+
+    def turn() -> None:
+        time.sleep(every)
+        handle[0] = loop.call_soon(turn)
+
+    handle.append(loop.call_soon(turn))
+    return lambda: handle[0].cancel()
+
+
 async def run(args: argparse.Namespace) -> None:
     """Open the first connections, send on the schedule, follow the stdin commands."""
     keys: dict[str, list[str]] = defaultdict(list)
@@ -350,6 +371,8 @@ async def run(args: argparse.Namespace) -> None:
         keys[tier].append(token)
     load = Load(args, keys)
     await load.warm()
+    if args.pace > 0:
+        pace(asyncio.get_running_loop(), args.pace)
     sender = asyncio.create_task(load.run())
     print("READY", flush=True)
     loop = asyncio.get_running_loop()
@@ -381,6 +404,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--max-conns", type=int, default=1024)
     parser.add_argument("--loop", choices=LOOPS, default="auto")
+    parser.add_argument("--pace", type=float, default=0.001)
     args = parser.parse_args()
     # uvloop by default: asyncio's own transports read with a 256 KiB recv() each time,
     # which allocates and frees that much per answer (about 20 µs of CPU on this machine).

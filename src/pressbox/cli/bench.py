@@ -102,6 +102,15 @@ def gamenight(
             max=0.1,
         ),
     ] = 0.005,
+    api_pace: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the API load sleeps between two looks at its sockets (0: woken by "
+            "each answer); the wait counts in the API latency.",
+            min=0,
+            max=0.1,
+        ),
+    ] = 0.001,
     reset: Annotated[
         bool, typer.Option(help="Empty the (dedicated) Redis database and PostgreSQL schema.")
     ] = False,
@@ -144,6 +153,7 @@ def gamenight(
         split_gateway=split_gateway,
         stream_writers=stream_writers,
         client_read_every=client_read_every,
+        api_pace=api_pace,
         reset=reset,
         workdir=str(workdir) if workdir else None,
     )
