@@ -184,8 +184,9 @@ async def test_unanswered_and_broken_requests_are_counted_and_their_connections_
 async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answer(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Paced, every turn of the loop sleeps in ``time.sleep`` (not in ``epoll_wait``), and
-    every request sent is still answered and recorded."""
+    """Paced, every turn of the loop sleeps in ``time.sleep`` (not in ``epoll_wait``); the
+    requests still go out at the offered rate, above the loop's turns a second, and every
+    one sent is answered and recorded."""
     del anyio_backend
     run_api.R = run_api.Recorder()
     naps: list[float] = []
@@ -207,16 +208,19 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    args = argparse.Namespace(port=port, rps=200.0, games="g1", workers=2, max_conns=8)
+    # More requests a second than the paced loop has turns: each turn sends all that are due.
+    args = argparse.Namespace(port=port, rps=3000.0, games="g1", workers=8, max_conns=64)
     load = run_api.Load(args, {"enterprise": ["k"]})
     async with server:
         await load.warm()
         stop = run_api.pace(asyncio.get_running_loop(), 0.001)
         run_api.R.measuring = True
+        began = time.monotonic()
         sender = asyncio.create_task(load.run())
         with anyio.fail_after(30):
-            while run_api.R.answered < 20:  # noqa: ASYNC110
+            while run_api.R.answered < 20 or time.monotonic() - began < 0.5:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - began
         run_api.R.measuring = False
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
@@ -226,8 +230,12 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
         napped = len(naps)
         await asyncio.sleep(0.05)
     assert len(naps) == napped  # stopped
-    assert run_api.R.answered >= 20
-    assert run_api.R.sent - run_api.R.answered <= args.max_conns  # the rest were in flight
+    r = run_api.R
+    assert r.answered >= 20
+    assert r.sent - r.answered <= args.max_conns  # the rest were in flight
+    # The schedule was kept whatever the turns: all due by the last turn went or were counted.
+    assert r.scheduled >= args.rps * (elapsed - 0.2)
+    assert r.sent + r.unsent <= r.scheduled <= r.sent + r.unsent + len(load.tasks) + 1
     assert not run_api.R.errors
     assert len(naps) >= 20
     assert set(naps) == {0.001}
