@@ -354,3 +354,29 @@ def test_child_pids_finds_a_process_started_by_this_one() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--api-pace", "-0.001"),
+        ("--api-pace", "0.5"),
+        ("--client-read-every", "1"),
+        ("--stream-writers", "33"),
+    ],
+)
+def test_harness_options_out_of_range_are_refused_with_a_reason(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    """An option out of its range stops the command before anything starts, naming it;
+    nothing is written to the report."""
+    out = tmp_path / "gamenight.json"
+    result = CliRunner().invoke(
+        _app(),
+        ["bench", "gamenight", "--data", str(tmp_path), "--json", str(out), option, value],
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # the error box, unwrapped
+    assert f"Invalid value for '{option}'" in said
+    assert "than or equal to" in said
+    assert not out.exists()
