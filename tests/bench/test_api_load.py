@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import anyio
@@ -18,12 +19,24 @@ SLOW = 0.5
 """Seconds the test server takes per answer."""
 
 
-async def _slow_server() -> tuple[asyncio.Server, int]:
+_Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _server(handle: _Handler) -> tuple[asyncio.Server, int]:
+    """A loopback HTTP server answering with ``handle``, and its port."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _answering(pause: float) -> tuple[asyncio.Server, int]:
+    """A server answering every request with ``200 ok`` after ``pause`` seconds."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 await reader.readuntil(b"\r\n\r\n")
-                await asyncio.sleep(SLOW)
+                if pause:
+                    await asyncio.sleep(pause)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -31,8 +44,16 @@ async def _slow_server() -> tuple[asyncio.Server, int]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+    return await _server(handle)
+
+
+async def _stop(load: run_api.Load, sender: asyncio.Task[None], settle: float) -> None:
+    """Stop measuring and sending, close the connections, and let the server see them go."""
+    run_api.R.measuring = False
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    await load.aclose()
+    await asyncio.sleep(settle)  # the server's handlers see the clients leave
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -42,7 +63,7 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
     latency runs from the scheduled time."""
     del anyio_backend
     run_api.R = run_api.Recorder()
-    server, port = await _slow_server()
+    server, port = await _answering(SLOW)
     args = argparse.Namespace(port=port, rps=40.0, games="g1,g2", workers=2, max_conns=12)
     load = run_api.Load(args, {"enterprise": ["k"]})
     async with server:
@@ -53,11 +74,7 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
         with anyio.fail_after(30):
             while run_api.R.unsent == 0 or run_api.R.answered < 10:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-        run_api.R.measuring = False
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
-        await load.aclose()
-        await asyncio.sleep(SLOW + 0.2)  # the server's handlers see the clients leave
+        await _stop(load, sender, SLOW + 0.2)
     r = run_api.R
     # A closed loop of 2 connections would hold at 2 in flight; this one opened up to its cap.
     assert r.most_connections == 12
@@ -156,8 +173,7 @@ async def test_unanswered_and_broken_requests_are_counted_and_their_connections_
         await reader.read()  # never answers: waits for the client to give up
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server, port = await _server(handle)
     args = argparse.Namespace(port=port, rps=1.0, games="g1", workers=2, max_conns=4)
     load = run_api.Load(args, {"enterprise": ["k"]})
     async with server:
@@ -197,17 +213,7 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
         real_sleep(seconds)
 
     monkeypatch.setattr(run_api.time, "sleep", nap)
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server, port = await _answering(0.0)
     # More requests a second than the paced loop has turns: each turn sends all that are due.
     args = argparse.Namespace(port=port, rps=3000.0, games="g1", workers=8, max_conns=64)
     load = run_api.Load(args, {"enterprise": ["k"]})
@@ -221,10 +227,7 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
             while run_api.R.answered < 20 or time.monotonic() - began < 0.5:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         elapsed = time.monotonic() - began
-        run_api.R.measuring = False
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
-        await load.aclose()
+        await _stop(load, sender, 0.0)
         stop()
         await asyncio.sleep(0.1)
         napped = len(naps)

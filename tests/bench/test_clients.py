@@ -1,6 +1,8 @@
-"""The load generators' WebSocket frame splitter."""
+"""The client processes' WebSocket frame splitter and SSE reader."""
 
 from __future__ import annotations
+
+import pytest
 
 from pressbox.bench.run_clients import split_ws_frames
 
@@ -29,13 +31,20 @@ def test_complete_frames_are_split_and_a_partial_one_waits() -> None:
     assert split_ws_frames(bytearray(_server_frame(0x1, medium)[:3])) == ([], 0)
 
 
-def test_sse_events_are_parsed_once_and_counted_for_every_connection() -> None:
+def test_sse_events_are_parsed_once_and_counted_for_every_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Connections receiving the same bytes each count the update (the parse is shared);
     an event cut between two reads waits for its end; comments and retry lines are skipped."""
     from pressbox.bench import run_clients
     from pressbox.bench.run_clients import Conn, Counters, parse_sse, read_sse
 
     run_clients.C = Counters()
+    monkeypatch.setattr(run_clients, "_PARSED", {})
+    parsed: list[bytes] = []
+    monkeypatch.setattr(
+        run_clients, "parse_sse", lambda block: parsed.append(block) or parse_sse(block)
+    )
     snap = b"retry: 1000\n\n: hello\n\nevent: snapshot\nid: g:4\ndata: {}\n\n"
     update = b'event: update\nid: g:5\ndata: {"ts_source":null,"ts_ingest":null}\n\n'
     assert parse_sse(snap) == [("snapshot", 4, b"{}")]
@@ -52,3 +61,4 @@ def test_sse_events_are_parsed_once_and_counted_for_every_connection() -> None:
     assert (c.snapshots, c.updates, c.lost, c.duplicates) == (3, 3, 0, 0)
     assert [conn.last for conn in conns] == [5, 5, 5]
     assert all(conn.ready and not conn.buf for conn in conns)
+    assert parsed == [snap, update]  # once per distinct block, not once per connection

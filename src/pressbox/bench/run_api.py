@@ -186,8 +186,6 @@ class Load:
         self.idle: deque[tuple[Http, float]] = deque()
         """Idle connections and when each became idle, the most recent last."""
         self.connections = 0
-        self.busy: set[Http] = set()
-        """Connections with a request awaiting its answer."""
         self.tasks: set[asyncio.Task[None]] = set()
         """Connections being opened, each for the request that found none idle."""
         self.conns: set[Http] = set()
@@ -238,7 +236,6 @@ class Load:
         if conn.dropped:
             return
         conn.dropped = True
-        self.busy.discard(conn)
         self.conns.discard(conn)
         self.connections -= 1
         if conn.transport is not None:
@@ -252,7 +249,6 @@ class Load:
             R.send_lag_ms[int((now - due) * 1000)] += 1
         conn.request = (label, due, measured)
         conn.sent_at = now
-        self.busy.add(conn)
         if conn.transport is not None:
             conn.transport.write(request)
 
@@ -269,7 +265,6 @@ class Load:
     def answered(self, conn: Http, status: str, stale: bool) -> None:
         """The answer to a connection's request came: record it, keep the connection."""
         request, conn.request = conn.request, None
-        self.busy.discard(conn)
         now = time.monotonic()
         self.idle.append((conn, now))
         if request is not None and request[2]:
@@ -286,7 +281,8 @@ class Load:
 
     def expire(self, now: float) -> None:
         """Give up the requests that waited :data:`ANSWER_TIMEOUT` for their answer."""
-        for conn in [c for c in self.busy if now - c.sent_at > ANSWER_TIMEOUT]:
+        late = [c for c in self.conns if c.request is not None and now - c.sent_at > ANSWER_TIMEOUT]
+        for conn in late:
             self.failed(conn, "TimeoutError")
 
     async def aclose(self) -> None:

@@ -355,7 +355,7 @@ class Loop:
         if sock is None:
             return
         key = self.keys[conn.index % len(self.keys)]
-        request = sse_request(conn, key) if self.args.proto == "sse" else ws_request(key)
+        request = sse_request(conn, key) if self.sse else ws_request(key)
         try:
             sock.send(request)
         except OSError as exc:
@@ -397,11 +397,11 @@ class Loop:
                 return
             del conn.buf[: end + 4]
             conn.head = True
-            if self.args.proto == "ws":
+            if not self.sse:
                 since = "" if conn.last is None else f',"since":{conn.last}'
                 msg = f'{{"type":"subscribe","game":"{conn.game}"{since}}}'.encode()
                 sock.send(ws_frame(0x1, msg))
-        if self.args.proto == "sse":
+        if self.sse:
             read_sse(conn, now)
         else:
             read_ws(conn, now)
