@@ -187,6 +187,11 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     assert report["clients"]["sse"]["connections"] == 200
     assert report["clients"]["sse"]["updates"] > 0
     assert report["clients"]["ws"]["updates"] > 0
+    # Latency by protocol: each client's updates counted under its own.
+    for proto in ("sse", "ws"):
+        updates = report["clients"][proto]["updates"]
+        assert 0 < report["clients"][proto]["play_to_display_ms"]["count"] <= updates
+        assert report["clients"][proto]["deliver_ms"]["count"] == updates
     assert report["events_per_s"] > 0
     assert set(report["play_to_display_ms"]) >= {"p50", "p95", "p99", "max"}
     assert report["play_to_display_ms"]["count"] > 0

@@ -948,6 +948,8 @@ def _report(
     breakdown: dict[str, int] = defaultdict(int)
     refused: dict[str, int] = defaultdict(int)
     by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    pub_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    emit_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     # ``final``: each game's last seq when the measurement ended (the API's, raised by the
     # drain to the furthest any client had then); later updates are outside the window.
     first_seen: dict[str, float] = {}
@@ -959,6 +961,8 @@ def _report(
         merge(pub, r["pub_ms"])
         merge(ingest, r["ingest_ms"])
         merge(emit, r["emit_ms"])
+        merge(pub_by_proto[proto], r["pub_ms"])
+        merge(emit_by_proto[proto], r["emit_ms"])
         merge(poll, r.get("poll_ms", {}))
         merge(process, r.get("process_ms", {}))
         for second, counts in r["series"].items():
@@ -1071,7 +1075,14 @@ def _report(
         "events_per_s": round(produced / elapsed, 1),
         "peak_events_per_s": peak_rate(first_seen.values(), t0, t1),
         "delivered_per_s": round(delivered / elapsed, 1),
-        "clients": {k: dict(v) for k, v in by_proto.items()},
+        "clients": {
+            k: {
+                **v,
+                "play_to_display_ms": summary(pub_by_proto[k]),
+                "deliver_ms": summary(emit_by_proto[k]),
+            }
+            for k, v in by_proto.items()
+        },
         "api": {**api_summary, "endpoints": api_out},
         "status_5xx": five_xx,
         "status_429": status_total.get("429", 0) + refused.get("429", 0),
