@@ -59,6 +59,7 @@ class Control:
     headers: dict[str, list[dict[str, str]]] = field(default_factory=lambda: defaultdict(list))
     release: asyncio.Event = field(default_factory=asyncio.Event)
     waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    hit: asyncio.Event = field(default_factory=asyncio.Event)
 
     def plan(self, path: str, *actions: Any) -> None:
         """Answer the next requests for ``path`` with ``actions``, then the default."""
@@ -76,15 +77,17 @@ class Handler:
         path = request.url.path
         c = self.control
         c.hits[path] += 1
+        c.hit.set()
         c.headers[path].append(dict(request.headers))
         plan = c.plans[path]
         action = plan.pop(0) if plan else c.default.get(path, "ok")
         kind, arg = action if isinstance(action, tuple) else (action, None)
         if kind == "hold":
             # Answers only once the test lets it: a slow upstream without wall-clock pacing.
+            # ``("hold", action)`` then does that action instead of answering.
             c.waiting.set()
             await c.release.wait()
-            kind = "ok"
+            kind, arg = arg if isinstance(arg, tuple) else (arg or "ok", None)
         if kind == "reset":
             # Promise a body, send half of it, then drop the connection.
             await send(
@@ -181,6 +184,7 @@ def client_for(
     retry: RetryPolicy = FAST,
     ttl: float | None = None,
     timeout: httpx.Timeout | None = None,
+    registry: CollectorRegistry | None = None,
     **limits: Any,
 ) -> ResilientClient:
     upstream = Upstream(
@@ -194,7 +198,7 @@ def client_for(
         clock=clock or ManualClock(),
         retry=retry,
         timeout=timeout,
-        registry=CollectorRegistry(),
+        registry=registry if registry is not None else CollectorRegistry(),
     )
 
 
@@ -582,3 +586,116 @@ async def test_clients_share_the_default_registry():
     up = Upstream("shared", "http://a")
     async with ResilientClient([Source("live", up)]), ResilientClient([Source("live", up)]):
         pass
+
+
+# Hedged requests: the answers that matter never wait on the clock; a hedge that did not
+# happen leaves the test waiting for the held request until the attempt's deadline, and
+# the test then fails on what it got.
+HEDGED = RetryPolicy(
+    attempts=1,
+    timeout=10.0,
+    wait_initial=0.0,
+    wait_max=0.0,
+    wait_jitter=0.0,
+    attempt_timeout=8.0,
+    hedge_after=0.02,
+)
+
+
+def hedges(registry: CollectorRegistry, used: str) -> float:
+    labels = {"upstream": "stats", "role": "primary", "used": used}
+    return registry.get_sample_value("pressbox_feed_hedges_total", labels) or 0.0
+
+
+async def test_a_request_that_hangs_is_hedged(primary):
+    """The second request's answer is used; the hung one is not waited for."""
+    primary.plan("/g", "hold")
+    registry = CollectorRegistry()
+    async with client_for(primary, retry=HEDGED, registry=registry) as client:
+        fetched = await client.get_json("live", "/g", store=False)
+        assert fetched.data == {"path": "/g", "version": 1}
+        assert primary.hits["/g"] == 2
+        assert not primary.release.is_set()
+        assert hedges(registry, "hedge") == 1
+        assert client.breaker("stats").state is BreakerState.CLOSED
+
+
+async def test_an_answer_in_time_sends_no_hedge(primary):
+    """An attempt answered before ``hedge_after`` is one request."""
+    registry = CollectorRegistry()
+    policy = RetryPolicy(attempts=1, attempt_timeout=8.0, hedge_after=5.0)
+    async with client_for(primary, retry=policy, registry=registry) as client:
+        await client.get_json("live", "/g", store=False)
+    assert primary.hits["/g"] == 1
+    assert hedges(registry, "hedge") + hedges(registry, "original") == 0
+
+
+async def test_a_failed_hedge_leaves_the_original_to_answer(primary):
+    """The hedge's 500 does not fail the attempt while the original may still answer."""
+    primary.plan("/g", "hold", ("status", 500))
+    registry = CollectorRegistry()
+    async with client_for(primary, retry=HEDGED, registry=registry) as client:
+        fetch = asyncio.create_task(client.get_json("live", "/g", store=False))
+        await until_hits(primary, "/g", 2, fetch)
+        primary.release.set()
+        fetched = await fetch
+    assert fetched.data == {"path": "/g", "version": 1}
+    assert hedges(registry, "original") == 1
+
+
+async def until_hits(control: Control, path: str, n: int, fetch: asyncio.Task[Fetched]) -> None:
+    """Wait for the server's ``n``-th request for ``path``; fail if the fetch ends first."""
+    while True:
+        control.hit.clear()
+        if control.hits[path] >= n:
+            return
+        hit = asyncio.ensure_future(control.hit.wait())
+        await asyncio.wait({hit, fetch}, return_when=asyncio.FIRST_COMPLETED)
+        hit.cancel()
+        fetch_waiting(fetch)
+
+
+def fetch_waiting(fetch: asyncio.Task[Fetched]) -> bool:
+    """``True`` while the fetch runs; its early end is the failure under test."""
+    if fetch.done():
+        fetch.result()  # its error, if it failed
+        raise AssertionError(f"the fetch ended before the original answered: {fetch.result()}")
+    return True
+
+
+async def test_both_failing_fail_the_attempt_with_the_originals_error(primary):
+    """Neither answer good: the attempt fails, and the original's failure is the one told."""
+    primary.plan("/g", ("hold", ("status", 503)), ("status", 500))
+    registry = CollectorRegistry()
+    async with client_for(primary, retry=HEDGED, registry=registry) as client:
+        fetch = asyncio.create_task(client.get_json("live", "/g", store=False))
+        await until_hits(primary, "/g", 2, fetch)
+        primary.release.set()
+        with pytest.raises(FeedUnavailable, match="HTTP 503"):
+            await fetch
+    assert hedges(registry, "none") == 1
+
+
+async def test_no_hedge_is_sent_past_the_budget(primary):
+    """The hedge spends the endpoint's budget like any request: none left, none sent,
+    and the original still answers."""
+    primary.plan("/g", "hold")
+    registry = CollectorRegistry()
+    refused = {"budget": "stats:primary"}
+    async with client_for(primary, retry=HEDGED, registry=registry, budget_limit=1) as client:
+        fetch = asyncio.create_task(client.get_json("live", "/g", store=False))
+        while not registry.get_sample_value("pressbox_budget_rejected_total", refused):
+            assert fetch_waiting(fetch)
+            await asyncio.sleep(0.01)
+        primary.release.set()
+        fetched = await fetch
+    assert fetched.data["version"] == 1
+    assert primary.hits["/g"] == 1
+    assert hedges(registry, "original") == 1
+
+
+@pytest.mark.parametrize("hedge_after", [0.0, -1.0, 8.0, 9.0])
+def test_hedge_after_out_of_range_is_refused(hedge_after):
+    """``hedge_after`` must be positive and below the attempt's deadline."""
+    with pytest.raises(ValueError, match="hedge_after must be above 0 and below"):
+        RetryPolicy(attempt_timeout=8.0, hedge_after=hedge_after)

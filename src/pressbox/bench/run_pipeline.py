@@ -116,7 +116,9 @@ async def _ingest(
         budget_limit=100_000,
         timeout=httpx.Timeout(2.5, connect=1.0),
         # Short waits between attempts: a fault costs a retry, not a poll interval. The
-        # attempt deadline stays above a busy loop's stalls, which are not the upstream's.
+        # attempt deadline stays above a busy loop's stalls, which are not the upstream's;
+        # a request still unanswered after 0.1 s (a poll takes 5 ms here) is hedged, so an
+        # upstream that hangs costs that, not the deadline.
         retry=RetryPolicy(
             attempts=4,
             timeout=6.0,
@@ -124,6 +126,7 @@ async def _ingest(
             wait_max=0.2,
             wait_jitter=0.02,
             attempt_timeout=2.5,
+            hedge_after=0.1,
         ),
     )
     async with client:

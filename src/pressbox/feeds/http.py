@@ -11,6 +11,9 @@
 * retries with :mod:`stamina` for idempotent GETs only, on named failures only
   (connection errors, timeouts, 500/502/503/504, 429), capped in attempts *and* total
   time, with exponential backoff and jitter, honouring ``Retry-After`` on 429 and 503;
+* hedged requests when asked (``RetryPolicy.hedge_after``): an attempt still unanswered
+  after that long is raced by a second identical GET, so a request that hangs costs the
+  hedge delay instead of the attempt's deadline;
 * a :class:`~pressbox.resilience.CircuitBreaker` and a
   :class:`~pressbox.resilience.RateBudget` per upstream endpoint, and failover to the
   upstream's secondary base URL while the primary's breaker is open or its budget is
@@ -159,6 +162,15 @@ class RetryPolicy:
             longer one ends the retries and the endpoint is skipped (default ``5.0``).
         attempt_timeout: Deadline of one attempt over all its phases, seconds; bounds a
             response that trickles in under the per-phase read timeout (default ``10.0``).
+        hedge_after: Seconds after which an attempt still unanswered is raced by a second,
+            identical request (a hedged request): the first good answer is used and the
+            other request cancelled, and the attempt fails only once both have failed.
+            A request that hangs then costs this long instead of ``attempt_timeout``;
+            each hedge spends one request of the endpoint's budget (none is sent when the
+            budget is spent). ``None`` (default): no hedging.
+
+    Raises:
+        ValueError: ``hedge_after`` is not positive or not below ``attempt_timeout``.
     """
 
     attempts: int = 3
@@ -168,6 +180,14 @@ class RetryPolicy:
     wait_jitter: float = 0.5
     max_retry_after: float = 5.0
     attempt_timeout: float = 10.0
+    hedge_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.hedge_after is not None and not 0.0 < self.hedge_after < self.attempt_timeout:
+            raise ValueError(
+                f"RetryPolicy.hedge_after must be above 0 and below attempt_timeout "
+                f"({self.attempt_timeout}s), got {self.hedge_after}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +288,7 @@ class _AttemptError(Exception):
 class _Metrics:
     fetches: Counter
     failovers: Counter
+    hedges: Counter
 
 
 def _create_metrics(reg: CollectorRegistry) -> _Metrics:
@@ -283,6 +304,13 @@ def _create_metrics(reg: CollectorRegistry) -> _Metrics:
             "pressbox_feed_failovers",
             "Times a fetch moved on from an endpoint to the next one.",
             ["upstream", "role"],
+            registry=reg,
+        ),
+        hedges=Counter(
+            "pressbox_feed_hedges",
+            "Hedged requests sent (RetryPolicy.hedge_after), by whose answer was used: "
+            "the hedge's, the original's, or neither (both failed).",
+            ["upstream", "role", "used"],
             registry=reg,
         ),
     )
@@ -611,6 +639,60 @@ class ResilientClient:
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
 
     async def _attempt(
+        self, up: Upstream, endpoint: _Endpoint, url: str, previous: Cached[_Document] | None
+    ) -> _Document:
+        hedge_after = self._retry.hedge_after
+        if hedge_after is None:
+            return await self._request(up, endpoint, url, previous)
+        return await self._hedged(up, endpoint, url, previous, hedge_after)
+
+    async def _hedged(
+        self,
+        up: Upstream,
+        endpoint: _Endpoint,
+        url: str,
+        previous: Cached[_Document] | None,
+        hedge_after: float,
+    ) -> _Document:
+        # Hand-written: httpx, aiohttp and stamina retry after a failure, none races a
+        # second request against a slow one. The race is two tasks and asyncio.wait.
+        original = asyncio.ensure_future(self._request(up, endpoint, url, previous))
+        running = {original}
+        hedge: asyncio.Future[_Document] | None = None
+        first_error: BaseException | None = None
+        try:
+            done, _ = await asyncio.wait(running, timeout=hedge_after)
+            if not done:
+                hedge = asyncio.ensure_future(self._request(up, endpoint, url, previous))
+                running.add(hedge)
+            while running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                # The original first when both are done: its answer is as good, and no
+                # hedge is counted as used for nothing.
+                for task in sorted(done, key=lambda t: t is not original):
+                    error = task.exception()
+                    if error is None:
+                        if hedge is not None:
+                            used = "hedge" if task is hedge else "original"
+                            self._count_hedge(up, endpoint, used)
+                        return task.result()
+                    if first_error is None or task is original:
+                        first_error = error
+            if hedge is not None:
+                self._count_hedge(up, endpoint, "none")
+            if first_error is None:  # pragma: no cover - a task is done with one or other
+                raise RuntimeError("hedged attempt ended without an outcome")
+            raise first_error
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _count_hedge(self, up: Upstream, endpoint: _Endpoint, used: str) -> None:
+        self._metrics.hedges.labels(upstream=up.name, role=endpoint.role, used=used).inc()
+
+    async def _request(
         self, up: Upstream, endpoint: _Endpoint, url: str, previous: Cached[_Document] | None
     ) -> _Document:
         try:
