@@ -130,8 +130,12 @@ def test_poller_figures_read_the_poll_metrics() -> None:
         'pressbox_stage_seconds_count{stage="poll"} 4.0\n'
         'pressbox_stage_seconds_sum{stage="poll"} 0.1\n'
         'pressbox_stage_seconds_count{stage="process"} 9.0\n'
+        'pressbox_feed_fetches_total{outcome="ok",role="secondary",upstream="statsapi"} 2.0\n'
+        'pressbox_feed_hedges_total{role="primary",upstream="statsapi",used="hedge"} 1.0\n'
     )
     figures = poller_figures(text)
+    assert figures["fetches"] == {'outcome="ok",role="secondary",upstream="statsapi"': 2.0}
+    assert figures["hedges"] == {'role="primary",upstream="statsapi",used="hedge"': 1.0}
     assert figures["polls"] == {
         'outcome="ok",trigger="push"': 40.0,
         'outcome="ok",trigger="timer"': 3.0,
@@ -236,6 +240,36 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
     for figures in report["processes"].values():
         assert set(figures) >= {"cpu_s", "peak_rss_mb"}
     assert (tmp_path / "latency.png").stat().st_size > 0
+
+
+def test_short_game_night_under_faults_loses_nothing_and_uses_the_mirror(
+    tmp_path: Path,
+) -> None:
+    """30 % of the upstream's answers faulted (errors, 429s with Retry-After, hangs,
+    resets, truncated bodies): every update still reaches every client once, no 5xx, and
+    the fetches the primary refused or asked to wait were answered by the mirror."""
+    season = shared_data("retrosheet", "2015")
+    out = tmp_path / "faults.json"
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "bench", "gamenight", "--data", str(season), "--games", "3", "--speed", "400",
+            "--sse-clients", "60", "--ws-clients", "6", "--api-rps", "20",
+            "--duration", "20", "--json", str(out), "--api-max-lag", "2", "--seed", "7",
+            "--faults",
+            "error500=0.1,error503=0.05,error429=0.05,timeout=0.02,reset=0.03,truncate=0.05",
+        ],
+    )  # fmt: skip
+    assert out.exists(), result.output
+    report: dict[str, Any] = json.loads(out.read_text())
+    assert report["lost_updates"] == 0
+    assert report["duplicate_updates"] == 0
+    assert report["status_5xx"] == 0
+    assert result.exit_code == 0, result.output
+    assert sum(report["upstream"]["faultCounts"].values()) > 0
+    fetches = report["poller"]["fetches"]
+    assert fetches.get('outcome="ok",role="secondary",upstream="statsapi"', 0) > 0
+    assert fetches.get('outcome="ok",role="primary",upstream="statsapi"', 0) > 0
 
 
 def test_reset_creates_a_missing_postgres_database() -> None:

@@ -477,6 +477,32 @@ async def test_budget_warns_before_the_limit_then_fails_over(primary, secondary)
     assert primary.hits["/g"] == 5
 
 
+async def test_retry_after_with_a_secondary_fails_over_at_once(primary, secondary):
+    """A 429 asking to wait is not waited for while a secondary can answer: the fetch
+    moves on at once, and the primary's budget stays paused for the time asked."""
+    primary.plan("/g", ("status", (429, 2)))
+    clock = ManualClock()
+    async with client_for(primary, secondary, clock=clock) as client:
+        with capture_logs() as logs:
+            first = await client.get_json("live", "/g", key="a")
+            during = await client.get_json("live", "/g", key="b")
+        clock.advance(2.0)
+        after = await client.get_json("live", "/g", key="c")
+    assert [first.source, during.source, after.source] == ["secondary", "secondary", "primary"]
+    assert [e for e in logs if e["event"] == "stamina.retry_scheduled"] == []
+    assert (primary.hits["/g"], secondary.hits["/g"]) == (2, 2)
+
+
+async def test_503_retry_after_with_a_secondary_fails_over_at_once(primary, secondary):
+    """So does a 503 with Retry-After; without one it is retried on the primary first."""
+    primary.plan("/g", ("status", (503, 2)), ("status", 503))
+    async with client_for(primary, secondary) as client:
+        told = await client.get_json("live", "/g", key="a")
+        untold = await client.get_json("live", "/g", key="b")
+    assert (told.source, untold.source) == ("secondary", "primary")
+    assert (primary.hits["/g"], secondary.hits["/g"]) == (3, 1)
+
+
 async def test_every_source_failing_gives_unavailable(primary, secondary):
     """When primary and secondary both fail and nothing is cached, lookup degrades."""
     primary.default["/g"] = ("status", 500)

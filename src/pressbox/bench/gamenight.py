@@ -81,6 +81,9 @@ class GamenightConfig:
         client_procs: SSE client processes (default: one per core, more when a process
             would hold over :data:`MAX_PER_PROCESS` connections).
         faults: The upstream's fault spec (``docs/upstream.md``).
+        mirror: Give the pipeline the upstream's mirror (the same replay on a second port,
+            faults drawn alike) as its secondary source: a fetch the primary refuses or
+            asks to wait (``Retry-After``) goes there (docs/resilience.md).
         harness_nice: Niceness of the harness's processes (upstream, clients, API load),
             ``0`` for none. They stand in for machines elsewhere; on the machine under test
             a client woken by each update it is sent would otherwise preempt the server in
@@ -122,6 +125,7 @@ class GamenightConfig:
     loop: str = "auto"
     api_max_lag: float = 0.25
     faults: str = ""
+    mirror: bool = True
     harness_nice: int = 3
     seed: int = 0
     log_url: str = "memory://"
@@ -254,8 +258,8 @@ def prometheus_samples(text: str, name: str) -> dict[str, float]:
 def poller_figures(text: str) -> dict[str, Any]:
     """The poller's metrics from a ``/metrics`` text: polls by outcome and trigger, the
     mean time of a poll by trigger, push messages by kind, push connects by outcome,
-    channels by state, and the count and mean of the server's poll-stage histogram
-    (publication to the log)."""
+    channels by state, upstream fetches by endpoint and outcome, hedged requests, and the
+    count and mean of the server's poll-stage histogram (publication to the log)."""
     stage = prometheus_samples(text, "pressbox_stage_seconds_count")
     total = prometheus_samples(text, "pressbox_stage_seconds_sum")
     count = stage.get('stage="poll"', 0.0)
@@ -271,6 +275,8 @@ def poller_figures(text: str) -> dict[str, Any]:
         "push_messages": prometheus_samples(text, "pressbox_push_messages_total"),
         "push_connects": prometheus_samples(text, "pressbox_push_connects_total"),
         "push_channels": prometheus_samples(text, "pressbox_push_channels"),
+        "fetches": prometheus_samples(text, "pressbox_feed_fetches_total"),
+        "hedges": prometheus_samples(text, "pressbox_feed_hedges_total"),
         "poll_stage": {
             "count": count,
             "mean_ms": round(1000 * total.get('stage="poll"', 0.0) / count, 1) if count else None,
@@ -693,6 +699,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
         "--loop",
         cfg.loop,
     ]
+    if cfg.mirror:
+        common += ["--upstream-secondary", slate["mirror"]]
     if cfg.log_url.startswith("memory://"):
         groups = [("pipeline", "ingest,process,gateway,api")]
     else:

@@ -1,8 +1,9 @@
 """A game-night pipeline process: some or all of ingest, process, gateway and API.
 
 ``python -m pressbox.bench.run_pipeline --roles ingest,process,gateway,api --upstream URL
---games PK,PK --poll S --port P --ready FILE`` runs the chosen roles of pressbox on the
-backends named by ``PRESSBOX_LOG_URL`` / ``PRESSBOX_ARCHIVE_URL`` / ``PRESSBOX_CACHE_URL``
+[--upstream-secondary URL] --games PK,PK --poll S --port P --ready FILE`` runs the chosen
+roles of pressbox (fetching from the upstream, and from its mirror when the first refuses)
+on the backends named by ``PRESSBOX_LOG_URL`` / ``PRESSBOX_ARCHIVE_URL`` / ``PRESSBOX_CACHE_URL``
 (the same settings as ``pressbox serve`` and the role commands), with structured JSON logs
 on stderr (every line of a game carries its ``game_id``). The embedded run gives it every
 role; the Redis + PostgreSQL run starts one process per role group.
@@ -90,6 +91,7 @@ class PublishTable:
 async def _ingest(
     service: Service,
     url: str,
+    secondary: str | None,
     games: list[str],
     poll: float,
     push_poll: float | None,
@@ -112,6 +114,7 @@ async def _ingest(
     )
     client = statsapi_client(
         url,
+        secondary_url=secondary,
         live_ttl=poll / 2,
         budget_limit=100_000,
         timeout=httpx.Timeout(2.5, connect=1.0),
@@ -177,7 +180,10 @@ async def run(args: argparse.Namespace) -> None:
         if "ingest" in roles:
             games = [g for g in args.games.split(",") if g]
             push_poll = None if args.push_poll <= 0 else args.push_poll
-            ingest = _ingest(service, args.upstream, games, args.poll, push_poll, args.publish)
+            secondary = args.upstream_secondary or None
+            ingest = _ingest(
+                service, args.upstream, secondary, games, args.poll, push_poll, args.publish
+            )
             tasks.append(asyncio.create_task(ingest))
         if "process" in roles:
             tasks.append(asyncio.create_task(ProcessorPool(service).run()))
@@ -226,6 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m pressbox.bench.run_pipeline")
     parser.add_argument("--roles", default="ingest,process,gateway,api")
     parser.add_argument("--upstream", default="")
+    parser.add_argument("--upstream-secondary", default="")
     parser.add_argument("--games", default="")
     parser.add_argument("--poll", type=float, default=0.1)
     parser.add_argument("--push-poll", type=float, default=1.0)

@@ -3,9 +3,10 @@
 ``python -m pressbox.bench.run_upstream --data PATH... --games N [--date D] --speed X
 --faults SPEC --seed S --out FILE`` loads the data, keeps the ``N`` games of one day whose
 first pitches are closest together (so that they are live at the same time), starts the
-replay and serves it on a free loopback port. Before serving it writes ``FILE`` (JSON):
+replay and serves it on two free loopback ports. Before serving it writes ``FILE`` (JSON):
 
 - ``url``: the base URL;
+- ``mirror``: the same replay on the second port, for a pipeline's secondary source;
 - ``date``, ``games``: the day and the ``gamePk`` of each game kept;
 The replay is **held** at its start (every game in its preview) until the process gets
 SIGUSR1, so that the pipeline and thousands of clients can connect first; then it runs,
@@ -141,15 +142,20 @@ async def serve(args: argparse.Namespace) -> None:
     # The upstream holds every document it built for a while: keep the collector's full
     # passes over them from stalling its answers, as the pipeline does.
     collector = asyncio.create_task(CollectorPolicy(registry=CollectorRegistry()).run())
-    server = make_server(app, "127.0.0.1", 0)
-    server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
+    # The same replay on two ports: the second is the mirror a pipeline can name as its
+    # secondary source (faults are drawn per request, so the two fail independently).
+    servers = [make_server(app, "127.0.0.1", 0) for _ in ("primary", "mirror")]
+    tasks = []
+    for server in servers:
+        server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
+        tasks.append(asyncio.create_task(server.serve()))
+        while not server.started:
+            await asyncio.sleep(0.01)
+            if tasks[-1].done():
+                tasks[-1].result()
     out = {
-        "url": f"http://127.0.0.1:{bound_port(server)}",
+        "url": f"http://127.0.0.1:{bound_port(servers[0])}",
+        "mirror": f"http://127.0.0.1:{bound_port(servers[1])}",
         "date": date,
         "games": [str(mg.pk) for mg in chosen],
     }
@@ -176,8 +182,9 @@ async def serve(args: argparse.Namespace) -> None:
             publish[str(mg.pk)] = table
         _write(Path(args.out + ".publish"), {"started": started, "publish": publish})
         await stop.wait()
-    server.should_exit = True
-    await task
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)
     collector.cancel()
 
 

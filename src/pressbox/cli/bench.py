@@ -66,6 +66,13 @@ def gamenight(
         ),
     ] = 0.25,
     faults: Annotated[str, typer.Option(help="Upstream fault spec (docs/upstream.md).")] = "",
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            help="Give the pipeline the upstream's mirror (the same replay on a second port) "
+            "as its secondary source."
+        ),
+    ] = True,
     harness_nice: Annotated[
         int,
         typer.Option(
@@ -145,6 +152,7 @@ def gamenight(
         loop=loop,
         api_max_lag=api_max_lag,
         faults=faults,
+        mirror=mirror,
         harness_nice=harness_nice,
         seed=seed,
         log_url=log_url,

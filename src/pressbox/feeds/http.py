@@ -560,7 +560,9 @@ class ResilientClient:
         failures: list[tuple[Role, PressboxError]] = []
         for index, endpoint in enumerate(endpoints):
             try:
-                doc = await self._fetch_from(up, endpoint, url, previous)
+                doc = await self._fetch_from(
+                    up, endpoint, url, previous, last=index + 1 == len(endpoints)
+                )
             except PressboxError as exc:
                 failures.append((endpoint.role, exc))
                 if index + 1 < len(endpoints):
@@ -585,11 +587,17 @@ class ResilientClient:
         raise FeedUnavailable(up.name, reason) from failures[-1][1]
 
     async def _fetch_from(
-        self, up: Upstream, endpoint: _Endpoint, url: str, previous: Cached[_Document] | None
+        self,
+        up: Upstream,
+        endpoint: _Endpoint,
+        url: str,
+        previous: Cached[_Document] | None,
+        *,
+        last: bool = True,
     ) -> _Document:
         endpoint.breaker.allow()
         try:
-            doc = await self._with_retries(up, endpoint, url, previous)
+            doc = await self._with_retries(up, endpoint, url, previous, last=last)
         except _AttemptError as exc:
             if exc.counts:
                 endpoint.breaker.record_failure()
@@ -611,7 +619,13 @@ class ResilientClient:
         return doc
 
     async def _with_retries(
-        self, up: Upstream, endpoint: _Endpoint, url: str, previous: Cached[_Document] | None
+        self,
+        up: Upstream,
+        endpoint: _Endpoint,
+        url: str,
+        previous: Cached[_Document] | None,
+        *,
+        last: bool = True,
     ) -> _Document:
         policy = self._retry
         started = self._clock.monotonic()
@@ -621,6 +635,10 @@ class ResilientClient:
                 return False
             if exc.retry_after is None:
                 return True
+            if exc.retry_after > 0 and not last:
+                # Told to wait, with another endpoint to ask: ask it now instead (a 429
+                # also pauses this endpoint's budget for that long, in _fetch_from).
+                return False
             remaining = policy.timeout - (self._clock.monotonic() - started)
             if exc.retry_after > min(policy.max_retry_after, remaining):
                 return False
