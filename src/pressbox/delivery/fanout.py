@@ -969,10 +969,6 @@ class Hub:
             sse = b"".join(f.sse_chunk for f, _ in pending)
             plain = b"".join(f.sse for f, _ in pending)
             ws = b"".join(f.ws_frame for f, _ in pending)
-        # The writer processes first: one message each, and their sends to the streams they
-        # hold then run on another core while this loop writes to the direct subscribers.
-        if game.handed and self._writers is not None:
-            self._writers.write(game.game_id, sse)
         high = self.policy.high_water
         lagged: list[Subscriber] = []
         # The hot loop: one shared bytes object, one write per client, nothing awaited.
@@ -982,6 +978,8 @@ class Hub:
                     lagged.append(sub)
                     continue
                 transport.write(data)
+        if game.handed and self._writers is not None:
+            self._writers.write(game.game_id, sse)
         clients = (
             len(game.direct) + len(game.direct_plain) + len(game.direct_ws) + len(game.handed)
         ) - len(lagged)
