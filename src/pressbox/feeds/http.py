@@ -308,8 +308,8 @@ def _create_metrics(reg: CollectorRegistry) -> _Metrics:
         ),
         hedges=Counter(
             "pressbox_feed_hedges",
-            "Hedged requests sent (RetryPolicy.hedge_after), by whose answer was used: "
-            "the hedge's, the original's, or neither (both failed).",
+            "Attempts hedged (RetryPolicy.hedge_after), by whose answer was used: the "
+            "hedge's, the original's, or neither (both failed, or no hedge was allowed).",
             ["upstream", "role", "used"],
             registry=reg,
         ),
@@ -677,7 +677,7 @@ class ResilientClient:
         original = asyncio.ensure_future(self._request(up, endpoint, url, previous))
         running = {original}
         hedge: asyncio.Future[_Document] | None = None
-        first_error: BaseException | None = None
+        failure: BaseException | None = None
         try:
             done, _ = await asyncio.wait(running, timeout=hedge_after)
             if not done:
@@ -694,13 +694,14 @@ class ResilientClient:
                             used = "hedge" if task is hedge else "original"
                             self._count_hedge(up, endpoint, used)
                         return task.result()
-                    if first_error is None or task is original:
-                        first_error = error
+                    # Both failing, the original's error is the one told.
+                    if failure is None or task is original:
+                        failure = error
             if hedge is not None:
                 self._count_hedge(up, endpoint, "none")
-            if first_error is None:  # pragma: no cover - a task is done with one or other
+            if failure is None:  # pragma: no cover - a task is done with one or other
                 raise RuntimeError("hedged attempt ended without an outcome")
-            raise first_error
+            raise failure
         finally:
             for task in running:
                 task.cancel()
