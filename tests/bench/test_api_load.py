@@ -22,6 +22,12 @@ SLOW = 0.5
 _Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+def _load(port: int, *, rps: float, games: str, workers: int, max_conns: int) -> run_api.Load:
+    """An API load on ``port`` with one enterprise key, as the game night starts it."""
+    args = argparse.Namespace(port=port, rps=rps, games=games, workers=workers, max_conns=max_conns)
+    return run_api.Load(args, {"enterprise": ["k"]})
+
+
 async def _server(handle: _Handler) -> tuple[asyncio.Server, int]:
     """A loopback HTTP server answering with ``handle``, and its port."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -64,8 +70,7 @@ async def test_slow_answers_open_connections_instead_of_sending_less(anyio_backe
     del anyio_backend
     run_api.R = run_api.Recorder()
     server, port = await _answering(SLOW)
-    args = argparse.Namespace(port=port, rps=40.0, games="g1,g2", workers=2, max_conns=12)
-    load = run_api.Load(args, {"enterprise": ["k"]})
+    load = _load(port, rps=40.0, games="g1,g2", workers=2, max_conns=12)
     async with server:
         await load.warm()
         run_api.R.measuring = True
@@ -139,8 +144,7 @@ def test_connections_idle_past_the_servers_keep_alive_are_not_reused() -> None:
         def abort(self) -> None:
             self.closed = True
 
-    args = argparse.Namespace(port=1, rps=1.0, games="g1", workers=0, max_conns=4)
-    load = run_api.Load(args, {"enterprise": ["k"]})
+    load = _load(1, rps=1.0, games="g1", workers=0, max_conns=4)
     now = time.monotonic()
     old_conn, fresh_conn = run_api.Http(load), run_api.Http(load)
     old, fresh = Transport(), Transport()
@@ -174,8 +178,7 @@ async def test_unanswered_and_broken_requests_are_counted_and_their_connections_
         writer.close()
 
     server, port = await _server(handle)
-    args = argparse.Namespace(port=port, rps=1.0, games="g1", workers=2, max_conns=4)
-    load = run_api.Load(args, {"enterprise": ["k"]})
+    load = _load(port, rps=1.0, games="g1", workers=2, max_conns=4)
     async with server:
         await load.warm()
         run_api.R.measuring = True
@@ -215,8 +218,7 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
     monkeypatch.setattr(run_api.time, "sleep", nap)
     server, port = await _answering(0.0)
     # More requests a second than the paced loop has turns: each turn sends all that are due.
-    args = argparse.Namespace(port=port, rps=3000.0, games="g1", workers=8, max_conns=64)
-    load = run_api.Load(args, {"enterprise": ["k"]})
+    load = _load(port, rps=3000.0, games="g1", workers=8, max_conns=64)
     async with server:
         await load.warm()
         stop = run_api.pace(asyncio.get_running_loop(), 0.001)
@@ -235,9 +237,9 @@ async def test_a_paced_generator_sleeps_between_turns_and_still_reads_every_answ
     assert len(naps) == napped  # stopped
     r = run_api.R
     assert r.answered >= 20
-    assert r.sent - r.answered <= args.max_conns  # the rest were in flight
+    assert r.sent - r.answered <= load.args.max_conns  # the rest were in flight
     # The schedule was kept whatever the turns: all due by the last turn went or were counted.
-    assert r.scheduled >= args.rps * (elapsed - 0.2)
+    assert r.scheduled >= load.args.rps * (elapsed - 0.2)
     assert r.sent + r.unsent <= r.scheduled <= r.sent + r.unsent + len(load.tasks) + 1
     assert not run_api.R.errors
     assert len(naps) >= 20

@@ -676,13 +676,13 @@ class ResilientClient:
         # second request against a slow one. The race is two tasks and asyncio.wait.
         original = asyncio.ensure_future(self._request(up, endpoint, url, previous))
         running = {original}
-        hedge: asyncio.Future[_Document] | None = None
         failure: BaseException | None = None
         try:
             done, _ = await asyncio.wait(running, timeout=hedge_after)
-            if not done:
-                hedge = asyncio.ensure_future(self._request(up, endpoint, url, previous))
-                running.add(hedge)
+            if done:
+                return original.result()  # in time, answered or failed: no hedge
+            hedge = asyncio.ensure_future(self._request(up, endpoint, url, previous))
+            running.add(hedge)
             while running:
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 # The original first when both are done: its answer is as good, and no
@@ -690,23 +690,22 @@ class ResilientClient:
                 for task in sorted(done, key=lambda t: t is not original):
                     error = task.exception()
                     if error is None:
-                        if hedge is not None:
-                            used = "hedge" if task is hedge else "original"
-                            self._count_hedge(up, endpoint, used)
+                        used = "hedge" if task is hedge else "original"
+                        self._count_hedge(up, endpoint, used)
                         return task.result()
                     # Both failing, the original's error is the one told.
                     if failure is None or task is original:
                         failure = error
-            if hedge is not None:
-                self._count_hedge(up, endpoint, "none")
+            self._count_hedge(up, endpoint, "none")
             if failure is None:  # pragma: no cover - a task is done with one or other
                 raise RuntimeError("hedged attempt ended without an outcome")
             raise failure
         finally:
-            for task in running:
+            pending = [task for task in running if not task.done()]
+            for task in pending:
                 task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     def _count_hedge(self, up: Upstream, endpoint: _Endpoint, used: str) -> None:
         self._metrics.hedges.labels(upstream=up.name, role=endpoint.role, used=used).inc()
