@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import socket
+import sys
+import time
+
 import pytest
 
-from pressbox.bench.run_clients import split_ws_frames
+from pressbox.bench.run_clients import Counters, Loop, split_ws_frames
 
 
 def _server_frame(opcode: int, payload: bytes) -> bytes:
@@ -62,3 +67,52 @@ def test_sse_events_are_parsed_once_and_counted_for_every_connection(
     assert [conn.last for conn in conns] == [5, 5, 5]
     assert all(conn.ready and not conn.buf for conn in conns)
     assert parsed == [snap, update]  # once per distinct block, not once per connection
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="kernel receive stamps are Linux's")
+def test_receipt_is_the_kernels_and_display_the_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update that waits in the socket before the client reads it: play-to-display
+    counts the wait, play-to-receipt (the kernel's stamp of the bytes) does not."""
+    from pressbox.bench import run_clients
+
+    run_clients.C = Counters()
+    run_clients.C.measure_from = 0.0
+    monkeypatch.setattr(run_clients, "_PARSED", {})
+    monkeypatch.setattr(run_clients, "_decoded", {})
+    published = time.time()
+    monkeypatch.setattr(run_clients, "PUBLISH", {"g": {100: published}})
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        args = argparse.Namespace(
+            keys="k",
+            games="g",
+            n=1,
+            offset=0,
+            port=server.getsockname()[1],
+            proto="sse",
+            stamps=True,
+        )
+        loop = Loop(args)
+        conn = loop.conns[0]
+        loop.open(conn)
+        peer, _ = server.accept()
+        with peer:
+            loop.writable(conn)
+            assert peer.recv(4096).startswith(b"GET /v1/stream/games/g?api_key=k ")
+            peer.sendall(b"HTTP/1.0 200 OK\r\n\r\nevent: snapshot\nid: g:4\ndata: {}\n\n")
+            loop.readable(conn, time.time())
+            assert conn.ready
+            update = f'{{"ts_source":100,"ts_ingest":{published},"ts_emit":{published}}}'
+            peer.sendall(f"event: update\nid: g:5\ndata: {update}\n\n".encode())
+            sent = time.time()
+            time.sleep(0.1)  # the update waits in the socket, unread
+            loop.readable(conn, time.time())
+    c = run_clients.C
+    assert c.updates == 1
+    assert conn.sock is not None
+    conn.sock.close()
+    [(display, _)] = c.pub_ms.items()
+    [(receipt, _)] = c.pub_rx_ms.items()
+    [(deliver_receipt, _)] = c.emit_rx_ms.items()
+    assert receipt <= int((sent - published) * 1000)
+    assert display - receipt >= 99
+    assert deliver_receipt == receipt  # emitted when published, in this test

@@ -195,7 +195,7 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
         "--sse-clients", "200", "--ws-clients", "20", "--api-rps", "50",
         "--plot", str(tmp_path / "latency.png"),
         # The SSE streams through a writer process, read every few milliseconds.
-        "--stream-writers", "1", "--client-read-every", "0.005",
+        "--stream-writers", "1", "--client-read-every", "0.005", "--receipt-stamps",
     )  # fmt: skip
     # Every client got updates, and the games moved.
     assert report["clients"]["sse"]["connections"] == 200
@@ -206,6 +206,14 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
         updates = report["clients"][proto]["updates"]
         assert 0 < report["clients"][proto]["play_to_display_ms"]["count"] <= updates
         assert report["clients"][proto]["deliver_ms"]["count"] == updates
+        # The kernel has the bytes before the client reads them: never a later receipt.
+        shown, got = (
+            report["clients"][proto][k] for k in ("play_to_display_ms", "play_to_receipt_ms")
+        )
+        assert got["count"] == shown["count"]
+        assert got["p99"] <= shown["p99"]
+        assert got["max"] <= shown["max"]
+        assert report["clients"][proto]["deliver_receipt_ms"]["count"] == updates
     assert report["events_per_s"] > 0
     assert set(report["play_to_display_ms"]) >= {"p50", "p95", "p99", "max"}
     assert report["play_to_display_ms"]["count"] > 0

@@ -96,6 +96,8 @@ class GamenightConfig:
             (two ports) instead of one.
         client_read_every: Seconds between two looks of a client process at its sockets
             (0: as soon as data comes); the wait is part of the latency measured.
+        receipt_stamps: The client processes also time each update at the kernel's
+            receipt of its bytes (``play_to_receipt_ms``); it costs them a little CPU.
         api_pace: Seconds the API load process sleeps between two looks at its sockets
             (0: it waits in ``epoll_wait`` and is woken by each answer); the waits are part
             of the API latency measured.
@@ -134,6 +136,7 @@ class GamenightConfig:
     split_gateway: bool = False
     stream_writers: int = 1
     client_read_every: float = 0.005
+    receipt_stamps: bool = False
     api_pace: float = 0.001
     reset: bool = False
     workdir: str | None = None
@@ -765,6 +768,7 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
                         stream_keys,
                         "--read-every",
                         str(cfg.client_read_every),
+                        *(["--stamps"] if cfg.receipt_stamps else []),
                     ],
                     workdir,
                     pipes=True,
@@ -848,6 +852,8 @@ def _run(cfg: GamenightConfig, workdir: Path, procs: list[_Proc], say: Any) -> d
     metrics_text = ""
     with contextlib.suppress(OSError):
         metrics_text = _get_text(f"{api}/metrics")
+    # Kept for a closer look than the report's: every histogram's buckets at the end.
+    (workdir / "metrics.prom").write_text(metrics_text)
     drained = _drain(clients, final, cfg.drain)
     for proc in clients:
         proc.report = _ask_report(proc)
@@ -958,6 +964,9 @@ def _report(
     by_proto: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pub_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     emit_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    pub_rx: dict[int, int] = defaultdict(int)
+    pub_rx_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    emit_rx_by_proto: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     # ``final``: each game's last seq when the measurement ended (the API's, raised by the
     # drain to the furthest any client had then); later updates are outside the window.
     first_seen: dict[str, float] = {}
@@ -971,6 +980,9 @@ def _report(
         merge(emit, r["emit_ms"])
         merge(pub_by_proto[proto], r["pub_ms"])
         merge(emit_by_proto[proto], r["emit_ms"])
+        merge(pub_rx, r["pub_rx_ms"])
+        merge(pub_rx_by_proto[proto], r["pub_rx_ms"])
+        merge(emit_rx_by_proto[proto], r["emit_rx_ms"])
         merge(poll, r.get("poll_ms", {}))
         merge(process, r.get("process_ms", {}))
         for second, counts in r["series"].items():
@@ -1066,6 +1078,7 @@ def _report(
         "started": t0,
         "duration_s": round(elapsed, 2),
         "play_to_display_ms": summary(pub),
+        "play_to_receipt_ms": summary(pub_rx) if cfg.receipt_stamps else None,
         "ingest_to_display_ms": summary(ingest),
         "emit_to_display_ms": summary(emit),
         "stages_ms": {
@@ -1088,6 +1101,14 @@ def _report(
                 **v,
                 "play_to_display_ms": summary(pub_by_proto[k]),
                 "deliver_ms": summary(emit_by_proto[k]),
+                **(
+                    {
+                        "play_to_receipt_ms": summary(pub_rx_by_proto[k]),
+                        "deliver_receipt_ms": summary(emit_rx_by_proto[k]),
+                    }
+                    if cfg.receipt_stamps
+                    else {}
+                ),
             }
             for k, v in by_proto.items()
         },

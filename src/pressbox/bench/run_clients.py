@@ -37,18 +37,26 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import errno
 import json
 import os
 import re
 import select
 import socket
+import struct
 import sys
 import time
 from collections import defaultdict
 
 RECV_BYTES = 65536
 """Most bytes one read takes from a connection."""
+
+SO_TIMESTAMPNS = 35
+"""Linux's option (and control message) for the kernel's receive time of a socket's data,
+in nanoseconds; the same number on x86-64 and arm64, and not named by :mod:`socket`."""
+_STAMP_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
 
 _TS_SOURCE = re.compile(rb'"ts_source":([-0-9.eE+]+|null)')
 _TS_INGEST = re.compile(rb'"ts_ingest":([-0-9.eE+]+|null)')
@@ -73,6 +81,12 @@ class Counters:
         self.pub_ms: dict[int, int] = defaultdict(int)
         self.ingest_ms: dict[int, int] = defaultdict(int)
         self.emit_ms: dict[int, int] = defaultdict(int)
+        # The same two measured at the kernel's receipt of the bytes instead of this
+        # process's read of them: what the client host got when, without the wait of this
+        # process (its read period, its turn on a shared core) to be scheduled and read.
+        self.stamps = False
+        self.pub_rx_ms: dict[int, int] = defaultdict(int)
+        self.emit_rx_ms: dict[int, int] = defaultdict(int)
         self.poll_ms: dict[int, int] = defaultdict(int)
         self.process_ms: dict[int, int] = defaultdict(int)
         self.series: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -120,7 +134,7 @@ def decode(
 class Conn:
     """One connection and the position of its stream."""
 
-    __slots__ = ("buf", "game", "head", "index", "last", "ready", "sock", "started")
+    __slots__ = ("arrived", "buf", "game", "head", "index", "last", "ready", "sock", "started")
 
     def __init__(self, index: int, game: str) -> None:
         self.index = index
@@ -131,6 +145,8 @@ class Conn:
         self.last: int | None = None
         self.ready = False
         self.started = 0.0
+        self.arrived = 0.0
+        """When the kernel received the last bytes of the read being handled."""
 
     def saw(self, kind: str, seq: int, data: bytes, now: float) -> None:
         """Check the order of one snapshot or update and time it."""
@@ -165,11 +181,15 @@ class Conn:
             C.ingest_ms[int((now - ingest) * 1000)] += 1
         if emit is not None:
             C.emit_ms[int((now - emit) * 1000)] += 1
+            if C.stamps:
+                C.emit_rx_ms[int((self.arrived - emit) * 1000)] += 1
         if pub is None:
             C.unmapped += 1
         elif pub >= C.measure_from:
             ms = int((now - pub) * 1000)
             C.pub_ms[ms] += 1
+            if C.stamps:
+                C.pub_rx_ms[int((self.arrived - pub) * 1000)] += 1
             C.series[int(now)][ms] += 1
 
 
@@ -322,11 +342,16 @@ class Loop:
         self.ep = select.epoll()
         self.pending: list[tuple[float, Conn]] = []
         self.sse = args.proto == "sse"
+        C.stamps = args.stamps
 
     def open(self, conn: Conn) -> None:
         """Connect (non-blocking) and send the request."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Not on Linux: no stamps, and the receipt is the read (``readable``).
+        if self.args.stamps:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         err = sock.connect_ex(("127.0.0.1", self.args.port))
         if err not in (0, errno.EINPROGRESS):
@@ -372,11 +397,21 @@ class Loop:
         try:
             # 64 KiB, not more: recv(n) allocates n bytes and shrinks them to what came; at
             # 256 KiB that cost about 20 µs per read, most of these processes' CPU.
-            data = sock.recv(RECV_BYTES)
+            if self.args.stamps:
+                data, stamps, _, _ = sock.recvmsg(RECV_BYTES, _STAMP_SPACE)
+            else:
+                data, stamps = sock.recv(RECV_BYTES), []
         except BlockingIOError:
             return
         except OSError:
-            data = b""
+            data, stamps = b"", []
+        # TCP stamps a read with the receipt of its newest bytes: for the earlier messages
+        # of the same read, a receipt no earlier than the true one.
+        conn.arrived = now
+        for level, kind, raw in stamps:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                sec, ns = _TIMESPEC.unpack_from(raw)
+                conn.arrived = sec + ns * 1e-9
         if not data:
             C.reconnects += 1
             self.close(conn, 0.2)
@@ -520,6 +555,8 @@ def report(conns: list[Conn]) -> dict[str, object]:
         "pub_ms": C.pub_ms,
         "ingest_ms": C.ingest_ms,
         "emit_ms": C.emit_ms,
+        "pub_rx_ms": C.pub_rx_ms,
+        "emit_rx_ms": C.emit_rx_ms,
         "poll_ms": C.poll_ms,
         "process_ms": C.process_ms,
         "series": C.series,
@@ -544,6 +581,9 @@ def main() -> None:
     # measures. Reading every few milliseconds takes the wake-ups away; each message's
     # latency then includes up to that much of waiting to be read (charged to pressbox).
     parser.add_argument("--read-every", type=float, default=0.0)
+    # The kernel's receipt time of each read too (``pub_rx_ms``, ``emit_rx_ms``): about a
+    # microsecond more per read, and every packet on the machine gets stamped meanwhile.
+    parser.add_argument("--stamps", action="store_true")
     args = parser.parse_args()
     Loop(args).run()
 

@@ -109,6 +109,13 @@ def gamenight(
             max=0.1,
         ),
     ] = 0.005,
+    receipt_stamps: Annotated[
+        bool,
+        typer.Option(
+            help="Also time each update at the kernel's receipt at the client (Linux "
+            "SO_TIMESTAMPNS; costs the clients some CPU).",
+        ),
+    ] = False,
     api_pace: Annotated[
         float,
         typer.Option(
@@ -161,6 +168,7 @@ def gamenight(
         split_gateway=split_gateway,
         stream_writers=stream_writers,
         client_read_every=client_read_every,
+        receipt_stamps=receipt_stamps,
         api_pace=api_pace,
         reset=reset,
         workdir=str(workdir) if workdir else None,
