@@ -103,7 +103,8 @@ class GamenightConfig:
             of the API latency measured.
         stream_writers: Writer processes of the gateway (``PRESSBOX_API_STREAM_WRITERS``,
             :mod:`pressbox.delivery.writers`); 0: the gateway writes the streams itself.
-            One by default: the fan-out's sends on the second core.
+            Two by default: a burst of updates (several games' plays at once) is sent
+            from both cores instead of queueing behind one writer.
         reset: Empty the Redis database and the PostgreSQL schema first (they must be
             dedicated to the benchmark); a PostgreSQL database that does not exist yet is
             created.
@@ -134,7 +135,7 @@ class GamenightConfig:
     archive_url: str | None = None
     cache_url: str = "memory://"
     split_gateway: bool = False
-    stream_writers: int = 1
+    stream_writers: int = 2
     client_read_every: float = 0.005
     receipt_stamps: bool = False
     api_pace: float = 0.001

@@ -99,7 +99,7 @@ def gamenight(
             min=0,
             max=32,
         ),
-    ] = 1,
+    ] = 2,
     client_read_every: Annotated[
         float,
         typer.Option(
