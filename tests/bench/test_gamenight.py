@@ -24,6 +24,7 @@ from pressbox.bench.gamenight import (
     client_processes,
     histogram_window,
     key_counts,
+    live_rate,
     loop_figures,
     missing_at_end,
     percentile,
@@ -215,6 +216,7 @@ def test_short_game_night_loses_and_repeats_nothing(tmp_path: Path) -> None:
         assert got["max"] <= shown["max"]
         assert report["clients"][proto]["deliver_receipt_ms"]["count"] == updates
     assert report["events_per_s"] > 0
+    assert report["live_events_per_s"] >= report["events_per_s"]
     assert set(report["play_to_display_ms"]) >= {"p50", "p95", "p99", "max"}
     assert report["play_to_display_ms"]["count"] > 0
     assert report["delivered_per_s"] > 0
@@ -428,3 +430,10 @@ def test_harness_options_out_of_range_are_refused_with_a_reason(
     assert f"Invalid value for '{option}'" in said
     assert "than or equal to" in said
     assert not out.exists()
+
+
+def test_live_rate_counts_from_the_first_to_the_last_in_the_window() -> None:
+    """Times outside the window are left out; fewer than two, or all at once: no rate."""
+    assert live_rate([10.0, 10.5, 11.0, 12.0, 30.0], 10.0, 20.0) == 2.0
+    assert live_rate([9.0, 10.0], 10.0, 20.0) is None
+    assert live_rate([11.0, 11.0], 10.0, 20.0) is None

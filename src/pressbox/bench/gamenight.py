@@ -247,6 +247,15 @@ def peak_rate(times: Iterable[float], t0: float, t1: float) -> int:
     return max(counts.values(), default=0)
 
 
+def live_rate(times: Iterable[float], t0: float, t1: float) -> float | None:
+    """``times`` in ``[t0, t1)`` per second from the first of them to the last: the rate
+    while the games ran (a slate whose games end inside the window would have a diluted
+    mean over the whole window). ``None`` with fewer than two."""
+    inside = [when for when in times if t0 <= when < t1]
+    span = max(inside) - min(inside) if len(inside) > 1 else 0.0
+    return round(len(inside) / span, 1) if span > 0 else None
+
+
 def prometheus_samples(text: str, name: str) -> dict[str, float]:
     """The samples of one family by their label set (``'outcome="ok",trigger="push"'``)."""
     out: dict[str, float] = {}
@@ -1095,6 +1104,7 @@ def _report(
         "stream_refusals": dict(refused),
         "upstream_points_per_s": round(len(points) / elapsed, 1),
         "events_per_s": round(produced / elapsed, 1),
+        "live_events_per_s": live_rate(first_seen.values(), t0, t1),
         "peak_events_per_s": peak_rate(first_seen.values(), t0, t1),
         "delivered_per_s": round(delivered / elapsed, 1),
         "clients": {
