@@ -75,8 +75,9 @@ def test_receipt_is_the_kernels_and_display_the_read(monkeypatch: pytest.MonkeyP
     counts the wait, play-to-receipt (the kernel's stamp of the bytes) does not."""
     from pressbox.bench import run_clients
 
-    run_clients.C = Counters()
-    run_clients.C.measure_from = 0.0
+    c = Counters()
+    c.measure_from = 0.0
+    monkeypatch.setattr(run_clients, "C", c)
     monkeypatch.setattr(run_clients, "_PARSED", {})
     monkeypatch.setattr(run_clients, "_decoded", {})
     published = time.time()
@@ -95,7 +96,7 @@ def test_receipt_is_the_kernels_and_display_the_read(monkeypatch: pytest.MonkeyP
         conn = loop.conns[0]
         loop.open(conn)
         peer, _ = server.accept()
-        with peer:
+        with peer, loop.ep, conn.sock:
             loop.writable(conn)
             assert peer.recv(4096).startswith(b"GET /v1/stream/games/g?api_key=k ")
             peer.sendall(b"HTTP/1.0 200 OK\r\n\r\nevent: snapshot\nid: g:4\ndata: {}\n\n")
@@ -106,10 +107,7 @@ def test_receipt_is_the_kernels_and_display_the_read(monkeypatch: pytest.MonkeyP
             sent = time.time()
             time.sleep(0.1)  # the update waits in the socket, unread
             loop.readable(conn, time.time())
-    c = run_clients.C
     assert c.updates == 1
-    assert conn.sock is not None
-    conn.sock.close()
     [(display, _)] = c.pub_ms.items()
     [(receipt, _)] = c.pub_rx_ms.items()
     [(deliver_receipt, _)] = c.emit_rx_ms.items()
